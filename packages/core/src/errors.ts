@@ -1,0 +1,58 @@
+// Typed errors with a stable `code`, shared by every package.
+
+export class ConclaveError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A bad argument or configuration value; the message names it. */
+export class InvalidArgumentError extends ConclaveError {
+  constructor(message: string) {
+    super('INVALID_ARGUMENT', message);
+  }
+}
+
+/** The operation needs the leader; `leaderHint` is the leader this node knows of, if any. */
+export class NotLeaderError extends ConclaveError {
+  readonly leaderHint: string | null;
+  constructor(leaderHint: string | null, message?: string) {
+    super('NOT_LEADER', message ?? (leaderHint ? `not the leader; the leader is ${leaderHint}` : 'not the leader; no leader is known'));
+    this.leaderHint = leaderHint;
+  }
+}
+
+/** The leader refused a proposal without writing it (transfer under way, uncommitted bytes over the bound). */
+export class ProposalDroppedError extends ConclaveError {
+  constructor(message: string) {
+    super('PROPOSAL_DROPPED', message);
+  }
+}
+
+/** A membership change was refused (one already pending, unknown or removed id, ...). */
+export class ConfChangeError extends ConclaveError {
+  constructor(message: string) {
+    super('CONF_CHANGE_REFUSED', message);
+  }
+}
+
+/** A data directory or snapshot belongs to another replication group. */
+export class GroupMismatchError extends ConclaveError {
+  constructor(message: string) {
+    super('GROUP_MISMATCH', message);
+  }
+}
+
+/** An invariant of the core was broken: a bug, never a user error. Assertions stay on. */
+export class InvariantError extends ConclaveError {
+  constructor(message: string) {
+    super('INVARIANT', message);
+  }
+}
+
+export function assert(condition: unknown, message: string | (() => string)): asserts condition {
+  if (!condition) throw new InvariantError(typeof message === 'function' ? message() : message);
+}

@@ -1,0 +1,116 @@
+// Group metadata: pure functions over the replicated membership.
+import { ConfChangeError, InvalidArgumentError } from './errors.js';
+import type { ConfChange, GroupMetadata, Member, NodeId } from './types.js';
+
+export const DEFAULT_PRIORITY = 1;
+
+export function findMember(group: GroupMetadata, id: NodeId): Member | undefined {
+  return group.members.find((m) => m.id === id);
+}
+
+/** Members that take part in replication (electable and secondary), removed ones excluded. */
+export function activeMembers(group: GroupMetadata): Member[] {
+  return group.members.filter((m) => !m.removed);
+}
+
+/** Non-removed electable members: the voters, and the only members that count for commit. */
+export function electableIds(group: GroupMetadata): NodeId[] {
+  return group.members.filter((m) => !m.removed && m.type === 'electable').map((m) => m.id);
+}
+
+/** JE HA's Electable Group Size: always derived from the metadata, never stored. */
+export function electableGroupSize(group: GroupMetadata): number {
+  return electableIds(group).length;
+}
+
+export function isElectable(group: GroupMetadata, id: NodeId): boolean {
+  const m = findMember(group, id);
+  return m !== undefined && !m.removed && m.type === 'electable';
+}
+
+/** Checks a change against the group; returns the reason it is refused, or null. */
+export function confChangeRefusal(group: GroupMetadata, change: ConfChange): string | null {
+  const m = findMember(group, change.id);
+  switch (change.op) {
+    case 'addElectable':
+    case 'addSecondary':
+      if (m?.removed) return `member ${change.id} was removed; a removed id can never rejoin`;
+      if (m) return `member ${change.id} is already in the group`;
+      return null;
+    case 'promote':
+      if (!m) return `unknown member ${change.id}`;
+      if (m.removed) return `member ${change.id} was removed`;
+      if (m.type === 'electable') return `member ${change.id} is already electable`;
+      return null;
+    case 'remove':
+      if (!m) return `unknown member ${change.id}`;
+      if (m.removed) return `member ${change.id} is already removed`;
+      if (m.type === 'electable' && electableGroupSize(group) === 1) return `member ${change.id} is the last electable member`;
+      return null;
+  }
+}
+
+/** Applies one committed change. Throws ConfChangeError if the change is not valid for `group`. */
+export function applyConfChange(group: GroupMetadata, change: ConfChange): GroupMetadata {
+  const refusal = confChangeRefusal(group, change);
+  if (refusal) throw new ConfChangeError(refusal);
+  switch (change.op) {
+    case 'addElectable':
+    case 'addSecondary': {
+      const member: Member = {
+        id: change.id,
+        address: change.address,
+        type: change.op === 'addElectable' ? 'electable' : 'secondary',
+        removed: false,
+        priority: change.priority ?? DEFAULT_PRIORITY,
+      };
+      return { groupId: group.groupId, members: [...group.members, member] };
+    }
+    case 'promote':
+      return { groupId: group.groupId, members: group.members.map((m) => (m.id === change.id ? { ...m, type: 'electable' } : m)) };
+    case 'remove':
+      return { groupId: group.groupId, members: group.members.map((m) => (m.id === change.id ? { ...m, removed: true } : m)) };
+  }
+}
+
+const ADDRESS_RE = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
+
+/** Validates host:port; returns [host, port] or throws InvalidArgumentError naming `what`. */
+export function parseAddress(address: string, what = 'address'): [string, number] {
+  const m = ADDRESS_RE.exec(address);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !(port >= 1 && port <= 65535)) {
+    throw new InvalidArgumentError(`${what} '${address}' is not HOST:PORT with a port from 1 to 65535`);
+  }
+  return [m[1]!, port];
+}
+
+/** Builds the initial metadata for a bootstrap: every listed peer is electable. */
+export function initialGroup(groupId: string, peers: Readonly<Record<NodeId, string>>): GroupMetadata {
+  if (!groupId) throw new InvalidArgumentError('groupId must be a non-empty string');
+  const ids = Object.keys(peers);
+  if (ids.length === 0) throw new InvalidArgumentError('peers must name at least one member');
+  const members: Member[] = ids.map((id) => {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new InvalidArgumentError(`member id '${id}' must be 1-64 characters of [A-Za-z0-9_.-]`);
+    parseAddress(peers[id]!, `address of ${id}`);
+    return { id, address: peers[id]!, type: 'electable', removed: false, priority: DEFAULT_PRIORITY };
+  });
+  return { groupId, members };
+}
+
+/** Validates a group read from storage or the wire; throws InvalidArgumentError on a bad shape. */
+export function validateGroup(group: GroupMetadata): GroupMetadata {
+  if (typeof group?.groupId !== 'string' || !Array.isArray(group.members)) {
+    throw new InvalidArgumentError('group metadata must have a groupId string and a members array');
+  }
+  const seen = new Set<string>();
+  for (const m of group.members) {
+    if (typeof m?.id !== 'string' || seen.has(m.id)) throw new InvalidArgumentError(`group metadata has a bad or duplicate member id '${String(m?.id)}'`);
+    seen.add(m.id);
+    if (m.type !== 'electable' && m.type !== 'secondary') throw new InvalidArgumentError(`member ${m.id} has unknown type '${String(m.type)}'`);
+    if (typeof m.removed !== 'boolean' || typeof m.address !== 'string' || !Number.isInteger(m.priority) || m.priority < 0) {
+      throw new InvalidArgumentError(`member ${m.id} has a malformed address, removed flag or priority`);
+    }
+  }
+  return group;
+}
