@@ -1,3 +1,10 @@
 export * from './types.js';
 export * from './errors.js';
 export * from './group.js';
+export * from './quorum.js';
+export * from './random.js';
+export * from './history.js';
+export { DEFAULTS as RAFT_DEFAULTS, type RaftConfig } from './config.js';
+export { entrySizeBytes } from './log.js';
+export type { ProgressState } from './progress.js';
+export { RaftNode, applyCommittedConfChange, type DurableState, type RaftStatus, type PeerStatus, type OverrideChange } from './raft.js';

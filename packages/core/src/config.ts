@@ -1,0 +1,70 @@
+// Configuration of one core instance, with defaults and validation.
+import { InvalidArgumentError } from './errors.js';
+import { MIN_HISTORY_SIZE } from './history.js';
+import type { RandomSource } from './random.js';
+import type { NodeId } from './types.js';
+
+export interface RaftConfig {
+  readonly id: NodeId;
+  /** Ticks without hearing from a leader before campaigning; the timeout is randomized in [electionTicks, 2*electionTicks). */
+  readonly electionTicks?: number;
+  readonly heartbeatTicks?: number;
+  /** Largest append message, in bytes of entries (at least one entry is always sent). */
+  readonly maxMsgBytes?: number;
+  /** Appends in flight per follower in the replicate state (the pipelining window). */
+  readonly maxInflightMsgs?: number;
+  /** Proposals are refused while the leader's uncommitted tail exceeds this. */
+  readonly maxUncommittedBytes?: number;
+  /** Committed entries handed out per Ready. */
+  readonly maxApplyBytesPerReady?: number;
+  /** Bound on pending ReadIndex requests at the leader. */
+  readonly maxPendingReads?: number;
+  readonly preVote?: boolean;
+  readonly checkQuorum?: boolean;
+  /** The injected random source; the core never calls Math.random(). */
+  readonly random: RandomSource;
+  /** This node's ELECTABLE_GROUP_SIZE_OVERRIDE (0 = off). Local, never replicated. */
+  readonly electableGroupSizeOverride?: number;
+  readonly historySize?: number;
+  /** Driver time at start, used for history entries until the first tick(nowMs). */
+  readonly nowMs?: number;
+}
+
+export type ResolvedConfig = Required<RaftConfig>;
+
+export const DEFAULTS = {
+  electionTicks: 10,
+  heartbeatTicks: 1,
+  maxMsgBytes: 1024 * 1024,
+  maxInflightMsgs: 256,
+  maxUncommittedBytes: 64 * 1024 * 1024,
+  maxApplyBytesPerReady: 8 * 1024 * 1024,
+  maxPendingReads: 4096,
+  preVote: true,
+  checkQuorum: true,
+  electableGroupSizeOverride: 0,
+  historySize: MIN_HISTORY_SIZE,
+  nowMs: 0,
+} as const;
+
+function positiveInt(name: string, v: number, min = 1): number {
+  if (!Number.isSafeInteger(v) || v < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got ${String(v)}`);
+  return v;
+}
+
+export function resolveConfig(c: RaftConfig): ResolvedConfig {
+  if (typeof c.id !== 'string' || c.id.length === 0) throw new InvalidArgumentError('id must be a non-empty string');
+  if (typeof c.random !== 'function') throw new InvalidArgumentError('random must be a function returning numbers in [0, 1)');
+  const r: ResolvedConfig = { ...DEFAULTS, ...c } as ResolvedConfig;
+  positiveInt('electionTicks', r.electionTicks, 2);
+  positiveInt('heartbeatTicks', r.heartbeatTicks);
+  if (r.heartbeatTicks >= r.electionTicks) throw new InvalidArgumentError(`heartbeatTicks (${r.heartbeatTicks}) must be smaller than electionTicks (${r.electionTicks})`);
+  positiveInt('maxMsgBytes', r.maxMsgBytes);
+  positiveInt('maxInflightMsgs', r.maxInflightMsgs);
+  positiveInt('maxUncommittedBytes', r.maxUncommittedBytes);
+  positiveInt('maxApplyBytesPerReady', r.maxApplyBytesPerReady);
+  positiveInt('maxPendingReads', r.maxPendingReads);
+  positiveInt('historySize', r.historySize, MIN_HISTORY_SIZE);
+  positiveInt('electableGroupSizeOverride', r.electableGroupSizeOverride, 0);
+  return r;
+}
