@@ -82,6 +82,8 @@ export class SimCluster {
   readonly nodes = new Map<NodeId, SimNode>();
   nowMs = 0;
   steps = 0;
+  /** What a run exercised, so tests can insist the schedules are not trivial. */
+  readonly stats = { crashes: 0, snapshotsInstalled: 0, confChangesApplied: 0, leaderTransfers: 0, elections: 0 };
   private seq = 0;
   private readonly queue = new EventQueue<SimEvent>();
   private readonly electionTicks: number;
@@ -188,6 +190,7 @@ export class SimCluster {
     if (!node?.raft) return;
     // The in-flight write, unsent messages and all volatile state are lost.
     node.raft = null;
+    this.stats.crashes++;
     node.outstanding = null;
     node.staged.clear();
     node.incarnation++;
@@ -263,6 +266,7 @@ export class SimCluster {
     } catch {
       return false;
     }
+    if (to !== l) this.stats.leaderTransfers++;
     this.drive(this.nodes.get(l)!);
     return true;
   }
@@ -443,6 +447,7 @@ export class SimCluster {
     d.applied = e.index;
     if (e.type === 'conf') {
       d.group = node.raft!.groupMetadata;
+      if (e.term > 1) this.stats.confChangesApplied++;
       if (e.change!.op === 'remove' && e.change!.id === node.id) node.removed = true;
     }
   }
@@ -450,6 +455,7 @@ export class SimCluster {
   private installSnapshot(node: SimNode, meta: SnapshotMeta, data: (string | undefined)[]): void {
     const d = node.disk;
     this.checker.snapshotInstalled(node.id, meta.index, data);
+    this.stats.snapshotsInstalled++;
     d.appliedKeys = data.slice(0, meta.index + 1);
     d.applied = meta.index;
     d.group = meta.group;
@@ -506,6 +512,7 @@ export class SimCluster {
     const term = raft.currentTerm;
     const leaderKey = role === 'leader' ? `leader@${term}` : role;
     if (role === 'leader' && node.lastRole !== leaderKey) {
+      this.stats.elections++;
       this.checker.leaderElected(node.id, term);
       this.checker.leaderLogCheck(node.id, term, (i) => raft.termAt(i), raft.status().firstIndex);
     }

@@ -21,6 +21,7 @@ export interface SeedResult {
   readonly steps: number;
   readonly virtualMs: number;
   readonly committed: number;
+  readonly stats: SimCluster['stats'];
   readonly replay: string;
 }
 
@@ -33,11 +34,12 @@ const pick = <T>(r: RandomSource, xs: readonly T[]): T | undefined => (xs.length
 export function runSeed(opts: SeedOptions): SeedResult {
   const r = seededRandom(opts.seed ^ 0x9e3779b9);
   const nodes = opts.nodes ?? (r() < 0.5 ? 3 : 5);
+  const maxDiskMs = 0.2 + r() * 8;
   const sim = new SimCluster({
     seed: opts.seed,
     nodes,
-    maxDiskMs: 0.2 + r() * 3,
-    faults: { dropRate: r() * 0.1, duplicateRate: r() * 0.05, minDelayMs: 0.3, maxDelayMs: 1 + r() * 12 },
+    maxDiskMs,
+    faults: { dropRate: r() * 0.1, duplicateRate: r() * 0.05, minDelayMs: 0.3, maxDelayMs: 1 + r() * 25 },
   });
   const chaosMs = opts.chaosMs ?? 3000;
   const crashed = new Set<NodeId>();
@@ -46,6 +48,16 @@ export function runSeed(opts: SeedOptions): SeedResult {
   const group = () => {
     const l = sim.leader();
     return l ? sim.raft(l).groupMetadata : null;
+  };
+
+  const crashFor = (id: NodeId, downMs: number) => {
+    if (crashed.has(id)) return;
+    sim.crash(id);
+    crashed.add(id);
+    sim.at(downMs, () => {
+      crashed.delete(id);
+      sim.restart(id);
+    });
   };
 
   // Chaos: one action every 10-60 ms of virtual time; bounded by chaosMs.
@@ -105,6 +117,24 @@ export function runSeed(opts: SeedOptions): SeedResult {
       }
     } else if (x < 0.87) {
       sim.faults = { ...sim.faults, dropRate: r() * 0.2 };
+    } else if (x < 0.94) {
+      // The nastiest moment: the leader has sent appends but its own write may not be durable.
+      const l = sim.leader();
+      if (l) {
+        sim.propose(l);
+        sim.propose(l);
+        sim.at(r() * maxDiskMs, () => crashFor(l, 20 + r() * 300));
+      }
+    } else {
+      // Cut the leader off just after it proposed, so a new leader may overwrite its tail.
+      const l = sim.leader();
+      if (l) {
+        sim.propose(l);
+        sim.at(r() * 3, () => {
+          sim.partition([[l], [...sim.nodes.keys()].filter((id) => id !== l)]);
+          sim.at(100 + r() * 400, () => sim.heal());
+        });
+      }
     }
   }
 
@@ -148,6 +178,7 @@ export function runSeed(opts: SeedOptions): SeedResult {
     steps: sim.steps,
     virtualMs: sim.nowMs,
     committed,
+    stats: sim.stats,
     replay: replayCommand(opts.seed, opts.nodes),
   };
 }

@@ -164,6 +164,7 @@ export class RaftNode {
    * entries), so that the log alone tells a later joiner the whole membership history.
    */
   static bootstrap(config: RaftConfig, group: GroupMetadata): RaftNode {
+    resolveConfig(config);
     const members = [...activeMembers(group)].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     if (!members.some((m) => m.id === config.id)) {
       throw new InvalidArgumentError(`this node's id '${config.id}' is not among the bootstrap members (${members.map((m) => m.id).join(', ')})`);
@@ -570,6 +571,18 @@ export class RaftNode {
 
   private handleAppend(m: Message): void {
     const resp = this.msg('appResp', m.from);
+    // Never truncate what this node has committed: that only happens when two sides of a
+    // partition both used the override. Refuse, and report the divergence (JE hard recovery).
+    const diverged = this.committedConflict(m);
+    if (diverged !== null) {
+      this.divergence = { index: diverged, leader: m.from, term: m.term };
+      resp.reject = true;
+      resp.index = m.index;
+      resp.rejectHint = Math.min(m.index, this.log.committed);
+      resp.logTerm = this.log.term(resp.rejectHint) ?? 0;
+      this.send(resp);
+      return;
+    }
     if (m.index < this.log.committed) {
       resp.index = this.log.committed;
       this.send(resp);
@@ -584,25 +597,25 @@ export class RaftNode {
       this.send(resp);
       return;
     }
-    // Never truncate what this node has committed: that only happens when two sides of a
-    // partition both used the override. Refuse, and report the divergence (JE hard recovery).
-    for (const e of m.entries) {
-      const ours = this.log.term(e.index);
-      if (ours !== undefined && ours !== e.term && e.index <= this.log.committed) {
-        this.divergence = { index: e.index, leader: m.from, term: m.term };
-        resp.reject = true;
-        resp.index = m.index;
-        resp.rejectHint = Math.max(this.log.committed, m.index);
-        resp.logTerm = this.log.term(resp.rejectHint) ?? 0;
-        this.send(resp);
-        return;
-      }
-      if (ours === undefined || ours !== e.term) break;
-    }
     const lastNew = this.log.appendFromLeader(m.index, m.entries);
     this.log.commitTo(Math.min(m.commit, lastNew));
     resp.index = lastNew;
     this.send(resp);
+  }
+
+  /** The first index at or below our commit where the append disagrees with our log, or null. */
+  private committedConflict(m: Message): number | null {
+    const committed = this.log.committed;
+    if (m.index <= committed) {
+      const ours = this.log.term(m.index);
+      if (ours !== undefined && ours !== m.logTerm) return m.index;
+    }
+    for (const e of m.entries) {
+      if (e.index > committed) break;
+      const ours = this.log.term(e.index);
+      if (ours !== undefined && ours !== e.term) return e.index;
+    }
+    return null;
   }
 
   private handleSnapshot(m: Message): void {
