@@ -1,10 +1,10 @@
-// Random failure schedules through the pure core: at least 300 seeds of 3 and 5 nodes,
+// Random failure schedules through the pure core: 500 seeds (250 of 3 nodes, 250 of 5),
 // with crashes, partitions, loss, duplication, reordering, leader transfers and membership
 // changes, every invariant checked after every event. `npm run sim -- --seeds 10000` soaks.
 import test from 'ava';
 import { runSeed, type SeedResult } from './schedule.js';
 
-const SEEDS_PER_SIZE = Number(process.env.CONCLAVE_SIM_SEEDS ?? 150);
+const SEEDS_PER_SIZE = Number(process.env.CONCLAVE_SIM_SEEDS ?? 250);
 
 for (const nodes of [3, 5]) {
   test(`${SEEDS_PER_SIZE} random schedules of ${nodes} nodes keep every safety invariant and heal`, (t) => {
