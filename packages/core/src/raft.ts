@@ -1126,6 +1126,11 @@ export class RaftNode {
     return this.override;
   }
 
+  /** Driver time of the last message from a leader (null if none): replica lag for time-based reads. */
+  get lastLeaderContactAt(): number | null {
+    return this.role === 'leader' ? this.nowMs : this.history.counters.lastLeaderContactAt;
+  }
+
   status(): RaftStatus {
     const e = this.electableGroupSize();
     const q = this.quorum();

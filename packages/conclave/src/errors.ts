@@ -1,0 +1,61 @@
+// The embedding API's typed errors. Every one has a stable `code`.
+import { ConclaveError } from '@conclave/core';
+
+export {
+  ConclaveError,
+  ConfChangeError,
+  GroupMismatchError,
+  InvalidArgumentError,
+  NotLeaderError,
+  ProposalDroppedError,
+} from '@conclave/core';
+
+/** Fewer electable replicas are connected than the write's ack policy needs. Nothing was written. */
+export class InsufficientReplicasError extends ConclaveError {
+  constructor(
+    readonly required: number,
+    readonly active: number,
+    message?: string,
+  ) {
+    super('INSUFFICIENT_REPLICAS', message ?? `the write needs ${required} electable members connected, ${active} are`);
+  }
+}
+
+/** The write is durable on the leader (and may yet commit), but its acks did not arrive in time. */
+export class InsufficientAcksError extends ConclaveError {
+  constructor(
+    readonly index: number,
+    readonly policy: string,
+    readonly timeoutMs: number,
+  ) {
+    super('INSUFFICIENT_ACKS', `write at index ${index} is durable on the leader, but not acknowledged under '${policy}' within ${timeoutMs} ms`);
+  }
+}
+
+/** A read could not meet its consistency policy within its timeout. */
+export class ReplicaConsistencyError extends ConclaveError {
+  constructor(message: string) {
+    super('REPLICA_CONSISTENCY', message);
+  }
+}
+
+/** The write was accepted but the node lost leadership before it was acknowledged: it may or may not commit. */
+export class WriteOutcomeUnknownError extends ConclaveError {
+  constructor(message: string) {
+    super('WRITE_OUTCOME_UNKNOWN', message);
+  }
+}
+
+/** The node is closed (or closing). */
+export class NodeClosedError extends ConclaveError {
+  constructor(id: string) {
+    super('NODE_CLOSED', `node ${id} is closed`);
+  }
+}
+
+/** A rollback of committed entries would exceed the limit (JE's hard recovery). Reserved for the rollback work. */
+export class RollbackProhibitedError extends ConclaveError {
+  constructor(message: string) {
+    super('ROLLBACK_PROHIBITED', message);
+  }
+}

@@ -1,0 +1,199 @@
+// openNode() options, their defaults, and validation that names every bad value.
+import { InvalidArgumentError, parseAddress, type AckPolicy, type NodeId } from '@conclave/core';
+import type { SyncPolicy } from '@conclave/storage';
+
+/** JE's Durability, per write. */
+export interface Durability {
+  /** fsync the leader's log write. With the node's syncPolicy 'sync' every write is fsynced anyway. */
+  readonly localSync: boolean;
+  /** Replicas fsync before acknowledging (they always do under syncPolicy 'sync'). */
+  readonly replicaSync: boolean;
+  readonly replicaAck: AckPolicy;
+  readonly ackTimeoutMs: number;
+}
+
+/** Where a write landed: read-your-writes anywhere with `{ atLeast: token }`. */
+export interface CommitToken {
+  readonly groupId: string;
+  readonly term: number;
+  readonly index: number;
+}
+
+export type Consistency = 'linearizable' | 'lease' | 'none' | { readonly maxLagMs: number } | { readonly atLeast: CommitToken };
+
+export interface Logger {
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+export interface OpenNodeOptions {
+  readonly id: NodeId;
+  readonly dataDir: string;
+  /** HOST:PORT this node listens on for peers and admin requests. */
+  readonly listen: string;
+  /** The initial members (id -> HOST:PORT), identical on every node; used only on an empty data directory. */
+  readonly peers?: Readonly<Record<NodeId, string>>;
+  /** HOST:PORT of a running member: join its group as a secondary (empty data directory only). */
+  readonly join?: string;
+  readonly groupId?: string;
+  /** Shared cluster secret for peer links (required when listening beyond loopback). */
+  readonly secret?: string;
+  /** Credential for the admin endpoint (and write forwarding between members). */
+  readonly adminSecret?: string;
+  readonly tls?: { readonly keyFile: string; readonly certFile: string; readonly caFile: string };
+  /** Initial ELECTABLE_GROUP_SIZE_OVERRIDE; a stored value from an earlier run wins unless this is given. */
+  readonly electableGroupSizeOverride?: number;
+  readonly tickMs?: number;
+  readonly electionTicks?: number;
+  readonly heartbeatTicks?: number;
+  readonly syncPolicy?: SyncPolicy;
+  readonly durability?: Partial<Durability>;
+  /** Followers forward writes to the leader (default) or throw NotLeaderError. */
+  readonly forwardWrites?: boolean;
+  /** How long a write waits for enough electable replicas before InsufficientReplicasError. */
+  readonly insufficientReplicasTimeoutMs?: number;
+  /** Default deadline of reads that wait (linearizable, maxLagMs, atLeast). */
+  readonly readTimeoutMs?: number;
+  readonly snapshotIntervalEntries?: number;
+  readonly entriesKeptAfterSnapshot?: number;
+  readonly logger?: Logger;
+}
+
+export const DEFAULT_DURABILITY: Durability = { localSync: true, replicaSync: true, replicaAck: 'simpleMajority', ackTimeoutMs: 5000 };
+
+export interface ResolvedOptions {
+  readonly id: NodeId;
+  readonly dataDir: string;
+  readonly listen: string;
+  readonly peers: Readonly<Record<NodeId, string>> | null;
+  readonly join: string | null;
+  readonly groupId: string;
+  readonly secret: string | undefined;
+  readonly adminSecret: string | undefined;
+  readonly tls: OpenNodeOptions['tls'];
+  readonly electableGroupSizeOverride: number | undefined;
+  readonly tickMs: number;
+  readonly electionTicks: number;
+  readonly heartbeatTicks: number;
+  readonly syncPolicy: SyncPolicy;
+  readonly durability: Durability;
+  readonly forwardWrites: boolean;
+  readonly insufficientReplicasTimeoutMs: number;
+  readonly readTimeoutMs: number;
+  readonly snapshotIntervalEntries: number | undefined;
+  readonly entriesKeptAfterSnapshot: number | undefined;
+  readonly logger: Logger;
+}
+
+const ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+const ACK_POLICIES: readonly AckPolicy[] = ['simpleMajority', 'all', 'none'];
+const SYNC_POLICIES: readonly SyncPolicy[] = ['sync', 'writeNoSync', 'noSync'];
+
+function int(name: string, v: unknown, dflt: number, min: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got ${JSON.stringify(v) ?? String(v)}`);
+  return v;
+}
+
+export function resolveDurability(d: Partial<Durability> | undefined, base: Durability, what = 'durability'): Durability {
+  if (d === undefined) return base;
+  if (typeof d !== 'object' || d === null) throw new InvalidArgumentError(`${what} must be an object`);
+  for (const k of Object.keys(d)) {
+    if (!['localSync', 'replicaSync', 'replicaAck', 'ackTimeoutMs'].includes(k)) throw new InvalidArgumentError(`${what} has unknown field '${k}'`);
+  }
+  const out = { ...base, ...d };
+  if (typeof out.localSync !== 'boolean') throw new InvalidArgumentError(`${what}.localSync must be a boolean`);
+  if (typeof out.replicaSync !== 'boolean') throw new InvalidArgumentError(`${what}.replicaSync must be a boolean`);
+  if (!ACK_POLICIES.includes(out.replicaAck)) throw new InvalidArgumentError(`${what}.replicaAck must be one of ${ACK_POLICIES.join(', ')}, got ${JSON.stringify(out.replicaAck)}`);
+  int(`${what}.ackTimeoutMs`, out.ackTimeoutMs, 0, 1);
+  return out;
+}
+
+const consoleLogger = (id: string): Logger => ({
+  info: (m) => console.log(`[conclave ${id}] ${m}`),
+  warn: (m) => console.warn(`[conclave ${id}] WARN ${m}`),
+  error: (m) => console.error(`[conclave ${id}] ERROR ${m}`),
+});
+
+export function resolveOptions(o: OpenNodeOptions): ResolvedOptions {
+  if (typeof o !== 'object' || o === null) throw new InvalidArgumentError('openNode needs an options object');
+  if (typeof o.id !== 'string' || !ID_RE.test(o.id)) throw new InvalidArgumentError(`id '${String(o.id)}' must be 1-64 characters of [A-Za-z0-9_.-]`);
+  if (typeof o.dataDir !== 'string' || o.dataDir.length === 0) throw new InvalidArgumentError('dataDir must be a non-empty path');
+  if (typeof o.listen !== 'string') throw new InvalidArgumentError('listen must be HOST:PORT');
+  parseAddress(o.listen, 'listen');
+  let peers: Record<NodeId, string> | null = null;
+  if (o.peers !== undefined) {
+    if (typeof o.peers !== 'object' || o.peers === null || Array.isArray(o.peers)) throw new InvalidArgumentError('peers must be an object of id -> HOST:PORT');
+    peers = {};
+    const seenAddr = new Map<string, string>();
+    for (const [id, addr] of Object.entries(o.peers)) {
+      if (!ID_RE.test(id)) throw new InvalidArgumentError(`peer id '${id}' must be 1-64 characters of [A-Za-z0-9_.-]`);
+      if (typeof addr !== 'string') throw new InvalidArgumentError(`address of ${id} must be HOST:PORT`);
+      parseAddress(addr, `address of ${id}`);
+      const dup = seenAddr.get(addr);
+      if (dup) throw new InvalidArgumentError(`peers ${dup} and ${id} have the same address ${addr}`);
+      seenAddr.set(addr, id);
+      peers[id] = addr;
+    }
+    if (!(o.id in peers)) throw new InvalidArgumentError(`this node's id '${o.id}' is missing from peers (${Object.keys(peers).join(', ') || 'empty'})`);
+    if (peers[o.id] !== o.listen) throw new InvalidArgumentError(`peers gives ${o.id} the address ${peers[o.id]}, but listen is ${o.listen}`);
+  }
+  if (o.join !== undefined) {
+    if (typeof o.join !== 'string') throw new InvalidArgumentError('join must be HOST:PORT');
+    parseAddress(o.join, 'join');
+    if (peers) throw new InvalidArgumentError('give either peers (bootstrap a new group) or join (join a running one), not both');
+  }
+  const groupId = o.groupId ?? 'conclave';
+  if (typeof groupId !== 'string' || !ID_RE.test(groupId)) throw new InvalidArgumentError(`groupId '${String(groupId)}' must be 1-64 characters of [A-Za-z0-9_.-]`);
+  const electionTicks = int('electionTicks', o.electionTicks, 10, 2);
+  const heartbeatTicks = int('heartbeatTicks', o.heartbeatTicks, 1, 1);
+  if (heartbeatTicks >= electionTicks) throw new InvalidArgumentError(`heartbeatTicks (${heartbeatTicks}) must be smaller than electionTicks (${electionTicks})`);
+  if (o.syncPolicy !== undefined && !SYNC_POLICIES.includes(o.syncPolicy)) {
+    throw new InvalidArgumentError(`syncPolicy must be one of ${SYNC_POLICIES.join(', ')}, got ${JSON.stringify(o.syncPolicy)}`);
+  }
+  if (o.electableGroupSizeOverride !== undefined) int('electableGroupSizeOverride', o.electableGroupSizeOverride, 0, 0);
+  if (o.forwardWrites !== undefined && typeof o.forwardWrites !== 'boolean') throw new InvalidArgumentError('forwardWrites must be a boolean');
+  return {
+    id: o.id,
+    dataDir: o.dataDir,
+    listen: o.listen,
+    peers,
+    join: o.join ?? null,
+    groupId,
+    secret: o.secret,
+    adminSecret: o.adminSecret,
+    tls: o.tls,
+    electableGroupSizeOverride: o.electableGroupSizeOverride,
+    tickMs: int('tickMs', o.tickMs, 100, 1),
+    electionTicks,
+    heartbeatTicks,
+    syncPolicy: o.syncPolicy ?? 'sync',
+    durability: resolveDurability(o.durability, DEFAULT_DURABILITY),
+    forwardWrites: o.forwardWrites ?? true,
+    insufficientReplicasTimeoutMs: int('insufficientReplicasTimeoutMs', o.insufficientReplicasTimeoutMs, 1000, 0),
+    readTimeoutMs: int('readTimeoutMs', o.readTimeoutMs, 5000, 1),
+    snapshotIntervalEntries: o.snapshotIntervalEntries === undefined ? undefined : int('snapshotIntervalEntries', o.snapshotIntervalEntries, 0, 1),
+    entriesKeptAfterSnapshot: o.entriesKeptAfterSnapshot === undefined ? undefined : int('entriesKeptAfterSnapshot', o.entriesKeptAfterSnapshot, 0, 0),
+    logger: o.logger ?? consoleLogger(o.id),
+  };
+}
+
+export function validateConsistency(c: unknown): Consistency {
+  if (c === 'linearizable' || c === 'lease' || c === 'none') return c;
+  if (typeof c === 'object' && c !== null) {
+    if ('maxLagMs' in c) {
+      const v = (c as { maxLagMs: unknown }).maxLagMs;
+      if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return { maxLagMs: v };
+      throw new InvalidArgumentError(`consistency.maxLagMs must be a non-negative number, got ${JSON.stringify(v)}`);
+    }
+    if ('atLeast' in c) {
+      const t = (c as { atLeast: Partial<CommitToken> | null }).atLeast;
+      if (t && typeof t.index === 'number' && Number.isSafeInteger(t.index) && t.index >= 0 && typeof t.groupId === 'string' && typeof t.term === 'number') {
+        return { atLeast: { groupId: t.groupId, term: t.term, index: t.index } };
+      }
+      throw new InvalidArgumentError('consistency.atLeast must be a commit token { groupId, term, index } returned by a write');
+    }
+  }
+  throw new InvalidArgumentError(`consistency must be 'linearizable', 'lease', 'none', { maxLagMs } or { atLeast: token }, got ${JSON.stringify(c)}`);
+}
