@@ -1,0 +1,94 @@
+// `conclave cluster up`: a local development group of node processes on loopback.
+import type { Command } from 'commander';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AdminClient } from './client.js';
+import { parseIntArg } from './parse.js';
+
+const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url));
+const TSX = import.meta.resolve('tsx');
+const STOP_TIMEOUT_MS = 10_000;
+
+export function registerClusterCommands(program: Command): void {
+  const cluster = program.command('cluster').description('local development groups');
+  cluster
+    .command('up')
+    .description('start a local group of node processes; Ctrl-C stops them cleanly')
+    .option('--nodes <n>', 'number of nodes', '3')
+    .option('--base-port <port>', 'first port; node i listens on base-port + i - 1', '7001')
+    .option('--data <dir>', 'data directory root (node i uses <dir>/n<i>)', './data')
+    .option('--tick-ms <ms>', 'tick interval', '100')
+    .action(async (f: { nodes: string; basePort: string; data: string; tickMs: string }) => {
+      const count = parseIntArg('--nodes', f.nodes, 1, 9);
+      const base = parseIntArg('--base-port', f.basePort, 1, 65535 - count);
+      const tickMs = parseIntArg('--tick-ms', f.tickMs, 1, 60_000);
+      const root = resolve(f.data);
+      const peers = Array.from({ length: count }, (_, i) => [`n${i + 1}`, `127.0.0.1:${base + i}`] as const);
+      const peerSpec = peers.map(([id, a]) => `${id}=${a}`).join(',');
+      const children = new Map<string, ChildProcess>();
+      let stopping = false;
+      for (const [id, address] of peers) {
+        const dir = resolve(root, id);
+        mkdirSync(dir, { recursive: true });
+        const child = spawn(
+          process.execPath,
+          ['--import', TSX, CLI, 'node', 'start', '--id', id, '--data', dir, '--listen', address, '--peers', peerSpec, '--tick-ms', String(tickMs)],
+          { stdio: ['ignore', 'inherit', 'inherit'] },
+        );
+        child.on('exit', (code, signal) => {
+          children.delete(id);
+          if (!stopping) console.error(`${id} exited (${signal ?? code}); the others keep running`);
+        });
+        children.set(id, child);
+      }
+      console.log(`conclave: ${count} nodes, data under ${root}`);
+      for (const [id, address] of peers) console.log(`  ${id}  ${address}`);
+      console.log(`Try: npx conclave put a 1 --endpoint ${peers[0]![1]}   (Ctrl-C here stops the group)`);
+      const client = new AdminClient({ endpoints: peers.map(([, a]) => a), timeoutMs: 2000 });
+      const leaderWatch = (async () => {
+        for (let i = 0; i < 200 && !stopping; i++) {
+          try {
+            const st = await client.status();
+            if (st.leader) {
+              console.log(`conclave: leader is ${st.leader.id} (${st.leader.address}), term ${st.term}`);
+              return;
+            }
+          } catch {
+            // not up yet
+          }
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })();
+      await new Promise<void>((done) => {
+        const stop = () => done();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        const check = setInterval(() => {
+          if (children.size === 0) {
+            clearInterval(check);
+            done();
+          }
+        }, 200);
+      });
+      stopping = true;
+      await leaderWatch;
+      await client.close();
+      console.log('conclave: stopping the group');
+      await Promise.all(
+        [...children.values()].map(
+          (c) =>
+            new Promise<void>((r) => {
+              const killer = setTimeout(() => c.kill('SIGKILL'), STOP_TIMEOUT_MS);
+              c.once('exit', () => {
+                clearTimeout(killer);
+                r();
+              });
+              c.kill('SIGTERM');
+            }),
+        ),
+      );
+      console.log('conclave: stopped');
+    });
+}

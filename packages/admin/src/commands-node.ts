@@ -1,0 +1,73 @@
+// `conclave node start`: one node in this process, until SIGINT or SIGTERM.
+import type { Command } from 'commander';
+import { InvalidArgumentError } from '@conclave/core';
+import { openNode, type OpenNodeOptions } from 'conclave';
+import { parseIntArg, parsePeers, readSecretFile } from './parse.js';
+
+interface StartFlags {
+  id: string;
+  data: string;
+  listen: string;
+  peers?: string;
+  join?: string;
+  group?: string;
+  secretFile?: string;
+  adminSecretFile?: string;
+  override?: string;
+  tickMs?: string;
+  syncPolicy?: string;
+}
+
+export function registerNodeCommands(program: Command): void {
+  const node = program.command('node').description('run a node');
+  node
+    .command('start')
+    .description('start a node in this process (Ctrl-C stops it cleanly)')
+    .requiredOption('--id <id>', 'this node id')
+    .requiredOption('--data <dir>', 'data directory')
+    .requiredOption('--listen <host:port>', 'address for peers and admin requests')
+    .option('--peers <list>', 'initial members, ID=HOST:PORT,... (empty data directory only)')
+    .option('--join <host:port>', 'join the group of this running member as a secondary')
+    .option('--group <id>', 'group id', 'conclave')
+    .option('--secret-file <file>', 'file holding the cluster secret')
+    .option('--admin-secret-file <file>', 'file holding the admin secret')
+    .option('--override <n>', 'electable group size override (0 = off)')
+    .option('--tick-ms <ms>', 'tick interval', '100')
+    .option('--sync-policy <policy>', 'sync | writeNoSync | noSync', 'sync')
+    .action(async (f: StartFlags) => {
+      const options: OpenNodeOptions = {
+        id: f.id,
+        dataDir: f.data,
+        listen: f.listen,
+        groupId: f.group ?? 'conclave',
+        tickMs: parseIntArg('--tick-ms', f.tickMs ?? '100', 1, 60_000),
+        ...(f.peers ? { peers: parsePeers(f.peers) } : {}),
+        ...(f.join ? { join: f.join } : {}),
+        ...(f.secretFile ? { secret: readSecretFile(f.secretFile, '--secret-file') } : {}),
+        ...(f.adminSecretFile ? { adminSecret: readSecretFile(f.adminSecretFile, '--admin-secret-file') } : {}),
+        ...(f.override !== undefined ? { electableGroupSizeOverride: parseIntArg('--override', f.override, 0, 1000) } : {}),
+      };
+      if (f.syncPolicy !== undefined) {
+        if (!['sync', 'writeNoSync', 'noSync'].includes(f.syncPolicy)) throw new InvalidArgumentError(`--sync-policy must be sync, writeNoSync or noSync, got '${f.syncPolicy}'`);
+        (options as { syncPolicy?: string }).syncPolicy = f.syncPolicy;
+      }
+      const n = await openNode(options);
+      const log = (m: string) => console.log(`[${n.id}] ${m}`);
+      log(`listening on ${n.address}, group ${n.groupId}, data ${f.data}`);
+      n.on('stateChange', (s) => log(`state: ${s}`));
+      n.on('leaderChange', (id, addr) => log(`leader: ${id ?? 'none'}${addr ? ` (${addr})` : ''}`));
+      n.on('memberAdded', (m) => log(`member added: ${m.id} ${m.type} ${m.address}`));
+      n.on('memberRemoved', (m) => log(`member removed: ${m.id}`));
+      n.on('error', (e) => {
+        console.error(`[${n.id}] fatal: ${e.message}`);
+        process.exit(1);
+      });
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      log('stopping');
+      await n.close();
+    });
+}
