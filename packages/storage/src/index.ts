@@ -1,1 +1,12 @@
-export {};
+// @conclave/storage: one node's durable state in LevelDB. See README.md.
+export * from './errors.js';
+export * from './defaults.js';
+export * from './sync-policy.js';
+export * from './command.js';
+export * from './snapshot-chunk.js';
+export { SnapshotStream } from './snapshot-stream.js';
+export { MemoryBackend } from './raw-db.js';
+export { TermIndex } from './term-index.js';
+export type { LogPosition } from './codec.js';
+export { encodeEntry, decodeEntry } from './codec.js';
+export * from './node-storage.js';

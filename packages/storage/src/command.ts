@@ -1,0 +1,214 @@
+// The KV state machine's command encoding: what a `normal` log entry carries.
+//
+// Wire form (msgpack tuples; op codes double as the format version space):
+//   put    [1, key, valueBytes]
+//   del    [2, key]
+//   batch  [3, [[1, key, valueBytes] | [2, key], ...]]
+//   cas    [4, key, expectedBytes | nil, valueBytes | nil]
+// Values travel as their own msgpack encoding (a bin), so applying a command stores the
+// bytes as they are: a value is encoded once, by the proposer, and never re-encoded.
+import { InvalidArgumentError } from '@conclave/core';
+import { packr, strictDecode } from './codec.js';
+
+/** Longest key, in UTF-8 bytes. */
+export const MAX_KEY_BYTES = 8 * 1024;
+/** Largest value, in bytes of its msgpack encoding; keeps one key/value pair inside a 1 MiB snapshot chunk. */
+export const MAX_VALUE_BYTES = 1024 * 1024 - 16 * 1024;
+/** Most operations in one batch command. */
+export const MAX_BATCH_OPS = 10_000;
+
+export type KvBatchOp = { readonly op: 'put'; readonly key: string; readonly value: unknown } | { readonly op: 'del'; readonly key: string };
+
+/**
+ * A KV command. Keys are non-empty strings (ordered by their UTF-8 bytes); values are any
+ * msgpack value except `undefined` (Buffers, strings, numbers, arrays, plain objects...).
+ * `cas`: `expected` undefined means "the key must be absent"; `value` undefined means
+ * "delete the key" (compare-and-delete). Equality is byte equality of the msgpack encoding.
+ */
+export type KvCommand =
+  | KvBatchOp
+  | { readonly op: 'batch'; readonly ops: readonly KvBatchOp[] }
+  | { readonly op: 'cas'; readonly key: string; readonly expected?: unknown; readonly value?: unknown };
+
+const OP_PUT = 1;
+const OP_DEL = 2;
+const OP_BATCH = 3;
+const OP_CAS = 4;
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v;
+}
+
+/** Throws InvalidArgumentError unless `key` is a usable KV key; `what` names it in the message. */
+export function checkKey(key: unknown, what: string): asserts key is string {
+  if (typeof key !== 'string' || key.length === 0) {
+    throw new InvalidArgumentError(`${what} must be a non-empty string (got ${describe(key)})`);
+  }
+  // A lone surrogate has no UTF-8 form: two different JS strings would map to one key.
+  if (LONE_SURROGATE.test(key)) throw new InvalidArgumentError(`${what} contains a lone UTF-16 surrogate`);
+  const bytes = Buffer.byteLength(key, 'utf8');
+  if (bytes > MAX_KEY_BYTES) throw new InvalidArgumentError(`${what} is ${bytes} bytes of UTF-8; at most ${MAX_KEY_BYTES} allowed`);
+}
+
+/** Encodes a KV value as stored; throws InvalidArgumentError naming `what`. */
+export function encodeValue(value: unknown, what: string): Buffer {
+  if (value === undefined) throw new InvalidArgumentError(`${what} must not be undefined`);
+  // msgpackr would silently encode a function as undefined.
+  if (typeof value === 'function' || typeof value === 'symbol') throw new InvalidArgumentError(`${what} must be a msgpack value (got ${typeof value})`);
+  let bytes: Buffer;
+  try {
+    bytes = packr.pack(value);
+  } catch (err) {
+    throw new InvalidArgumentError(`${what} cannot be encoded as msgpack: ${(err as Error).message}`);
+  }
+  if (bytes.length > MAX_VALUE_BYTES) {
+    throw new InvalidArgumentError(`${what} is ${bytes.length} bytes encoded; at most ${MAX_VALUE_BYTES} allowed`);
+  }
+  return bytes;
+}
+
+export function decodeValue(bytes: Uint8Array): unknown {
+  return strictDecode(bytes);
+}
+
+function commandObject(cmd: unknown, what: string): Record<string, unknown> {
+  if (typeof cmd !== 'object' || cmd === null || Array.isArray(cmd)) {
+    throw new InvalidArgumentError(`${what} must be an object with an op (got ${describe(cmd)})`);
+  }
+  return cmd as Record<string, unknown>;
+}
+
+function encodeOp(raw: unknown, what: string, inBatch: boolean): unknown[] {
+  const cmd = commandObject(raw, what);
+  switch (cmd.op) {
+    case 'put':
+      checkKey(cmd.key, `${what}.key`);
+      return [OP_PUT, cmd.key, encodeValue(cmd.value, `${what}.value`)];
+    case 'del':
+      checkKey(cmd.key, `${what}.key`);
+      return [OP_DEL, cmd.key];
+    case 'batch': {
+      if (inBatch) throw new InvalidArgumentError(`${what}: a batch cannot contain a batch`);
+      const ops = cmd.ops;
+      if (!Array.isArray(ops)) throw new InvalidArgumentError(`${what}.ops must be an array (got ${describe(ops)})`);
+      if (ops.length > MAX_BATCH_OPS) throw new InvalidArgumentError(`${what}.ops has ${ops.length} operations; at most ${MAX_BATCH_OPS} allowed`);
+      const out: unknown[] = [];
+      for (let i = 0; i < ops.length; i++) {
+        const op = commandObject(ops[i], `${what}.ops[${i}]`);
+        if (op.op !== 'put' && op.op !== 'del') {
+          throw new InvalidArgumentError(`${what}.ops[${i}].op must be 'put' or 'del' (got ${JSON.stringify(op.op)})`);
+        }
+        out.push(encodeOp(op, `${what}.ops[${i}]`, true));
+      }
+      return [OP_BATCH, out];
+    }
+    case 'cas':
+      if (inBatch) throw new InvalidArgumentError(`${what}: cas is not allowed inside a batch`);
+      checkKey(cmd.key, `${what}.key`);
+      return [
+        OP_CAS,
+        cmd.key,
+        cmd.expected === undefined ? null : encodeValue(cmd.expected, `${what}.expected`),
+        cmd.value === undefined ? null : encodeValue(cmd.value, `${what}.value`),
+      ];
+    default:
+      throw new InvalidArgumentError(`${what}.op must be one of put, del, batch, cas (got ${JSON.stringify(cmd.op) ?? 'undefined'})`);
+  }
+}
+
+/** Validates and encodes a command for a `normal` entry's data. Throws InvalidArgumentError naming what is wrong. */
+export function encodeCommand(cmd: KvCommand): Buffer {
+  return packr.pack(encodeOp(cmd, 'command', false));
+}
+
+/** A decoded command whose values are still their stored msgpack bytes. */
+export type RawCommand =
+  | { readonly op: 'put'; readonly key: string; readonly value: Uint8Array }
+  | { readonly op: 'del'; readonly key: string }
+  | { readonly op: 'batch'; readonly ops: readonly ({ readonly op: 'put'; readonly key: string; readonly value: Uint8Array } | { readonly op: 'del'; readonly key: string })[] }
+  | { readonly op: 'cas'; readonly key: string; readonly expected: Uint8Array | null; readonly value: Uint8Array | null };
+
+function rawBytes(v: unknown, what: string, nullable: boolean): Uint8Array | null {
+  if (v === null && nullable) return null;
+  if (!(v instanceof Uint8Array)) throw new InvalidArgumentError(`${what} must be msgpack binary (got ${describe(v)})`);
+  if (v.length > MAX_VALUE_BYTES) throw new InvalidArgumentError(`${what} is ${v.length} bytes; at most ${MAX_VALUE_BYTES} allowed`);
+  let decoded: unknown;
+  try {
+    // Values are checked once here so that a stored value is always decodable.
+    decoded = strictDecode(v);
+  } catch (err) {
+    throw new InvalidArgumentError(`${what} is not a valid msgpack value: ${(err as Error).message}`);
+  }
+  if (decoded === undefined) throw new InvalidArgumentError(`${what} must not be undefined`);
+  return v;
+}
+
+function decodeOp(raw: unknown, what: string, inBatch: boolean): RawCommand {
+  if (!Array.isArray(raw) || raw.length === 0) throw new InvalidArgumentError(`${what} is not a command tuple`);
+  const code = raw[0];
+  switch (code) {
+    case OP_PUT:
+      if (raw.length !== 3) throw new InvalidArgumentError(`${what}: put must have 3 elements (got ${raw.length})`);
+      checkKey(raw[1], `${what}.key`);
+      return { op: 'put', key: raw[1], value: rawBytes(raw[2], `${what}.value`, false)! };
+    case OP_DEL:
+      if (raw.length !== 2) throw new InvalidArgumentError(`${what}: del must have 2 elements (got ${raw.length})`);
+      checkKey(raw[1], `${what}.key`);
+      return { op: 'del', key: raw[1] };
+    case OP_BATCH: {
+      if (inBatch) throw new InvalidArgumentError(`${what}: a batch cannot contain a batch`);
+      const ops = raw[1];
+      if (raw.length !== 2 || !Array.isArray(ops)) throw new InvalidArgumentError(`${what}: batch must be [3, ops[]]`);
+      if (ops.length > MAX_BATCH_OPS) throw new InvalidArgumentError(`${what}.ops has ${ops.length} operations; at most ${MAX_BATCH_OPS} allowed`);
+      const out: ({ op: 'put'; key: string; value: Uint8Array } | { op: 'del'; key: string })[] = [];
+      for (let i = 0; i < ops.length; i++) {
+        const op = decodeOp(ops[i], `${what}.ops[${i}]`, true);
+        if (op.op !== 'put' && op.op !== 'del') throw new InvalidArgumentError(`${what}.ops[${i}] must be put or del`);
+        out.push(op);
+      }
+      return { op: 'batch', ops: out };
+    }
+    case OP_CAS:
+      if (inBatch) throw new InvalidArgumentError(`${what}: cas is not allowed inside a batch`);
+      if (raw.length !== 4) throw new InvalidArgumentError(`${what}: cas must have 4 elements (got ${raw.length})`);
+      checkKey(raw[1], `${what}.key`);
+      return { op: 'cas', key: raw[1], expected: rawBytes(raw[2], `${what}.expected`, true), value: rawBytes(raw[3], `${what}.value`, true) };
+    default:
+      throw new InvalidArgumentError(`${what}: unknown op code ${JSON.stringify(code) ?? 'undefined'}`);
+  }
+}
+
+/** Decodes and validates command bytes, keeping values as their msgpack bytes. */
+export function decodeRawCommand(data: Uint8Array): RawCommand {
+  if (!(data instanceof Uint8Array)) throw new InvalidArgumentError('command data must be a Uint8Array');
+  let raw: unknown;
+  try {
+    raw = strictDecode(data);
+  } catch (err) {
+    throw new InvalidArgumentError(`command is not valid msgpack: ${(err as Error).message}`);
+  }
+  return decodeOp(raw, 'command', false);
+}
+
+/** Decodes and validates command bytes into a KvCommand with decoded values. */
+export function decodeCommand(data: Uint8Array): KvCommand {
+  const raw = decodeRawCommand(data);
+  switch (raw.op) {
+    case 'put':
+      return { op: 'put', key: raw.key, value: decodeValue(raw.value) };
+    case 'del':
+      return raw;
+    case 'batch':
+      return { op: 'batch', ops: raw.ops.map((o) => (o.op === 'put' ? { op: 'put', key: o.key, value: decodeValue(o.value) } : o)) };
+    case 'cas': {
+      const cmd: { op: 'cas'; key: string; expected?: unknown; value?: unknown } = { op: 'cas', key: raw.key };
+      if (raw.expected !== null) cmd.expected = decodeValue(raw.expected);
+      if (raw.value !== null) cmd.value = decodeValue(raw.value);
+      return cmd;
+    }
+  }
+}

@@ -1,0 +1,16 @@
+// Defaults, with their units in their names.
+
+/** Record a snapshot (and compact the log behind it) every this many applied entries. */
+export const DEFAULT_SNAPSHOT_INTERVAL_ENTRIES = 8192;
+/** Entries kept in the log behind the latest snapshot, so slow followers catch up without one. */
+export const DEFAULT_ENTRIES_KEPT_AFTER_SNAPSHOT = 10240;
+/** Hard upper bound of one snapshot chunk. */
+export const SNAPSHOT_CHUNK_MAX_BYTES = 1024 * 1024;
+/** `noSync`: buffered writes reach the OS at the latest this long after they were made. */
+export const DEFAULT_NO_SYNC_FLUSH_INTERVAL_MS = 50;
+/** `noSync`: buffered writes reach the OS as soon as this many bytes are pending. */
+export const DEFAULT_NO_SYNC_FLUSH_BYTES = 1024 * 1024;
+/** Entries read per LevelDB iterator step. */
+export const READ_BATCH_ENTRIES = 1000;
+/** Upper bound of records any single scan at open may visit: a guard against a runaway loop. */
+export const MAX_RECORDS_PER_OPEN_SCAN = 1_000_000_000;
