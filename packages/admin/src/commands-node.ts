@@ -15,7 +15,10 @@ interface StartFlags {
   adminSecretFile?: string;
   override?: string;
   tickMs?: string;
+  electionTicks?: string;
   syncPolicy?: string;
+  snapshotInterval?: string;
+  entriesKept?: string;
 }
 
 export function registerNodeCommands(program: Command): void {
@@ -33,7 +36,10 @@ export function registerNodeCommands(program: Command): void {
     .option('--admin-secret-file <file>', 'file holding the admin secret')
     .option('--override <n>', 'electable group size override (0 = off)')
     .option('--tick-ms <ms>', 'tick interval', '100')
+    .option('--election-ticks <n>', 'ticks without a leader before campaigning', '10')
     .option('--sync-policy <policy>', 'sync | writeNoSync | noSync', 'sync')
+    .option('--snapshot-interval <entries>', 'take a snapshot every this many applied entries')
+    .option('--entries-kept <n>', 'log entries kept behind each snapshot')
     .action(async (f: StartFlags) => {
       const options: OpenNodeOptions = {
         id: f.id,
@@ -41,6 +47,9 @@ export function registerNodeCommands(program: Command): void {
         listen: f.listen,
         groupId: f.group ?? 'conclave',
         tickMs: parseIntArg('--tick-ms', f.tickMs ?? '100', 1, 60_000),
+        electionTicks: parseIntArg('--election-ticks', f.electionTicks ?? '10', 2, 1000),
+        ...(f.snapshotInterval ? { snapshotIntervalEntries: parseIntArg('--snapshot-interval', f.snapshotInterval, 1) } : {}),
+        ...(f.entriesKept ? { entriesKeptAfterSnapshot: parseIntArg('--entries-kept', f.entriesKept, 0) } : {}),
         ...(f.peers ? { peers: parsePeers(f.peers) } : {}),
         ...(f.join ? { join: f.join } : {}),
         ...(f.secretFile ? { secret: readSecretFile(f.secretFile, '--secret-file') } : {}),

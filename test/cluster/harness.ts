@@ -1,0 +1,162 @@
+// Real node processes on loopback (`conclave node start`), killed with SIGKILL or paused
+// with SIGSTOP, and an admin client to each. Every wait has a deadline.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AdminClient } from '@conclave/admin';
+import type { NodeStatus } from 'conclave';
+
+const CLI = fileURLToPath(new URL('../../packages/admin/src/cli.ts', import.meta.url));
+const TSX = import.meta.resolve('tsx');
+
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise<Server>((resolve, reject) => {
+      const s = createServer();
+      s.once('error', reject);
+      s.listen(0, '127.0.0.1', () => resolve(s));
+    })),
+  );
+  const ports = servers.map((s) => (s.address() as AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+export async function waitFor<T>(probe: () => T | null | undefined | false | Promise<T | null | undefined | false>, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (let i = 0; i < 100_000; i++) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+export interface ProcessGroupOptions {
+  readonly nodes: number;
+  readonly tickMs?: number;
+  readonly electionTicks?: number;
+  readonly extraArgs?: readonly string[];
+}
+
+export class ProcessGroup {
+  readonly peers: Record<string, string> = {};
+  readonly procs = new Map<string, ChildProcess>();
+  readonly output = new Map<string, string>();
+  private readonly clients = new Map<string, AdminClient>();
+  private readonly root = mkdtempSync(join(tmpdir(), 'conclave-procs-'));
+  readonly tickMs: number;
+  readonly electionTicks: number;
+
+  private constructor(private readonly opts: ProcessGroupOptions, ports: number[]) {
+    this.tickMs = opts.tickMs ?? 50;
+    this.electionTicks = opts.electionTicks ?? 10;
+    ports.forEach((p, i) => (this.peers[`n${i + 1}`] = `127.0.0.1:${p}`));
+  }
+
+  static async start(opts: ProcessGroupOptions): Promise<ProcessGroup> {
+    const g = new ProcessGroup(opts, await freePorts(opts.nodes));
+    for (const id of Object.keys(g.peers)) g.spawn(id);
+    await g.waitForLeader(15_000);
+    return g;
+  }
+
+  get electionTimeoutMs(): number {
+    return this.tickMs * this.electionTicks;
+  }
+
+  spawn(id: string): void {
+    const spec = Object.entries(this.peers).map(([i, a]) => `${i}=${a}`).join(',');
+    const args = [
+      '--import', TSX, CLI, 'node', 'start', '--id', id, '--data', join(this.root, id), '--listen', this.peers[id]!,
+      '--peers', spec, '--tick-ms', String(this.tickMs), '--election-ticks', String(this.electionTicks), ...(this.opts.extraArgs ?? []),
+    ];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const append = (b: Buffer) => {
+      const prev = this.output.get(id) ?? '';
+      this.output.set(id, (prev + b.toString()).slice(-20_000)); // bounded log per node
+    };
+    child.stdout!.on('data', append);
+    child.stderr!.on('data', append);
+    this.procs.set(id, child);
+  }
+
+  alive(id: string): boolean {
+    const p = this.procs.get(id);
+    return !!p && p.exitCode === null && p.signalCode === null;
+  }
+
+  async kill(id: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const p = this.procs.get(id);
+    if (!p || !this.alive(id)) return;
+    const exited = new Promise<void>((r) => p.once('exit', () => r()));
+    p.kill(signal);
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    await this.dropClient(id);
+  }
+
+  pause(id: string): void {
+    this.procs.get(id)?.kill('SIGSTOP');
+  }
+
+  resume(id: string): void {
+    this.procs.get(id)?.kill('SIGCONT');
+  }
+
+  client(id: string, timeoutMs = 3000): AdminClient {
+    let c = this.clients.get(id);
+    if (!c) {
+      c = new AdminClient({ endpoints: [this.peers[id]!], timeoutMs });
+      this.clients.set(id, c);
+    }
+    return c;
+  }
+
+  private async dropClient(id: string): Promise<void> {
+    const c = this.clients.get(id);
+    this.clients.delete(id);
+    await c?.close();
+  }
+
+  async status(id: string): Promise<NodeStatus | null> {
+    try {
+      return await this.client(id, 1000).status();
+    } catch {
+      await this.dropClient(id);
+      return null;
+    }
+  }
+
+  /** The id every live node agrees is leader, with that leader itself claiming it. */
+  async waitForLeader(timeoutMs: number, except?: string): Promise<string> {
+    return waitFor(
+      async () => {
+        for (const id of Object.keys(this.peers)) {
+          if (id === except || !this.alive(id)) continue;
+          const st = await this.status(id);
+          if (st?.state === 'leader') return id;
+        }
+        return null;
+      },
+      timeoutMs,
+      'a leader',
+    );
+  }
+
+  logs(): string {
+    return [...this.output].map(([id, out]) => `--- ${id}\n${out.slice(-3000)}`).join('\n');
+  }
+
+  async close(): Promise<void> {
+    for (const id of this.clients.keys()) await this.dropClient(id);
+    for (const id of this.procs.keys()) {
+      this.resume(id);
+      await this.kill(id, 'SIGKILL');
+    }
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
