@@ -1,11 +1,13 @@
 // The README's code examples run exactly as written, and print what they say they print.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+const TSX = import.meta.resolve('tsx');
 
 function codeBlockAfter(heading: string): string {
   const at = README.indexOf(heading);
@@ -21,11 +23,27 @@ test("the core's API example runs and prints what its comments say", (t) => {
   const file = join(ROOT, 'test', `.readme-example-${process.pid}.ts`);
   writeFileSync(file, code);
   try {
-    const out = execFileSync(process.execPath, ['--import', 'tsx', file], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
+    const out = execFileSync(process.execPath, ['--import', TSX, file], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
     t.regex(out, /^leader \[ 'hello' \]$/m);
     t.regex(out, /'CANDIDATE:VOTE_QUORUM:LEADER',\s+'PRE_CANDIDATE:PREVOTE_GRANTED:CANDIDATE'/);
   } finally {
     rmSync(file, { force: true });
+  }
+});
+
+test('the embedding example runs as written and prints what its comments say', (t) => {
+  const code = codeBlockAfter('## Embedding');
+  const file = join(ROOT, 'test', `.readme-embedding-${process.pid}.ts`);
+  const cwd = mkdtempSync(join(tmpdir(), 'conclave-readme-'));
+  writeFileSync(file, code);
+  try {
+    // The example writes ./data/example under its working directory: a fresh temp one.
+    const out = execFileSync(process.execPath, ['--import', TSX, file], { cwd, encoding: 'utf8', timeout: 60_000 });
+    const lines = out.split('\n').filter((l) => !l.startsWith('[conclave'));
+    t.deepEqual(lines.slice(0, 5), ["{ name: 'Ada' }", "{ name: 'Ada' }", 'true', 'user:1', 'user:2']);
+  } finally {
+    rmSync(file, { force: true });
+    rmSync(cwd, { recursive: true, force: true });
   }
 });
 
