@@ -46,7 +46,8 @@ export function decode(bytes: Uint8Array): unknown {
 /** Thrown by the decoders below; the caller turns it into a StorageCorruptError with the key. */
 export class BadRecord extends Error {}
 
-function isIndex(n: unknown): n is number {
+/** A non-negative safe integer: an index, a term or a count. */
+export function isIndex(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
 }
 

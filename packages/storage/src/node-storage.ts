@@ -7,7 +7,6 @@
 // them on the libuv pool, where two unawaited batches could otherwise swap) and the
 // in-memory state (firstIndex, lastIndex, terms, applied) changes only after its batch
 // succeeded. A failed write makes the storage fail-stop.
-import { readdir } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import {
   applyConfChange,
@@ -20,29 +19,26 @@ import {
 } from '@conclave/core';
 import type { Entry, GroupMetadata, HardState, SnapshotMeta } from '@conclave/core';
 import {
-  BadRecord,
   checkSnapshotMeta,
-  decodeEntry,
   decodeGroup,
   decodeHardState,
   decodeIndex,
   decodePosition,
   decodeSnapshotMeta,
   encode,
-  encodeEntry,
   encodeHardState,
-  encodePosition,
   encodeSnapshotMeta,
+  isIndex,
   unpackOrBad,
   type LogPosition,
 } from './codec.js';
 import { checkKey, decodeRawCommand, decodeValue, type RawCommand } from './command.js';
+import { checkDirectory, decodeMarker, encodeMarker, mapOpenError, STORAGE_FORMAT_NAME, STORAGE_FORMAT_VERSION } from './data-directory.js';
 import {
   DEFAULT_ENTRIES_KEPT_AFTER_SNAPSHOT,
   DEFAULT_NO_SYNC_FLUSH_BYTES,
   DEFAULT_NO_SYNC_FLUSH_INTERVAL_MS,
   DEFAULT_SNAPSHOT_INTERVAL_ENTRIES,
-  MAX_RECORDS_PER_OPEN_SCAN,
   READ_BATCH_ENTRIES,
   SNAPSHOT_CHUNK_MAX_BYTES,
 } from './defaults.js';
@@ -60,135 +56,41 @@ import {
   kvKey,
   kvPrefix,
   kvRange,
-  LOG_RANGE,
-  logIndexOf,
   logKey,
   META_APPLIED,
-  META_COMPACTED,
   META_FORMAT,
   META_GROUP,
   META_HARD_STATE,
   META_INSTALL,
   META_KV_SPACE,
   META_SNAPSHOT,
+  META_COMPACTED,
   otherSpace,
   settingKey,
-  settingName,
-  SETTINGS_RANGE,
   userKeyOf,
   type KvSpace,
 } from './keys.js';
-import { createLevelDb, MemoryBackend, type BatchOp, type RangeOptions, type RawDb, type RawIterator } from './raw-db.js';
+import { applyCommand } from './kv-apply.js';
+import { checkHardState, checkLogInvariants, EMPTY_HARD_STATE, planAppend, planCompaction } from './log-plan.js';
+import { NoSyncBuffer } from './no-sync-buffer.js';
+import { readLogRange, readRecord, readSettings, readWholeLog } from './disk-read.js';
+import { createLevelDb, MemoryBackend, type BatchOp, type RangeOptions, type RawDb } from './raw-db.js';
+import { planInstallSwitch, type InstallPlan, type InstallState } from './snapshot-install.js';
 import { SnapshotStream } from './snapshot-stream.js';
 import { decodeChunk } from './snapshot-chunk.js';
+import {
+  DEFAULT_SETTINGS,
+  type ApplyResult,
+  type LoadedState,
+  type LocalSettings,
+  type NodeStorageOptions,
+  type ReadyWrite,
+  type ScanOptions,
+} from './storage-types.js';
 import { SYNC_POLICIES, type SyncPolicy } from './sync-policy.js';
 import { TermIndex } from './term-index.js';
 
-export const STORAGE_FORMAT_NAME = 'conclave-storage';
-export const STORAGE_FORMAT_VERSION = 1;
-
-export interface NodeStorageOptions {
-  /** The data directory (for a memory backend, a label used in messages). */
-  readonly path: string;
-  /** `level` (default): LevelDB in `path`. `memory`: a fresh memory-level. A MemoryBackend: reopen its data. */
-  readonly backend?: 'level' | 'memory' | MemoryBackend;
-  /** The group this node belongs to, when the caller knows it: a directory of another group is refused. */
-  readonly groupId?: string;
-  readonly syncPolicy?: SyncPolicy;
-  readonly noSyncFlushIntervalMs?: number;
-  readonly noSyncFlushBytes?: number;
-  readonly snapshotIntervalEntries?: number;
-  readonly entriesKeptAfterSnapshot?: number;
-  /** Upper bound of a snapshot chunk, at most (and by default) 1 MiB; smaller values are for tests. */
-  readonly snapshotChunkMaxBytes?: number;
-}
-
-/** Settings local to this node, never replicated. */
-export interface LocalSettings {
-  /** JE HA's ELECTABLE_GROUP_SIZE_OVERRIDE; 0 = off. */
-  readonly electableGroupSizeOverride: number;
-}
-
-export const DEFAULT_SETTINGS: LocalSettings = { electableGroupSizeOverride: 0 };
-
-/** Everything a driver needs at boot. */
-export interface LoadedState {
-  readonly hardState: HardState;
-  /** null on a node that was never bootstrapped nor given a snapshot. */
-  readonly group: GroupMetadata | null;
-  /** The latest snapshot recorded or installed, or null. */
-  readonly snapshot: SnapshotMeta | null;
-  readonly applied: number;
-  /** (index, term) of the last compacted entry; (0, 0) when nothing was compacted. */
-  readonly compacted: LogPosition;
-  readonly firstIndex: number;
-  readonly lastIndex: number;
-  /** The log after the compaction point: indexes firstIndex..lastIndex. */
-  readonly entries: Entry[];
-  readonly settings: LocalSettings;
-}
-
-/** The part of core's Ready that storage persists (a core Ready can be passed as is). */
-export interface ReadyWrite {
-  readonly hardState?: HardState | null;
-  readonly entries?: readonly Entry[];
-  /** Finishes the snapshot install staged with beginInstall/installChunk, in the same batch. */
-  readonly snapshot?: SnapshotMeta | null;
-}
-
-export type CommandOutcome =
-  | { readonly op: 'put' }
-  | { readonly op: 'del' }
-  | { readonly op: 'batch'; readonly count: number }
-  /** `current` is the value before the command (undefined if absent); the write happened iff `succeeded`. */
-  | { readonly op: 'cas'; readonly succeeded: boolean; readonly current: unknown }
-  | { readonly op: 'conf'; readonly group: GroupMetadata };
-
-/** One result per applied entry, in order. `outcome` is null for noop/empty entries or on error. */
-export interface ApplyResult {
-  readonly index: number;
-  readonly outcome: CommandOutcome | null;
-  /** Set when the entry was applied as a no-op because its command or conf change is invalid. */
-  readonly error: ConclaveError | null;
-}
-
-export interface ScanOptions {
-  readonly gte?: string;
-  readonly gt?: string;
-  readonly lte?: string;
-  readonly lt?: string;
-  /** Most pairs returned; undefined = no limit. */
-  readonly limit?: number;
-  readonly reverse?: boolean;
-}
-
-interface FormatMarker {
-  format: string;
-  version: number;
-  groupId: string | null;
-}
-
-interface InstallState {
-  readonly meta: SnapshotMeta;
-  readonly space: KvSpace;
-  nextSeq: number;
-  lastSeen: boolean;
-  pairs: number;
-}
-
-interface InstallPlan {
-  readonly meta: SnapshotMeta;
-  readonly space: KvSpace;
-  readonly oldSpace: KvSpace;
-  readonly hardState: HardState;
-}
-
-const EMPTY_HARD_STATE: HardState = { term: 0, vote: '', commit: 0 };
 const noop = (): void => {};
-
-function isIndex(n: unknown): n is number {
-  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
-}
 
 function positiveInt(value: number | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
@@ -225,12 +127,7 @@ export class NodeStorage {
   private bootEntries: Entry[] | null = null;
   private pendingClear: Promise<void> | null = null;
 
-  // noSync write-behind buffer: whole batches in order, plus the KV changes they carry so
-  // that get() and CAS see them before they reach LevelDB.
-  private pendingOps: BatchOp[] = [];
-  private pendingBytes = 0;
-  private kvOverlay = new Map<string, Buffer | null>();
-  private flushingOverlay: Map<string, Buffer | null> | null = null;
+  private readonly buffer = new NoSyncBuffer();
   private flushTimer: NodeJS.Timeout | null = null;
 
   private constructor(path: string, db: RawDb, memory: MemoryBackend | null, ownsMemory: boolean, options: NodeStorageOptions) {
@@ -369,26 +266,14 @@ export class NodeStorage {
     return new StorageCorruptError(this.path, space, key, detail, cause);
   }
 
-  private async readRecord<T>(key: Buffer, space: KeySpace, decodeFn: (b: Buffer) => T): Promise<T | undefined> {
-    const bytes = await this.db.get(key);
-    if (bytes === undefined) return undefined;
-    try {
-      return decodeFn(bytes);
-    } catch (err) {
-      if (err instanceof BadRecord) throw this.corrupt(space, null, err.message);
-      throw err;
-    }
-  }
-
   private async boot(expectedGroupId: string | null): Promise<void> {
-    const marker = await this.readRecord(META_FORMAT, 'format', decodeMarker);
+    const marker = await readRecord(this.db, this.path, META_FORMAT, 'format', decodeMarker);
     if (marker === undefined) {
       // No marker: only an empty database (ours, interrupted before its first write) may be initialised.
       const it = this.db.iterator({ limit: 1 });
       const any = await it.nextv(1).finally(() => it.close());
       if (any.length > 0) throw new ForeignDataDirectoryError(this.path, 'a LevelDB database without a conclave format marker');
-      const fresh: FormatMarker = { format: STORAGE_FORMAT_NAME, version: STORAGE_FORMAT_VERSION, groupId: expectedGroupId };
-      await this.writeRaw([{ type: 'put', key: META_FORMAT, value: encode(fresh) }, { type: 'put', key: META_KV_SPACE, value: encode('a') }], true);
+      await this.writeRaw([{ type: 'put', key: META_FORMAT, value: encodeMarker(expectedGroupId) }, { type: 'put', key: META_KV_SPACE, value: encode('a') }], true);
       this.markerGroupId = expectedGroupId;
       this.bootEntries = [];
       return;
@@ -402,16 +287,16 @@ export class NodeStorage {
     }
     this.markerGroupId = marker.groupId;
 
-    this.hs = (await this.readRecord(META_HARD_STATE, 'hardState', decodeHardState)) ?? EMPTY_HARD_STATE;
-    this.groupMeta = (await this.readRecord(META_GROUP, 'group', decodeGroup)) ?? null;
-    this.appliedIndex = (await this.readRecord(META_APPLIED, 'applied', decodeIndex)) ?? 0;
-    this.snapshotMeta = (await this.readRecord(META_SNAPSHOT, 'snapshot', decodeSnapshotMeta)) ?? null;
-    const compacted = (await this.readRecord(META_COMPACTED, 'compacted', decodePosition)) ?? { index: 0, term: 0 };
-    const space = await this.readRecord(META_KV_SPACE, 'kvSpace', unpackOrBad);
+    this.hs = (await readRecord(this.db, this.path, META_HARD_STATE, 'hardState', decodeHardState)) ?? EMPTY_HARD_STATE;
+    this.groupMeta = (await readRecord(this.db, this.path, META_GROUP, 'group', decodeGroup)) ?? null;
+    this.appliedIndex = (await readRecord(this.db, this.path, META_APPLIED, 'applied', decodeIndex)) ?? 0;
+    this.snapshotMeta = (await readRecord(this.db, this.path, META_SNAPSHOT, 'snapshot', decodeSnapshotMeta)) ?? null;
+    const compacted = (await readRecord(this.db, this.path, META_COMPACTED, 'compacted', decodePosition)) ?? { index: 0, term: 0 };
+    const space = await readRecord(this.db, this.path, META_KV_SPACE, 'kvSpace', unpackOrBad);
     if (space !== 'a' && space !== 'b') throw this.corrupt('kvSpace', null, `active KV space is ${JSON.stringify(space)}, not 'a' or 'b'`);
     this.kvSpace = space;
-    const interrupted = await this.readRecord(META_INSTALL, 'install', unpackOrBad);
-    this.settingsValue = await this.readSettings();
+    const interrupted = await readRecord(this.db, this.path, META_INSTALL, 'install', unpackOrBad);
+    this.settingsValue = await readSettings(this.db, this.path);
 
     if (this.groupMeta && this.markerGroupId !== null && this.groupMeta.groupId !== this.markerGroupId) {
       throw this.corrupt('group', null, `group metadata is for '${this.groupMeta.groupId}' but the format marker says '${this.markerGroupId}'`);
@@ -421,7 +306,7 @@ export class NodeStorage {
     }
 
     this.terms = new TermIndex(compacted);
-    this.bootEntries = await this.readWholeLog(compacted);
+    this.bootEntries = await readWholeLog(this.db, this.path, this.terms);
 
     const last = this.terms.lastIndex;
     if (this.hs.commit > last) throw this.corrupt('hardState', null, `commit ${this.hs.commit} is beyond the last log index ${last}`);
@@ -435,71 +320,9 @@ export class NodeStorage {
     await this.clearRange(kvRange(otherSpace(this.kvSpace)));
     if (interrupted !== undefined) await this.writeRaw([{ type: 'del', key: META_INSTALL }], true);
     if (expectedGroupId !== null && this.markerGroupId === null) {
-      await this.writeRaw([{ type: 'put', key: META_FORMAT, value: encode({ ...marker, groupId: expectedGroupId }) }], true);
+      await this.writeRaw([{ type: 'put', key: META_FORMAT, value: encodeMarker(expectedGroupId) }], true);
       this.markerGroupId = expectedGroupId;
     }
-  }
-
-  private async readSettings(): Promise<LocalSettings> {
-    const it = this.db.iterator(SETTINGS_RANGE);
-    const settings: Record<string, unknown> = { ...DEFAULT_SETTINGS };
-    try {
-      for (let step = 0; step < MAX_RECORDS_PER_OPEN_SCAN; step++) {
-        const batch = await it.nextv(READ_BATCH_ENTRIES);
-        if (batch.length === 0) break;
-        for (const [key, value] of batch) {
-          const name = settingName(key);
-          let v: unknown;
-          try {
-            v = unpackOrBad(value);
-          } catch (err) {
-            throw this.corrupt('settings', name, (err as Error).message);
-          }
-          if (name === 'electableGroupSizeOverride' && !isIndex(v)) throw this.corrupt('settings', name, `not an integer >= 0: ${String(v)}`);
-          settings[name] = v; // unknown names (from a newer build) are kept, not interpreted
-        }
-      }
-    } finally {
-      await it.close();
-    }
-    return settings as unknown as LocalSettings;
-  }
-
-  /** Reads and checks the whole log after `compacted`, building the term index. */
-  private async readWholeLog(compacted: LogPosition): Promise<Entry[]> {
-    const it = this.db.iterator(LOG_RANGE);
-    const entries: Entry[] = [];
-    let expected = compacted.index + 1;
-    let prevTerm = compacted.term;
-    try {
-      for (let step = 0; step < MAX_RECORDS_PER_OPEN_SCAN; step++) {
-        const batch = await it.nextv(READ_BATCH_ENTRIES);
-        if (batch.length === 0) break;
-        for (const [key, value] of batch) {
-          const index = logIndexOf(key);
-          if (index < 0) throw this.corrupt('log', key.toString('hex'), 'malformed log key');
-          if (index !== expected) {
-            throw this.corrupt('log', index, index <= compacted.index ? `entry at or below the compaction point ${compacted.index}` : `gap in the log: expected index ${expected}`);
-          }
-          let entry: Entry;
-          try {
-            entry = decodeEntry(value);
-          } catch (err) {
-            if (err instanceof BadRecord) throw this.corrupt('log', index, err.message);
-            throw err;
-          }
-          if (entry.index !== index) throw this.corrupt('log', index, `the record carries index ${entry.index}`);
-          if (entry.term < prevTerm) throw this.corrupt('log', index, `term ${entry.term} is below the previous term ${prevTerm}`);
-          this.terms.push(index, entry.term);
-          entries.push(entry);
-          prevTerm = entry.term;
-          expected++;
-        }
-      }
-    } finally {
-      await it.close();
-    }
-    return entries;
   }
 
   // ---------------------------------------------------------------- queue, writes, fail-stop
@@ -545,12 +368,8 @@ export class NodeStorage {
   /** Writes one batch as the sync policy says. `kvChanges` lets noSync reads see buffered KV writes. */
   private async writePolicy(ops: BatchOp[], kvChanges: Map<string, Buffer | null> | null): Promise<void> {
     if (this.syncPolicy !== 'noSync') return this.writeRaw(ops, this.syncPolicy === 'sync');
-    for (const op of ops) {
-      this.pendingOps.push(op);
-      this.pendingBytes += op.key.length + (op.type === 'put' ? op.value.length : 0);
-    }
-    if (kvChanges) for (const [k, v] of kvChanges) this.kvOverlay.set(k, v);
-    if (this.pendingBytes >= this.noSyncFlushBytes) {
+    this.buffer.add(ops, kvChanges);
+    if (this.buffer.pendingBytes >= this.noSyncFlushBytes) {
       await this.flushBuffered();
     } else if (this.flushTimer === null) {
       this.flushTimer = setTimeout(() => {
@@ -573,16 +392,12 @@ export class NodeStorage {
       clearTimeout(this.flushTimer);
       this.flushTimer = null;
     }
-    if (this.pendingOps.length === 0) return;
-    const ops = this.pendingOps;
-    this.pendingOps = [];
-    this.pendingBytes = 0;
-    this.flushingOverlay = this.kvOverlay;
-    this.kvOverlay = new Map();
+    if (this.buffer.empty) return;
+    const ops = this.buffer.take();
     try {
       await this.writeRaw(ops, false);
     } finally {
-      this.flushingOverlay = null;
+      this.buffer.flushDone();
     }
   }
 
@@ -606,17 +421,17 @@ export class NodeStorage {
       let applied = this.appliedIndex;
       let plan: InstallPlan | null = null;
       if (ready.snapshot) {
-        plan = this.planInstallSwitch(ready.snapshot, ops, log);
+        plan = planInstallSwitch(this.install, ready.snapshot, this.installContext(), ops, log);
         hs = plan.hardState;
         applied = plan.meta.index;
       }
-      if (ready.entries && ready.entries.length > 0) this.planAppend(ready.entries, ops, log);
+      if (ready.entries && ready.entries.length > 0) planAppend(ready.entries, ops, log, this.hs.commit);
       if (ready.hardState) {
         hs = checkHardState(ready.hardState, hs);
         ops.push({ type: 'put', key: META_HARD_STATE, value: encodeHardState(hs) });
       }
       if (ops.length === 0) return;
-      this.checkLogInvariants(hs, applied, log);
+      checkLogInvariants(hs, applied, log);
       if (plan) await this.writeDirect(ops);
       else await this.writePolicy(ops, null);
       this.terms = log;
@@ -635,57 +450,6 @@ export class NodeStorage {
     return this.writeReady({ hardState });
   }
 
-  private checkLogInvariants(hs: HardState, applied: number, log: TermIndex): void {
-    assert(hs.commit <= log.lastIndex, () => `hard state commit ${hs.commit} is beyond the last log index ${log.lastIndex}`);
-    assert(applied <= log.lastIndex, () => `the log would end at ${log.lastIndex}, below the applied index ${applied}`);
-    assert(hs.term >= log.lastTerm, () => `hard state term ${hs.term} is below the last log term ${log.lastTerm}`);
-  }
-
-  private planAppend(entries: readonly Entry[], ops: BatchOp[], log: TermIndex): void {
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i]!;
-      if (!isIndex(e?.index) || e.index === 0 || !isIndex(e.term)) throw new InvalidArgumentError(`entries[${i}] has a bad index or term`);
-      if (e.type !== 'normal' && e.type !== 'noop' && e.type !== 'conf') throw new InvalidArgumentError(`entries[${i}] has unknown type ${String(e.type)}`);
-      if (!(e.data instanceof Uint8Array)) throw new InvalidArgumentError(`entries[${i}].data must be a Uint8Array`);
-      if ((e.type === 'conf') !== (e.change !== undefined)) throw new InvalidArgumentError(`entries[${i}]: exactly the conf entries carry a change`);
-      if (i > 0) {
-        const prev = entries[i - 1]!;
-        if (e.index !== prev.index + 1) throw new InvalidArgumentError(`entries are not contiguous: ${prev.index} then ${e.index}`);
-        if (e.term < prev.term) throw new InvalidArgumentError(`entry terms decrease: ${prev.term} at ${prev.index}, ${e.term} at ${e.index}`);
-      }
-    }
-    const compacted = log.compacted;
-    // Entries at or below the compaction point are already in the snapshot: skip them (etcd does the same).
-    let start = 0;
-    while (start < entries.length && entries[start]!.index <= compacted.index) start++;
-    if (start > 0) {
-      const atPoint = entries[start - 1]!;
-      assert(atPoint.index !== compacted.index || atPoint.term === compacted.term, () => `entry ${atPoint.index} (term ${atPoint.term}) conflicts with the compaction point (term ${compacted.term})`);
-    }
-    if (start === entries.length) return;
-    const first = entries[start]!;
-    const lastNew = entries[entries.length - 1]!.index;
-    if (first.index > log.lastIndex + 1) throw new InvalidArgumentError(`entries start at ${first.index}, leaving a gap after the last index ${log.lastIndex}`);
-    const prevTerm = log.term(first.index - 1)!;
-    if (first.term < prevTerm) throw new InvalidArgumentError(`entry ${first.index} has term ${first.term}, below the previous entry's term ${prevTerm}`);
-    // Raft never rewrites a committed entry: an overlap with the committed prefix must be the same entries.
-    const overlapEnd = Math.min(log.lastIndex, this.hs.commit, lastNew);
-    for (let i = first.index; i <= overlapEnd; i++) {
-      const e = entries[start + i - first.index]!;
-      assert(e.term === log.term(i), () => `entry ${i} (term ${e.term}) would rewrite committed entry ${i} (term ${log.term(i)})`);
-    }
-    if (first.index <= log.lastIndex) {
-      // The log becomes log[..first-1] + entries: keys beyond the new end are deleted, the rest overwritten.
-      for (let i = lastNew + 1; i <= log.lastIndex; i++) ops.push({ type: 'del', key: logKey(i) });
-      log.truncateFrom(first.index);
-    }
-    for (let i = start; i < entries.length; i++) {
-      const e = entries[i]!;
-      ops.push({ type: 'put', key: logKey(e.index), value: encodeEntry(e) });
-      log.push(e.index, e.term);
-    }
-  }
-
   /**
    * Entries [lo, hi), stopping once their encoded size passes maxBytes (but always at least
    * one). Throws LogCompactedError when lo is compacted, InvalidArgumentError when hi > lastIndex+1.
@@ -702,37 +466,7 @@ export class NodeStorage {
       return this.db.iterator({ gte: logKey(lo), lt: logKey(hi) });
     });
     if (it === null) return [];
-    return this.readLogIterator(it, lo, hi, maxBytes);
-  }
-
-  private async readLogIterator(it: RawIterator, lo: number, hi: number, maxBytes: number): Promise<Entry[]> {
-    const out: Entry[] = [];
-    let bytes = 0;
-    try {
-      for (let expected = lo; expected < hi; ) {
-        const batch = await it.nextv(Math.min(READ_BATCH_ENTRIES, hi - expected));
-        if (batch.length === 0) throw this.corrupt('log', expected, `entry missing (reading [${lo}, ${hi}))`);
-        for (const [key, value] of batch) {
-          const index = logIndexOf(key);
-          if (index !== expected) throw this.corrupt('log', index < 0 ? key.toString('hex') : index, `expected index ${expected}`);
-          let entry: Entry;
-          try {
-            entry = decodeEntry(value);
-          } catch (err) {
-            if (err instanceof BadRecord) throw this.corrupt('log', index, err.message);
-            throw err;
-          }
-          if (entry.index !== index) throw this.corrupt('log', index, `the record carries index ${entry.index}`);
-          bytes += value.length;
-          if (out.length > 0 && bytes > maxBytes) return out;
-          out.push(entry);
-          expected++;
-        }
-      }
-      return out;
-    } finally {
-      await it.close();
-    }
+    return readLogRange(it, this.path, lo, hi, maxBytes);
   }
 
   /** Compacts the log up to and including `index`, which must be applied. */
@@ -743,19 +477,10 @@ export class NodeStorage {
       if (index <= this.terms.compacted.index) return;
       const ops: BatchOp[] = [];
       const log = this.terms.clone();
-      this.planCompaction(index, ops, log);
+      planCompaction(index, ops, log);
       await this.writePolicy(ops, null);
       this.terms = log;
     });
-  }
-
-  private planCompaction(index: number, ops: BatchOp[], log: TermIndex): void {
-    const term = log.term(index);
-    assert(term !== null, () => `no term for compaction index ${index}`);
-    for (let i = log.firstIndex; i <= index; i++) ops.push({ type: 'del', key: logKey(i) });
-    const pos = { index, term };
-    ops.push({ type: 'put', key: META_COMPACTED, value: encodePosition(pos) });
-    log.compactTo(pos);
   }
 
   // ---------------------------------------------------------------- group and settings
@@ -768,11 +493,13 @@ export class NodeStorage {
         throw new GroupMismatchError(`data directory ${this.path} belongs to group '${this.markerGroupId}', not to '${group.groupId}'`);
       }
       if (this.groupMeta !== null) throw new InvalidArgumentError(`data directory ${this.path} already has group metadata for '${this.groupMeta.groupId}'`);
-      const marker: FormatMarker = { format: STORAGE_FORMAT_NAME, version: STORAGE_FORMAT_VERSION, groupId: group.groupId };
-      await this.writeDirect([
-        { type: 'put', key: META_GROUP, value: encode(group) },
-        { type: 'put', key: META_FORMAT, value: encode(marker) },
-      ], true);
+      await this.writeDirect(
+        [
+          { type: 'put', key: META_GROUP, value: encode(group) },
+          { type: 'put', key: META_FORMAT, value: encodeMarker(group.groupId) },
+        ],
+        true,
+      );
       this.groupMeta = group;
       this.markerGroupId = group.groupId;
     });
@@ -839,7 +566,7 @@ export class NodeStorage {
             results.push({ index: e.index, outcome: null, error: err });
             continue;
           }
-          const outcome = await this.applyCommand(cmd, space, ops, changes);
+          const outcome = await applyCommand(cmd, space, ops, changes, (k, sp) => this.readStored(k, sp), (k, b) => this.decodeKv(k, b));
           results.push({ index: e.index, outcome, error: null });
         }
       }
@@ -853,46 +580,11 @@ export class NodeStorage {
     });
   }
 
-  private async applyCommand(cmd: RawCommand, space: KvSpace, ops: BatchOp[], changes: Map<string, Buffer | null>): Promise<CommandOutcome> {
-    const put = (key: string, value: Uint8Array): void => {
-      const bytes = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-      ops.push({ type: 'put', key: kvKey(space, key), value: bytes });
-      changes.set(key, bytes);
-    };
-    const del = (key: string): void => {
-      ops.push({ type: 'del', key: kvKey(space, key) });
-      changes.set(key, null);
-    };
-    switch (cmd.op) {
-      case 'put':
-        put(cmd.key, cmd.value);
-        return { op: 'put' };
-      case 'del':
-        del(cmd.key);
-        return { op: 'del' };
-      case 'batch':
-        for (const op of cmd.ops) {
-          if (op.op === 'put') put(op.key, op.value);
-          else del(op.key);
-        }
-        return { op: 'batch', count: cmd.ops.length };
-      case 'cas': {
-        const current = changes.has(cmd.key) ? changes.get(cmd.key)! : await this.readStored(cmd.key, space);
-        const succeeded = cmd.expected === null ? current === null : current !== null && Buffer.compare(current, cmd.expected) === 0;
-        if (succeeded) {
-          if (cmd.value === null) del(cmd.key);
-          else put(cmd.key, cmd.value);
-        }
-        return { op: 'cas', succeeded, current: current === null ? undefined : this.decodeKv(cmd.key, current) };
-      }
-    }
-  }
-
   /** The stored bytes of a key (null if absent), seeing noSync-buffered writes. */
   private async readStored(key: string, space: KvSpace): Promise<Buffer | null> {
     if (space === this.kvSpace) {
-      if (this.kvOverlay.has(key)) return this.kvOverlay.get(key)!;
-      if (this.flushingOverlay?.has(key)) return this.flushingOverlay.get(key)!;
+      const queued = this.buffer.lookup(key);
+      if (queued !== undefined) return queued;
     }
     return (await this.db.get(kvKey(space, key))) ?? null;
   }
@@ -977,7 +669,7 @@ export class NodeStorage {
     const ops: BatchOp[] = [{ type: 'put', key: META_SNAPSHOT, value: encodeSnapshotMeta(meta) }];
     const log = this.terms.clone();
     const compactTo = meta.index - this.entriesKeptAfterSnapshot;
-    if (compactTo > log.compacted.index) this.planCompaction(compactTo, ops, log);
+    if (compactTo > log.compacted.index) planCompaction(compactTo, ops, log);
     await this.writePolicy(ops, null);
     this.snapshotMeta = meta;
     this.terms = log;
@@ -1049,8 +741,8 @@ export class NodeStorage {
       if (!this.install) throw new InvalidArgumentError('finishInstall without beginInstall');
       const ops: BatchOp[] = [];
       const log = this.terms.clone();
-      const plan = this.planInstallSwitch(this.install.meta, ops, log);
-      this.checkLogInvariants(plan.hardState, plan.meta.index, log);
+      const plan = planInstallSwitch(this.install, this.install.meta, this.installContext(), ops, log);
+      checkLogInvariants(plan.hardState, plan.meta.index, log);
       await this.writeDirect(ops);
       this.terms = log;
       this.hs = plan.hardState;
@@ -1076,43 +768,8 @@ export class NodeStorage {
     }
   }
 
-  /**
-   * The atomic switch. One batch flips the active KV space to the staged one and sets the
-   * applied index, group metadata, snapshot meta, compaction point and hard state, and
-   * resets the log: entries up to the snapshot go; later entries stay only if the log
-   * holds the snapshot's (index, term). A crash before the batch leaves the old state (the
-   * staging space is cleared on open); after it, the new one.
-   */
-  private planInstallSwitch(meta: SnapshotMeta, ops: BatchOp[], log: TermIndex): InstallPlan {
-    const install = this.install;
-    if (!install) throw new InvalidArgumentError('a snapshot was given but none is staged (call beginInstall and installChunk first)');
-    if (install.meta.index !== meta.index || install.meta.term !== meta.term) {
-      throw new InvalidArgumentError(`snapshot (${meta.index}, ${meta.term}) differs from the staged one (${install.meta.index}, ${install.meta.term})`);
-    }
-    if (!install.lastSeen) throw new InvalidArgumentError(`snapshot install incomplete: the last chunk has not arrived (next is ${install.nextSeq})`);
-    const m = install.meta;
-    const keepSuffix = log.term(m.index) === m.term;
-    const dropTo = keepSuffix ? m.index : log.lastIndex;
-    for (let i = log.firstIndex; i <= dropTo; i++) ops.push({ type: 'del', key: logKey(i) });
-    if (keepSuffix) log.compactTo({ index: m.index, term: m.term });
-    else log.reset({ index: m.index, term: m.term });
-
-    let hs = this.hs;
-    if (m.term > hs.term) hs = { term: m.term, vote: '', commit: hs.commit };
-    if (hs.commit < m.index) hs = { ...hs, commit: m.index };
-    ops.push(
-      { type: 'put', key: META_KV_SPACE, value: encode(install.space) },
-      { type: 'put', key: META_APPLIED, value: encode(m.index) },
-      { type: 'put', key: META_GROUP, value: encode(m.group) },
-      { type: 'put', key: META_SNAPSHOT, value: encodeSnapshotMeta(m) },
-      { type: 'put', key: META_COMPACTED, value: encodePosition({ index: m.index, term: m.term }) },
-      { type: 'put', key: META_HARD_STATE, value: encodeHardState(hs) },
-      { type: 'del', key: META_INSTALL },
-    );
-    if (this.markerGroupId === null) {
-      ops.push({ type: 'put', key: META_FORMAT, value: encode({ format: STORAGE_FORMAT_NAME, version: STORAGE_FORMAT_VERSION, groupId: m.group.groupId }) });
-    }
-    return { meta: m, space: install.space, oldSpace: this.kvSpace, hardState: hs };
+  private installContext(): { hardState: HardState; kvSpace: KvSpace; markerGroupId: string | null } {
+    return { hardState: this.hs, kvSpace: this.kvSpace, markerGroupId: this.markerGroupId };
   }
 
   private commitInstall(plan: InstallPlan): void {
@@ -1153,9 +810,7 @@ export class NodeStorage {
   async crash(): Promise<void> {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    this.pendingOps = [];
-    this.pendingBytes = 0;
-    this.kvOverlay.clear();
+    this.buffer.discard();
     await this.queueTail;
     if (this.pendingClear) await this.pendingClear;
     await this.releaseDb();
@@ -1172,49 +827,3 @@ export class NodeStorage {
   }
 }
 
-function checkHardState(next: HardState, prev: HardState): HardState {
-  if (typeof next !== 'object' || next === null || !isIndex(next.term) || typeof next.vote !== 'string' || !isIndex(next.commit)) {
-    throw new InvalidArgumentError('hardState must be {term, vote, commit} with integer term and commit and a string vote');
-  }
-  assert(next.term >= prev.term, () => `hard state term went back from ${prev.term} to ${next.term}`);
-  assert(
-    next.term > prev.term || prev.vote === '' || next.vote === prev.vote,
-    () => `hard state vote changed within term ${next.term}: ${prev.vote} then ${next.vote}`,
-  );
-  return { term: next.term, vote: next.vote, commit: next.commit };
-}
-
-function decodeMarker(bytes: Buffer): FormatMarker {
-  const raw = unpackOrBad(bytes) as Record<string, unknown> | null;
-  if (typeof raw !== 'object' || raw === null || typeof raw.format !== 'string' || !isIndex(raw.version)) {
-    throw new BadRecord('format marker is not {format, version, groupId}');
-  }
-  if (raw.groupId !== null && typeof raw.groupId !== 'string') throw new BadRecord('format marker has a bad groupId');
-  return { format: raw.format, version: raw.version, groupId: raw.groupId };
-}
-
-/** Refuses a non-empty directory that is not a LevelDB database (and so cannot be ours). */
-async function checkDirectory(path: string): Promise<void> {
-  let names: string[];
-  try {
-    names = await readdir(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return;
-    if (code === 'ENOTDIR') throw new ForeignDataDirectoryError(path, 'it is not a directory');
-    throw new StorageIoError(path, 'cannot read the data directory', err);
-  }
-  if (names.length === 0) return;
-  if (!names.includes('CURRENT')) {
-    const sample = names.slice(0, 3).join(', ');
-    throw new ForeignDataDirectoryError(path, `it holds ${names.length} entries (${sample}${names.length > 3 ? ', ...' : ''}) but no LevelDB CURRENT file`);
-  }
-}
-
-function mapOpenError(path: string, err: unknown): Error {
-  const cause = (err as { cause?: { code?: string } }).cause;
-  const code = cause?.code ?? (err as { code?: string }).code;
-  if (code === 'LEVEL_LOCKED') return new StorageLockedError(path, cause ?? err);
-  if (code === 'LEVEL_CORRUPTION') return new StorageCorruptError(path, 'leveldb', null, 'LevelDB reports corruption', cause ?? err);
-  return new StorageIoError(path, 'cannot open the database', cause ?? err);
-}

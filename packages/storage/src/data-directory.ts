@@ -1,0 +1,55 @@
+// What makes a directory ours: the format marker, the checks before LevelDB opens it,
+// and the mapping of LevelDB's open errors to typed errors naming the path.
+import { readdir } from 'node:fs/promises';
+import { BadRecord, encode, unpackOrBad, isIndex } from './codec.js';
+import { ForeignDataDirectoryError, StorageCorruptError, StorageIoError, StorageLockedError } from './errors.js';
+
+export const STORAGE_FORMAT_NAME = 'conclave-storage';
+export const STORAGE_FORMAT_VERSION = 1;
+
+/** Written in the first batch of a fresh directory; its group id is set once known. */
+export interface FormatMarker {
+  format: string;
+  version: number;
+  groupId: string | null;
+}
+
+export function encodeMarker(groupId: string | null): Buffer {
+  const marker: FormatMarker = { format: STORAGE_FORMAT_NAME, version: STORAGE_FORMAT_VERSION, groupId };
+  return encode(marker);
+}
+
+export function decodeMarker(bytes: Buffer): FormatMarker {
+  const raw = unpackOrBad(bytes) as Record<string, unknown> | null;
+  if (typeof raw !== 'object' || raw === null || typeof raw.format !== 'string' || !isIndex(raw.version)) {
+    throw new BadRecord('format marker is not {format, version, groupId}');
+  }
+  if (raw.groupId !== null && typeof raw.groupId !== 'string') throw new BadRecord('format marker has a bad groupId');
+  return { format: raw.format, version: raw.version, groupId: raw.groupId };
+}
+
+/** Refuses a non-empty directory that is not a LevelDB database (and so cannot be ours). */
+export async function checkDirectory(path: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code === 'ENOTDIR') throw new ForeignDataDirectoryError(path, 'it is not a directory');
+    throw new StorageIoError(path, 'cannot read the data directory', err);
+  }
+  if (names.length === 0) return;
+  if (!names.includes('CURRENT')) {
+    const sample = names.slice(0, 3).join(', ');
+    throw new ForeignDataDirectoryError(path, `it holds ${names.length} entries (${sample}${names.length > 3 ? ', ...' : ''}) but no LevelDB CURRENT file`);
+  }
+}
+
+export function mapOpenError(path: string, err: unknown): Error {
+  const cause = (err as { cause?: { code?: string } }).cause;
+  const code = cause?.code ?? (err as { code?: string }).code;
+  if (code === 'LEVEL_LOCKED') return new StorageLockedError(path, cause ?? err);
+  if (code === 'LEVEL_CORRUPTION') return new StorageCorruptError(path, 'leveldb', null, 'LevelDB reports corruption', cause ?? err);
+  return new StorageIoError(path, 'cannot open the database', cause ?? err);
+}

@@ -1,0 +1,80 @@
+// The shapes NodeStorage takes and returns.
+import type { ConclaveError, Entry, GroupMetadata, HardState, SnapshotMeta } from '@conclave/core';
+import type { LogPosition } from './codec.js';
+import type { MemoryBackend } from './raw-db.js';
+import type { SyncPolicy } from './sync-policy.js';
+
+export interface NodeStorageOptions {
+  /** The data directory (for a memory backend, a label used in messages). */
+  readonly path: string;
+  /** `level` (default): LevelDB in `path`. `memory`: a fresh memory-level. A MemoryBackend: reopen its data. */
+  readonly backend?: 'level' | 'memory' | MemoryBackend;
+  /** The group this node belongs to, when the caller knows it: a directory of another group is refused. */
+  readonly groupId?: string;
+  readonly syncPolicy?: SyncPolicy;
+  readonly noSyncFlushIntervalMs?: number;
+  readonly noSyncFlushBytes?: number;
+  readonly snapshotIntervalEntries?: number;
+  readonly entriesKeptAfterSnapshot?: number;
+  /** Upper bound of a snapshot chunk, at most (and by default) 1 MiB; smaller values are for tests. */
+  readonly snapshotChunkMaxBytes?: number;
+}
+
+/** Settings local to this node, never replicated. */
+export interface LocalSettings {
+  /** JE HA's ELECTABLE_GROUP_SIZE_OVERRIDE; 0 = off. */
+  readonly electableGroupSizeOverride: number;
+}
+
+export const DEFAULT_SETTINGS: LocalSettings = { electableGroupSizeOverride: 0 };
+
+/** Everything a driver needs at boot. */
+export interface LoadedState {
+  readonly hardState: HardState;
+  /** null on a node that was never bootstrapped nor given a snapshot. */
+  readonly group: GroupMetadata | null;
+  /** The latest snapshot recorded or installed, or null. */
+  readonly snapshot: SnapshotMeta | null;
+  readonly applied: number;
+  /** (index, term) of the last compacted entry; (0, 0) when nothing was compacted. */
+  readonly compacted: LogPosition;
+  readonly firstIndex: number;
+  readonly lastIndex: number;
+  /** The log after the compaction point: indexes firstIndex..lastIndex. */
+  readonly entries: Entry[];
+  readonly settings: LocalSettings;
+}
+
+/** The part of core's Ready that storage persists (a core Ready can be passed as is). */
+export interface ReadyWrite {
+  readonly hardState?: HardState | null;
+  readonly entries?: readonly Entry[];
+  /** Finishes the snapshot install staged with beginInstall/installChunk, in the same batch. */
+  readonly snapshot?: SnapshotMeta | null;
+}
+
+export type CommandOutcome =
+  | { readonly op: 'put' }
+  | { readonly op: 'del' }
+  | { readonly op: 'batch'; readonly count: number }
+  /** `current` is the value before the command (undefined if absent); the write happened iff `succeeded`. */
+  | { readonly op: 'cas'; readonly succeeded: boolean; readonly current: unknown }
+  | { readonly op: 'conf'; readonly group: GroupMetadata };
+
+/** One result per applied entry, in order. `outcome` is null for noop/empty entries or on error. */
+export interface ApplyResult {
+  readonly index: number;
+  readonly outcome: CommandOutcome | null;
+  /** Set when the entry was applied as a no-op because its command or conf change is invalid. */
+  readonly error: ConclaveError | null;
+}
+
+export interface ScanOptions {
+  readonly gte?: string;
+  readonly gt?: string;
+  readonly lte?: string;
+  readonly lt?: string;
+  /** Most pairs returned; undefined = no limit. */
+  readonly limit?: number;
+  readonly reverse?: boolean;
+}
