@@ -11,7 +11,8 @@ interface Frame {
   messages: number;
 }
 
-const MIN_FRAME_BYTES = 4096;
+/** Under Buffer.poolSize / 2, so a lone small message's frame comes from Node's buffer pool. */
+const MIN_FRAME_BYTES = 2048;
 
 export interface QueuedFrame {
   readonly data: Buffer;

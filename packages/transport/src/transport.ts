@@ -120,6 +120,7 @@ export class Transport extends EventEmitter<TransportEvents> {
   readonly faults: FaultInjector;
   private state: 'new' | 'starting' | 'started' | 'closed' = 'new';
   private closing: Promise<void> | null = null;
+  private listening: Promise<void> | null = null;
   private peers: Map<NodeId, HostPort>;
   private readonly links = new Map<NodeId, PeerLink>();
   private readonly inbound = new Map<NodeId, InboundPeerConnection>();
@@ -213,13 +214,14 @@ export class Transport extends EventEmitter<TransportEvents> {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new InvalidArgumentError(`start() on a transport that is ${this.state}`);
     this.state = 'starting';
+    this.listening = this.server.listen();
     try {
-      await this.server.listen();
+      await this.listening;
     } catch (err) {
       this.state = 'closed';
       throw new ListenError(this.listenText, err);
     }
-    if (this.state !== 'starting') return; // closed meanwhile
+    if (this.state !== 'starting') return; // close() was called meanwhile and shuts the server
     this.state = 'started';
     for (const [id, address] of this.peers) this.addLink(id, address);
   }
@@ -332,6 +334,8 @@ export class Transport extends EventEmitter<TransportEvents> {
 
   private async doClose(): Promise<void> {
     this.state = 'closed';
+    // A close() during start() waits for the listener, so it can shut it.
+    await this.listening?.catch(() => {});
     for (const link of this.links.values()) link.close();
     this.links.clear();
     const serverClosed = this.server.close(CloseCode.GoingAway, 'shutting down');

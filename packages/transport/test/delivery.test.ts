@@ -2,7 +2,7 @@
 import test from 'ava';
 import { emptyMessage, type Message, type SnapshotMeta } from '@conclave/core';
 import { InvalidArgumentError } from '@conclave/core';
-import { Transport } from '../src/index.js';
+import { ListenError, Transport } from '../src/index.js';
 import { appMessage, closeAll, collect, heartbeat, SECRET, sleep, startCluster, waitConnected, waitFor } from './helpers.js';
 
 test('three transports deliver to each other, in order per sender', async (t) => {
@@ -211,5 +211,24 @@ test.serial('close() leaves no sockets or timers behind, and later calls are har
   const count = (list: string[], kind: string): number => list.filter((r) => r === kind).length;
   for (const kind of ['TCPServerWrap', 'TCPSocketWrap', 'TCPWrap', 'Timeout']) {
     t.true(count(after, kind) <= count(baseline, kind), `${kind}: ${count(baseline, kind)} before, ${count(after, kind)} after (${after.join(',')})`);
+  }
+});
+
+test('a port in use fails start() with ListenError; close() during start() shuts the listener', async (t) => {
+  const first = new Transport({ id: 'a', groupId: 'g1', listen: '127.0.0.1:0', peers: {} });
+  await first.start();
+  try {
+    const second = new Transport({ id: 'b', groupId: 'g1', listen: first.listenAddress, peers: {} });
+    const e = await t.throwsAsync(second.start(), { instanceOf: ListenError });
+    t.is(e!.code, 'LISTEN_FAILED');
+    t.regex(e!.message, /EADDRINUSE/);
+    await second.close();
+    const third = new Transport({ id: 'c', groupId: 'g1', listen: '127.0.0.1:0', peers: {} });
+    const starting = third.start();
+    await third.close();
+    await starting;
+    t.false(third.send(heartbeat('c', 'a', 1)));
+  } finally {
+    await first.close();
   }
 });

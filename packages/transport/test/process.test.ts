@@ -84,7 +84,7 @@ test('a peer process killed with SIGKILL and restarted on its port is reconnecte
   }
 });
 
-test('backpressure: a stopped reader (SIGSTOP) never makes the queue exceed its bound', async (t) => {
+test.serial('backpressure: a stopped reader (SIGSTOP) never makes the queue exceed its bound', async (t) => {
   const maxQueueBytes = 1024 * 1024;
   const a = await parent({ maxQueueBytes, maxQueueMessages: 100_000, maxInFlightBytes: 256 * 1024, heartbeatIntervalMs: 1000, heartbeatTimeoutMs: 10_000 });
   const child = await spawnEcho('b', a);
@@ -122,7 +122,8 @@ test('backpressure: a stopped reader (SIGSTOP) never makes the queue exceed its 
     t.true(st.droppedQueueFull > sent / 2, 'most of the offered load was dropped and counted');
     await waitFor(() => reasons.includes('queueFull'), 'unreachable(queueFull)');
     // Queue (1 MiB) + in flight (<= 512 KiB) + ws and socket internals; the offered load was 160 MB.
-    t.true(memAfter.arrayBuffers - memBefore.arrayBuffers < 8 * 1024 * 1024, 'buffers did not grow with the offered load');
+    // (serial: no other test of this file runs meanwhile, so process-wide figures are ours)
+    t.true(memAfter.arrayBuffers - memBefore.arrayBuffers < 8 * 1024 * 1024, `buffers did not grow with the offered load (${memAfter.arrayBuffers - memBefore.arrayBuffers} B)`);
     t.true(memAfter.heapUsed - memBefore.heapUsed < 32 * 1024 * 1024, 'heap did not grow with the offered load');
 
     // Resumed, the peer drains what was kept and answers again.
@@ -131,6 +132,36 @@ test('backpressure: a stopped reader (SIGSTOP) never makes the queue exceed its 
     const before = answers.length;
     a.send(appMessage('a', 'b', 1_000_000));
     await waitFor(() => answers.slice(before).some((m) => m.index === 1_000_001), 'a fresh answer after SIGCONT', 10000);
+  } finally {
+    child.proc.kill('SIGCONT');
+    await child.kill();
+    await a.close();
+  }
+});
+
+test('heartbeat: a peer that stops answering pings (SIGSTOP) is declared dead, then found again (SIGCONT)', async (t) => {
+  const a = await parent({ heartbeatIntervalMs: 100, heartbeatTimeoutMs: 300, handshakeTimeoutMs: 500 });
+  const child = await spawnEcho('b', a);
+  try {
+    a.setPeers({ b: child.address });
+    const events: string[] = [];
+    a.on('unreachable', (p, why) => events.push(`unreachable:${p}:${why}`));
+    a.on('peerDisconnected', (p) => events.push(`disconnected:${p}`));
+    a.on('peerConnected', (p) => events.push(`connected:${p}`));
+    await waitFor(() => a.stats().peers.b!.connected && a.stats().peers.b!.inboundConnected, 'links with b', 10000);
+    const stoppedAt = Date.now();
+    child.proc.kill('SIGSTOP');
+    await waitFor(() => events.includes('unreachable:b:heartbeatTimeout'), 'the heartbeat to time out', 3000);
+    const detectedMs = Date.now() - stoppedAt;
+    t.true(detectedMs >= 300 && detectedMs < 1500, `detected after ${detectedMs} ms`);
+    t.true(events.includes('disconnected:b'));
+    // Both directions: a's link (no pong) and b's link into a (no ping).
+    await waitFor(() => a.stats().heartbeatTimeouts >= 2 && !a.stats().peers.b!.inboundConnected, 'the inbound side to be dropped too');
+    // Reconnect attempts reach the stopped process's kernel but never complete the upgrade.
+    await waitFor(() => a.stats().connectFailures >= 1, 'an attempt to time out', 3000);
+    child.proc.kill('SIGCONT');
+    await waitFor(() => a.stats().peers.b!.connected, 'a to reconnect after SIGCONT', 10000);
+    t.is(events.filter((e) => e === 'connected:b').length, 2);
   } finally {
     child.proc.kill('SIGCONT');
     await child.kill();
