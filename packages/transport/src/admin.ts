@@ -255,7 +255,8 @@ export class AdminRpcClient {
       const ws = new WebSocket(wsUrl(hp, options.tls !== undefined, ADMIN_PATH), {
         perMessageDeflate: false,
         maxPayload: DEFAULTS.maxPayloadBytes,
-        handshakeTimeout: connectTimeoutMs,
+        // Our own deadline (below) fires first and reports the timeout; this is a backstop.
+        handshakeTimeout: connectTimeoutMs + 1000,
         generateMask: zeroMask,
         followRedirects: false,
         ...(ca ? { ca } : {}),
@@ -280,7 +281,6 @@ export class AdminRpcClient {
       ws.on('close', (code, reason) => {
         if (code === CloseCode.AdminUnauthorized) fail(new AdminAuthError(`admin authentication failed at ${address}: ${reason.toString() || 'wrong credential'}`));
         else if (isConnectionRefused(lastError)) fail(new AdminConnectionRefusedError(address));
-        else if ((lastError as Error | null)?.message?.includes('Opening handshake has timed out')) fail(new AdminTimeoutError(`connecting to ${address} timed out after ${connectTimeoutMs} ms`));
         else fail(new AdminConnectionError(`cannot connect to ${address}: ${(lastError as Error | null)?.message ?? `closed (${code} ${reason.toString()})`}`, { cause: lastError ?? undefined }));
       });
       ws.on('message', (data) => {

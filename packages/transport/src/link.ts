@@ -100,10 +100,6 @@ export class PeerLink {
     this.connect();
   }
 
-  get isOpen(): boolean {
-    return this.state === 'open';
-  }
-
   get addressValue(): HostPort {
     return this.address;
   }
@@ -187,7 +183,12 @@ export class PeerLink {
         if (!(chunk instanceof Uint8Array)) throw new InvalidArgumentError('snapshot chunks must be Uint8Array');
         for (let off = 0; off < chunk.length; off += c.snapshotChunkBytes) {
           const piece = chunk.subarray(off, off + c.snapshotChunkBytes);
-          await s.until(() => s.sentBytes - s.consumedBytes + piece.length <= Math.max(s.windowBytes!, piece.length), 'credit');
+          // Receiver credit, and our own socket drained below maxInFlightBytes so that Raft
+          // messages queued meanwhile are not stuck behind megabytes of snapshot.
+          await s.until(
+            () => s.sentBytes - s.consumedBytes + piece.length <= Math.max(s.windowBytes!, piece.length) && conn.inFlightBytes < c.maxInFlightBytes,
+            'credit',
+          );
           this.sendOn(conn, encodeSnapshotChunk(s.id, piece));
           s.sentBytes += piece.length;
         }
@@ -236,7 +237,8 @@ export class PeerLink {
     const ws = new WebSocket(wsUrl(this.address, c.tlsCa !== null, PEER_PATH), {
       perMessageDeflate: false,
       maxPayload: CLIENT_MAX_PAYLOAD_BYTES,
-      handshakeTimeout: c.handshakeTimeoutMs,
+      // attemptTimer (below) covers upgrade and handshake; this is a backstop.
+      handshakeTimeout: c.handshakeTimeoutMs + 1000,
       generateMask: zeroMask,
       followRedirects: false,
       ...(c.tlsCa ? { ca: c.tlsCa } : {}),
@@ -414,6 +416,7 @@ export class PeerLink {
     conn.ws.send(data, { binary: true }, () => {
       conn.inFlightBytes -= len;
       if (conn === this.conn && !this.queue.empty) this.scheduleFlush();
+      for (const s of conn.snapshots.values()) s.wake();
     });
   }
 }

@@ -119,7 +119,7 @@ export class OutgoingSnapshot {
   finished = false;
   /** The receiver sent snapDone: it knows the outcome, no abort needed. */
   receiverDone = false;
-  private wake: (() => void) | null = null;
+  private waiter: (() => void) | null = null;
   private stallTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -132,7 +132,7 @@ export class OutgoingSnapshot {
   ack(consumedBytes: number, windowBytes: number | undefined): void {
     if (windowBytes !== undefined && this.windowBytes === null) this.windowBytes = windowBytes;
     if (consumedBytes > this.consumedBytes) this.consumedBytes = consumedBytes;
-    this.poke();
+    this.wake();
   }
 
   /** The receiver reported the outcome (snapDone). */
@@ -140,12 +140,12 @@ export class OutgoingSnapshot {
     this.receiverDone = true;
     if (ok) this.finished = true;
     else this.fail(new SnapshotStreamError(this.peer, `the receiver ${this.peer} failed the snapshot: ${error}`));
-    this.poke();
+    this.wake();
   }
 
   fail(error: SnapshotStreamError): void {
     if (!this.failure && !this.finished) this.failure = error;
-    this.poke();
+    this.wake();
   }
 
   /** Waits until `cond` holds, the stream fails, or nothing moves for stallTimeoutMs. */
@@ -154,7 +154,7 @@ export class OutgoingSnapshot {
       if (this.failure) throw this.failure;
       if (cond()) return;
       await new Promise<void>((resolve) => {
-        this.wake = resolve;
+        this.waiter = resolve;
         this.stallTimer = setTimeout(() => {
           this.fail(new SnapshotStreamError(this.peer, `snapshot stream to ${this.peer} stalled for ${this.stallTimeoutMs} ms waiting for ${what}`));
         }, this.stallTimeoutMs);
@@ -162,11 +162,12 @@ export class OutgoingSnapshot {
     }
   }
 
-  private poke(): void {
+  /** Something moved (credit, a socket write completed): re-check what until() waits for. */
+  wake(): void {
     if (this.stallTimer) clearTimeout(this.stallTimer);
     this.stallTimer = null;
-    const w = this.wake;
-    this.wake = null;
+    const w = this.waiter;
+    this.waiter = null;
     w?.();
   }
 }

@@ -9,7 +9,14 @@ import { appMessage, ChildPeer, SECRET, sleep, waitFor } from './helpers.js';
 
 // A real gc() without changing ava's node arguments, so memory is measured, not garbage.
 setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
+const gcNow = runInNewContext('gc') as () => void;
+/** Full GC twice with a pause: ArrayBuffer backing stores are freed by a background sweeper. */
+async function settledMemory(): Promise<NodeJS.MemoryUsage> {
+  gcNow();
+  await sleep(50);
+  gcNow();
+  return process.memoryUsage();
+}
 
 async function parent(options: Partial<ConstructorParameters<typeof Transport>[0]> = {}): Promise<Transport> {
   const a = new Transport({ id: 'a', groupId: 'g1', listen: '127.0.0.1:0', peers: {}, secret: SECRET, reconnectBaseMs: 20, reconnectMaxMs: 250, ...options });
@@ -98,8 +105,7 @@ test.serial('backpressure: a stopped reader (SIGSTOP) never makes the queue exce
 
     child.proc.kill('SIGSTOP');
     const data = Buffer.alloc(4096, 7); // one buffer for every message: the test itself allocates little
-    gc();
-    const memBefore = process.memoryUsage();
+    const memBefore = await settledMemory();
     let maxQueued = 0;
     let sent = 0;
     // Offer ~160 MB of 4 KiB messages, far beyond what the kernel buffers (a few MB) absorb.
@@ -113,8 +119,7 @@ test.serial('backpressure: a stopped reader (SIGSTOP) never makes the queue exce
       t.true(p.inFlightBytes <= 256 * 1024 + 300 * 1024, `in flight ${p.inFlightBytes}`);
       await new Promise((resolve) => setImmediate(resolve));
     }
-    gc();
-    const memAfter = process.memoryUsage();
+    const memAfter = await settledMemory();
     const st = a.stats();
     t.log(`offered ${sent} messages (${((sent * 4200) / 1e6).toFixed(0)} MB); max queued ${maxQueued} B; dropped ${st.droppedQueueFull}; ` +
       `arrayBuffers grew ${((memAfter.arrayBuffers - memBefore.arrayBuffers) / 1e6).toFixed(1)} MB, heap ${((memAfter.heapUsed - memBefore.heapUsed) / 1e6).toFixed(1)} MB`);

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import test from 'ava';
 import type { SnapshotMeta } from '@conclave/core';
 import { SnapshotStreamError } from '../src/index.js';
-import { closeAll, sleep, startCluster, waitConnected, waitFor, within, type Options } from './helpers.js';
+import { closeAll, heartbeat, sleep, startCluster, waitConnected, waitFor, within, type Options } from './helpers.js';
 
 const meta: SnapshotMeta = { index: 100, term: 4, group: { groupId: 'g1', members: [{ id: 'a', address: '127.0.0.1:1', type: 'electable', removed: false, priority: 1 }] } };
 
@@ -55,6 +55,32 @@ test('a 24 MiB snapshot arrives intact, in order, with its metadata', async (t) 
     t.is(received!.hash, expectedHash(24 * 1024 * 1024, 3 * 1024 * 1024));
     t.is(a.stats().snapshotsSent, 1);
     t.is(b.stats().snapshotsReceived, 1);
+  } finally {
+    await closeAll(ts.values());
+  }
+});
+
+test('messages keep flowing while a snapshot streams on the same link', async (t) => {
+  const { ts, a, b } = await pair({ snapshotChunkBytes: 256 * 1024 });
+  try {
+    b.onSnapshot(async (_from, _m, chunks) => {
+      for await (const _ of chunks);
+    });
+    const lateMs: number[] = [];
+    const sentAt = new Map<number, number>();
+    b.onMessage((m) => lateMs.push(performance.now() - sentAt.get(m.commit)!));
+    let streaming = true;
+    const sending = a.sendSnapshot('b', meta, source(48 * 1024 * 1024, 1024 * 1024)).finally(() => (streaming = false));
+    for (let i = 0; streaming && i < 500; i++) {
+      sentAt.set(i, performance.now());
+      a.send(heartbeat('a', 'b', i));
+      await sleep(2);
+    }
+    await within(sending, 20000, 'snapshot');
+    await waitFor(() => lateMs.length === sentAt.size, 'every heartbeat');
+    t.log(`${lateMs.length} heartbeats during the stream; slowest took ${Math.max(...lateMs).toFixed(1)} ms`);
+    t.true(lateMs.length >= 3, 'the stream lasted long enough to test anything');
+    t.true(Math.max(...lateMs) < 500);
   } finally {
     await closeAll(ts.values());
   }
