@@ -23,7 +23,8 @@ export type HistoryEvent =
   | 'REMOVED'
   | 'LEAVE_REQUESTED'
   | 'OVERRIDE_SET'
-  | 'SNAPSHOT_INSTALLED';
+  | 'SNAPSHOT_INSTALLED'
+  | 'ROLLED_BACK';
 
 export interface HistoryEntry {
   readonly at: number;

@@ -73,9 +73,24 @@ export interface RaftStatus {
   readonly peers: readonly PeerStatus[];
   readonly ackIndex: { readonly simpleMajority: number; readonly all: number; readonly none: number } | null;
   /** Set when a leader asked this node to truncate entries it had committed (override hazard). */
-  readonly divergence: { readonly index: number; readonly leader: NodeId; readonly term: number } | null;
+  readonly divergence: Divergence | null;
+  /** The driver accepted a rollback: the next snapshot from the leader replaces committed state. */
+  readonly rollbackRequested: boolean;
   readonly history: readonly HistoryEntry[];
   readonly counters: Readonly<ElectionCounters>;
+}
+
+/**
+ * A leader asked this node to overwrite entries it had committed. Only possible after the
+ * override was used on both sides of a partition (JE HA's hard recovery case).
+ */
+export interface Divergence {
+  /** First index at which the leader's log disagrees with entries this node committed. */
+  readonly index: number;
+  readonly leader: NodeId;
+  readonly term: number;
+  /** This node's commit index when it found the divergence: [index, committed] would be lost. */
+  readonly committed: number;
 }
 
 export interface OverrideChange {
@@ -98,6 +113,10 @@ const SEND_BEFORE_PERSIST: ReadonlySet<MessageType> = new Set<MessageType>([
 ]);
 
 const TRANSFER_CONTEXT = 'transfer';
+/** appResp context of a follower that needs a snapshot to roll back its diverged state. */
+const SNAPSHOT_REQUEST_CONTEXT = 'snapshot';
+/** appResp context of a follower that refused to truncate committed entries. */
+const DIVERGED_CONTEXT = 'diverged';
 
 export class RaftNode {
   readonly id: NodeId;
@@ -127,7 +146,8 @@ export class RaftNode {
   private readonly readOnly: ReadOnlyQueue;
   /** Reads that arrived before the leader committed an entry of its term. */
   private readsAwaitingCommit: PendingRead[] = [];
-  private divergence: RaftStatus['divergence'] = null;
+  private divergence: Divergence | null = null;
+  private rollbackRequested = false;
 
   private outbox: Message[] = [];
   private readStates: ReadState[] = [];
@@ -368,6 +388,22 @@ export class RaftNode {
     this.send(m);
   }
 
+  /**
+   * The driver accepts rolling back the divergence it was told about: the next append from
+   * the leader is answered with a snapshot request, and that snapshot replaces this node's
+   * state, committed entries included. Throws if there is no divergence.
+   */
+  requestRollback(): Divergence {
+    if (this.divergence === null) throw new InvalidArgumentError(`node ${this.id} has no diverged entries to roll back`);
+    this.rollbackRequested = true;
+    return this.divergence;
+  }
+
+  /** The divergence a leader exposed, if any (see Divergence). */
+  get currentDivergence(): Divergence | null {
+    return this.divergence;
+  }
+
   /** The transport could not reach `id`: stop streaming to it optimistically. */
   reportUnreachable(id: NodeId): void {
     const pr = this.progress.get(id);
@@ -466,6 +502,17 @@ export class RaftNode {
       case 'appResp': {
         if (!pr) return;
         pr.lastHeardTick = this.ticks;
+        if (m.reject && m.context === SNAPSHOT_REQUEST_CONTEXT) {
+          if (pr.state !== 'snapshot') this.sendSnapshot(m.from, pr);
+          return;
+        }
+        if (m.reject && m.context === DIVERGED_CONTEXT) {
+          // Backing off cannot help a follower that will not truncate committed entries:
+          // retry once per heartbeat (it may have accepted a rollback by then), no faster.
+          if (pr.state !== 'probe') pr.becomeProbe();
+          pr.probeSent = true;
+          return;
+        }
         if (m.reject) {
           let hint = m.rejectHint;
           if (m.logTerm > 0) hint = this.log.findConflictByTerm(m.rejectHint, m.logTerm);
@@ -571,15 +618,27 @@ export class RaftNode {
 
   private handleAppend(m: Message): void {
     const resp = this.msg('appResp', m.from);
+    if (this.rollbackRequested) {
+      // Rolling back: our committed state must be replaced whole by the leader's snapshot.
+      resp.reject = true;
+      resp.index = m.index;
+      resp.rejectHint = Math.min(m.index, this.log.lastIndex());
+      resp.context = SNAPSHOT_REQUEST_CONTEXT;
+      this.send(resp);
+      return;
+    }
     // Never truncate what this node has committed: that only happens when two sides of a
     // partition both used the override. Refuse, and report the divergence (JE hard recovery).
     const diverged = this.committedConflict(m);
     if (diverged !== null) {
-      this.divergence = { index: diverged, leader: m.from, term: m.term };
+      if (this.divergence === null || this.divergence.index !== diverged || this.divergence.term !== m.term) {
+        this.divergence = { index: diverged, leader: m.from, term: m.term, committed: this.log.committed };
+      }
       resp.reject = true;
       resp.index = m.index;
       resp.rejectHint = Math.min(m.index, this.log.committed);
       resp.logTerm = this.log.term(resp.rejectHint) ?? 0;
+      resp.context = DIVERGED_CONTEXT;
       this.send(resp);
       return;
     }
@@ -626,7 +685,17 @@ export class RaftNode {
       this.send(resp);
       return;
     }
-    if (meta.index <= this.log.committed) {
+    if (this.rollbackRequested) {
+      // JE hard recovery: replace everything, committed entries included, with the leader's state.
+      const lost = this.divergence;
+      this.log.restore(meta);
+      this.group = meta.group;
+      this.pendingConfIndex = 0;
+      this.rollbackRequested = false;
+      this.divergence = null;
+      this.record('FOLLOWER', 'ROLLED_BACK', 'FOLLOWER', `to index ${meta.index} term ${meta.term}${lost ? `; lost [${lost.index}, ${lost.committed}]` : ''}`);
+      resp.index = meta.index;
+    } else if (meta.index <= this.log.committed) {
       resp.index = this.log.committed;
     } else if (this.log.matchTerm(meta.index, meta.term)) {
       this.log.commitTo(meta.index);
@@ -1173,6 +1242,7 @@ export class RaftNode {
           ? { simpleMajority: this.ackIndex('simpleMajority'), all: this.ackIndex('all'), none: this.ackIndex('none') }
           : null,
       divergence: this.divergence,
+      rollbackRequested: this.rollbackRequested,
       history: this.history.newestFirst(),
       counters: { ...this.history.counters },
     };

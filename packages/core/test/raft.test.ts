@@ -692,7 +692,7 @@ test('a follower never truncates committed entries; it reports the divergence in
   n2.step(m);
   t.is(n2.commitIndex, c);
   t.is(n2.termAt(c), net.node('n1').termAt(c), 'the committed entry is still there');
-  t.deepEqual(n2.status().divergence, { index: c, leader: 'n3', term });
+  t.deepEqual(n2.status().divergence, { index: c, leader: 'n3', term, committed: c });
   const rd = n2.ready();
   const resp = rd.messagesAfterPersist.find((x) => x.type === 'appResp')!;
   t.true(resp.reject, 'the leader never counts a diverged follower');
@@ -705,4 +705,72 @@ test('configuration errors name the bad value', (t) => {
   t.throws(() => RaftNode.bootstrap({ id: '', random: seededRandom(1) }, g), { message: /id must be a non-empty string/ });
   t.throws(() => RaftNode.bootstrap({ id: 'a', random: 5 as never }, g), { message: /random must be a function/ });
   t.throws(() => RaftNode.bootstrap({ id: 'a', random: seededRandom(1), electableGroupSizeOverride: -2 }, g), { message: /electableGroupSizeOverride must be an integer >= 0, got -2/ });
+});
+
+test('rollback (JE hard recovery): a diverged follower asks for the leader\'s snapshot and replaces its committed state', (t) => {
+  const net = new Net({ ids: ids5, seed: 2 });
+  t.true(net.elect('n3'));
+  net.propose('n3', 'common');
+  // Split brain: n1 and n2 (override 2) against n3-n5.
+  for (const a of ['n1', 'n2']) for (const b of ['n3', 'n4', 'n5']) net.cutLink(a, b);
+  net.node('n1').setElectableGroupSizeOverride(2);
+  net.node('n2').setElectableGroupSizeOverride(2);
+  for (let i = 0; i < 60 && net.node('n1').currentRole !== 'leader' && net.node('n2').currentRole !== 'leader'; i++) net.tickAll();
+  const minorityLeader = ['n1', 'n2'].find((id) => net.node(id).currentRole === 'leader')!;
+  t.truthy(minorityLeader, 'the override side elects its own leader');
+  net.propose(minorityLeader, 'lost-1');
+  net.propose(minorityLeader, 'lost-2');
+  t.deepEqual(net.appliedValues('n2'), ['common', 'lost-1', 'lost-2']);
+  // The majority side moves to a higher term and commits something else at the same indexes.
+  const majorityLeaderNow = () => ['n3', 'n4', 'n5'].find((id) => net.node(id).currentRole === 'leader');
+  for (let round = 0; round < 20 && !(net.node(majorityLeaderNow() ?? 'n3').currentTerm > net.node(minorityLeader).currentTerm && majorityLeaderNow()); round++) {
+    const l = majorityLeaderNow();
+    if (l) net.node(l).leaveElection();
+    for (let i = 0; i < 60 && !majorityLeaderNow(); i++) net.tickAll();
+  }
+  const majorityLeader = ['n3', 'n4', 'n5'].find((id) => net.node(id).currentRole === 'leader')!;
+  t.true(net.node(majorityLeader).currentTerm > net.node(minorityLeader).currentTerm);
+  net.propose(majorityLeader, 'kept-1');
+  net.propose(majorityLeader, 'kept-2');
+  net.propose(majorityLeader, 'kept-3');
+  // Heal: the minority sees the higher term, and its committed entries conflict.
+  net.healAll();
+  net.tickAll(3);
+  const d = net.node('n1').status().divergence;
+  t.truthy(d, 'n1 reports the divergence instead of truncating committed entries');
+  t.is(d!.leader, majorityLeader);
+  // At least the two lost writes (the no-ops of the two leaders may coincide: same term, same index).
+  t.true(d!.committed - d!.index + 1 >= 2);
+  t.is(d!.committed, net.node('n1').commitIndex);
+  t.deepEqual(net.appliedValues('n1'), ['common', 'lost-1', 'lost-2'], 'nothing changed yet');
+  // The driver accepts the rollback; the follower asks for a snapshot at the next append.
+  net.node('n1').requestRollback();
+  t.true(net.node('n1').status().rollbackRequested);
+  net.tickAll(2);
+  const snap = net.sent.filter((m) => m.type === 'snap' && m.to === 'n1').pop();
+  t.truthy(snap, 'the leader answers the snapshot request');
+  const leader = net.node(majorityLeader);
+  const meta = { index: leader.appliedIndex, term: leader.termAt(leader.appliedIndex)!, group: leader.groupMetadata };
+  const n1 = net.node('n1');
+  const commitBefore = n1.commitIndex;
+  n1.step({ ...snap!, snapshot: meta });
+  const rd = n1.ready();
+  t.deepEqual(rd.snapshot, meta, 'the leader\'s snapshot replaces the diverged state');
+  t.is(n1.commitIndex, meta.index);
+  t.true(commitBefore >= d!.index, 'entries n1 had committed were replaced');
+  n1.advance(rd);
+  // As a driver does: send the answer, and tell the leader its stream completed.
+  net.inflight.push(...rd.messages, ...rd.messagesAfterPersist);
+  leader.reportSnapshot('n1', true, meta.index);
+  t.is(n1.status().divergence, null);
+  t.false(n1.status().rollbackRequested);
+  t.regex(n1.status().history[0]!.detail, /lost \[\d+, \d+\]/);
+  t.is(`${n1.status().history[0]!.from}:${n1.status().history[0]!.event}:${n1.status().history[0]!.to}`, 'FOLLOWER:ROLLED_BACK:FOLLOWER');
+  net.settle();
+  net.propose(majorityLeader, 'after-rollback');
+  net.tickAll(3);
+  t.true(net.appliedValues('n1').includes('after-rollback'), 'n1 replicates from the leader again');
+  t.is(n1.status().lastIndex, leader.status().lastIndex);
+  t.is(n1.termAt(n1.status().lastIndex), leader.termAt(leader.status().lastIndex));
+  t.throws(() => net.node('n4').requestRollback(), { instanceOf: InvalidArgumentError, message: /no diverged entries/ });
 });
