@@ -425,7 +425,8 @@ export class NodeStorage {
         hs = plan.hardState;
         applied = plan.meta.index;
       }
-      if (ready.entries && ready.entries.length > 0) planAppend(ready.entries, ops, log, this.hs.commit);
+      // Judged against the commit after the switch: a rollback lowers it in this same batch.
+      if (ready.entries && ready.entries.length > 0) planAppend(ready.entries, ops, log, hs.commit);
       if (ready.hardState) {
         hs = checkHardState(ready.hardState, hs);
         ops.push({ type: 'put', key: META_HARD_STATE, value: encodeHardState(hs) });
@@ -695,9 +696,10 @@ export class NodeStorage {
 
   /**
    * Starts installing a snapshot received from the leader: clears the staging KV space and
-   * records the install. A staged install that was not finished is replaced.
+   * records the install. A staged install that was not finished is replaced. `rollback`
+   * (JE hard recovery) lets the snapshot replace committed state, at or below `applied`.
    */
-  async beginInstall(meta: SnapshotMeta): Promise<void> {
+  async beginInstall(meta: SnapshotMeta, opts: { rollback?: boolean } = {}): Promise<void> {
     return this.enqueue(async () => {
       let checked: SnapshotMeta;
       try {
@@ -706,7 +708,8 @@ export class NodeStorage {
         throw new InvalidArgumentError(`snapshot meta: ${(err as Error).message}`);
       }
       this.checkSnapshotGroup(checked);
-      if (checked.index <= this.appliedIndex) {
+      const rollback = opts.rollback === true;
+      if (checked.index <= this.appliedIndex && !rollback) {
         throw new InvalidArgumentError(`snapshot at index ${checked.index} is not beyond the applied index ${this.appliedIndex}`);
       }
       await this.flushBuffered();
@@ -715,7 +718,7 @@ export class NodeStorage {
       this.install = null;
       await this.clearRange(kvRange(space));
       await this.writeDirect([{ type: 'put', key: META_INSTALL, value: encode({ space, index: checked.index, term: checked.term }) }]);
-      this.install = { meta: checked, space, nextSeq: 0, lastSeen: false, pairs: 0 };
+      this.install = { meta: checked, space, rollback, nextSeq: 0, lastSeen: false, pairs: 0 };
     });
   }
 

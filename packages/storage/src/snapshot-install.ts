@@ -22,6 +22,8 @@ import type { TermIndex } from './term-index.js';
 export interface InstallState {
   readonly meta: SnapshotMeta;
   readonly space: KvSpace;
+  /** JE hard recovery: the snapshot replaces committed state, so the whole log and the commit go. */
+  readonly rollback: boolean;
   nextSeq: number;
   lastSeen: boolean;
   pairs: number;
@@ -54,7 +56,7 @@ export function planInstallSwitch(
   }
   if (!install.lastSeen) throw new InvalidArgumentError(`snapshot install incomplete: the last chunk has not arrived (next is ${install.nextSeq})`);
   const m = install.meta;
-  const keepSuffix = log.term(m.index) === m.term;
+  const keepSuffix = !install.rollback && log.term(m.index) === m.term;
   const dropTo = keepSuffix ? m.index : log.lastIndex;
   for (let i = log.firstIndex; i <= dropTo; i++) ops.push({ type: 'del', key: logKey(i) });
   if (keepSuffix) log.compactTo({ index: m.index, term: m.term });
@@ -62,7 +64,7 @@ export function planInstallSwitch(
 
   let hs = current.hardState;
   if (m.term > hs.term) hs = { term: m.term, vote: '', commit: hs.commit };
-  if (hs.commit < m.index) hs = { ...hs, commit: m.index };
+  if (hs.commit < m.index || install.rollback) hs = { ...hs, commit: m.index };
   ops.push(
     { type: 'put', key: META_KV_SPACE, value: encode(install.space) },
     { type: 'put', key: META_APPLIED, value: encode(m.index) },

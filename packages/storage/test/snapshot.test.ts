@@ -275,3 +275,32 @@ test('maybeSnapshot records a snapshot every interval and compacts, keeping the 
   t.is((await collect(s)).size, 25, 'compaction never touches the KV data');
   await s.close();
 });
+
+test('rollback install (JE hard recovery): a snapshot at or below the applied index replaces committed state whole', async (t) => {
+  // The leader's side: 6 entries of term 1, then 3 of term 3.
+  const leader = await node();
+  await fill(leader, 6, (i) => `common${i}`, 1);
+  await fill(leader, 3, (i) => `leader${i}`, 3, 'x');
+  const stream = await leader.openSnapshot();
+  // The diverged follower: the same 6, then 5 of its own in term 2, committed and applied.
+  const f = await node();
+  await fill(f, 6, (i) => `common${i}`, 1);
+  await fill(f, 5, (i) => `lost${i}`, 2, 'y');
+  t.is(f.applied, 11);
+  t.is(stream.meta.index, 9);
+  await t.throwsAsync(f.beginInstall(stream.meta), { instanceOf: InvalidArgumentError, message: /not beyond the applied index 11/ }, 'an ordinary install refuses');
+  await f.beginInstall(stream.meta, { rollback: true });
+  for await (const chunk of stream) await f.installChunk(chunk);
+  await f.writeReady({ snapshot: stream.meta, hardState: { term: 3, vote: '', commit: 9 } });
+  t.is(f.applied, 9);
+  t.is(f.hardState.commit, 9, 'the commit index went down to the snapshot');
+  t.is(f.lastIndex, 9, 'the diverged entries are gone from the log');
+  t.deepEqual(await collect(f), await collect(leader));
+  t.is(await f.get('y7'), undefined, 'a lost write is gone');
+  // The leader's next entries append normally after the rollback.
+  await f.writeReady({ entries: [{ index: 10, term: 3, type: 'normal', data: encodeCommand({ op: 'put', key: 'next', value: 1 }) }], hardState: { term: 3, vote: '', commit: 10 } });
+  await f.applyEntries([{ index: 10, term: 3, type: 'normal', data: encodeCommand({ op: 'put', key: 'next', value: 1 }) }]);
+  t.is(await f.get('next'), 1);
+  await f.close();
+  await leader.close();
+});
