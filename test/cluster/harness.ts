@@ -69,11 +69,16 @@ export class ProcessGroup {
     return this.tickMs * this.electionTicks;
   }
 
-  spawn(id: string): void {
+  dataDir(id: string): string {
+    return join(this.root, id);
+  }
+
+  /** Starts `id` (again) with the group's arguments plus `extraArgs`. */
+  spawn(id: string, extraArgs: readonly string[] = []): void {
     const spec = Object.entries(this.peers).map(([i, a]) => `${i}=${a}`).join(',');
     const args = [
       '--import', TSX, CLI, 'node', 'start', '--id', id, '--data', join(this.root, id), '--listen', this.peers[id]!,
-      '--peers', spec, '--tick-ms', String(this.tickMs), '--election-ticks', String(this.electionTicks), ...(this.opts.extraArgs ?? []),
+      '--peers', spec, '--tick-ms', String(this.tickMs), '--election-ticks', String(this.electionTicks), ...(this.opts.extraArgs ?? []), ...extraArgs,
     ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const append = (b: Buffer) => {

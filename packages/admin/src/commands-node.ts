@@ -19,6 +19,8 @@ interface StartFlags {
   syncPolicy?: string;
   snapshotInterval?: string;
   entriesKept?: string;
+  rollbackLimit?: string;
+  acceptRollback?: boolean;
 }
 
 export function registerNodeCommands(program: Command): void {
@@ -40,6 +42,8 @@ export function registerNodeCommands(program: Command): void {
     .option('--sync-policy <policy>', 'sync | writeNoSync | noSync', 'sync')
     .option('--snapshot-interval <entries>', 'take a snapshot every this many applied entries')
     .option('--entries-kept <n>', 'log entries kept behind each snapshot')
+    .option('--rollback-limit <n>', 'committed writes this node may roll back on its own after a split brain (JE TXN_ROLLBACK_LIMIT)', '10')
+    .option('--accept-rollback', 'accept rolling back any number of diverged committed writes')
     .action(async (f: StartFlags) => {
       const options: OpenNodeOptions = {
         id: f.id,
@@ -50,6 +54,8 @@ export function registerNodeCommands(program: Command): void {
         electionTicks: parseIntArg('--election-ticks', f.electionTicks ?? '10', 2, 1000),
         ...(f.snapshotInterval ? { snapshotIntervalEntries: parseIntArg('--snapshot-interval', f.snapshotInterval, 1) } : {}),
         ...(f.entriesKept ? { entriesKeptAfterSnapshot: parseIntArg('--entries-kept', f.entriesKept, 0) } : {}),
+        rollbackLimit: parseIntArg('--rollback-limit', f.rollbackLimit ?? '10', 0),
+        ...(f.acceptRollback ? { acceptRollback: true } : {}),
         ...(f.peers ? { peers: parsePeers(f.peers) } : {}),
         ...(f.join ? { join: f.join } : {}),
         ...(f.secretFile ? { secret: readSecretFile(f.secretFile, '--secret-file') } : {}),
@@ -67,6 +73,8 @@ export function registerNodeCommands(program: Command): void {
       n.on('leaderChange', (id, addr) => log(`leader: ${id ?? 'none'}${addr ? ` (${addr})` : ''}`));
       n.on('memberAdded', (m) => log(`member added: ${m.id} ${m.type} ${m.address}`));
       n.on('memberRemoved', (m) => log(`member removed: ${m.id}`));
+      n.on('rollback', (r) => log(`ROLLED BACK ${r.lostWriteCount} committed writes [${r.fromIndex}, ${r.toIndex}] to follow ${r.leader}; listed in ${r.file}`));
+      n.on('rollbackProhibited', (e) => console.error(`[${n.id}] ${e.code}: ${e.message}`));
       n.on('error', (e) => {
         console.error(`[${n.id}] fatal: ${e.message}`);
         process.exit(1);

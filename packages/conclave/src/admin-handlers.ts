@@ -3,6 +3,7 @@
 import { InvalidArgumentError, type ConfChange } from '@conclave/core';
 import type { Transport } from '@conclave/transport';
 import type { ConclaveNode } from './node.js';
+import { registerFaultHandlers } from './fault-handlers.js';
 import { resolveDurability, validateConsistency, DEFAULT_DURABILITY } from './options.js';
 
 function obj(params: unknown, method: string): Record<string, unknown> {
@@ -32,6 +33,16 @@ export function registerAdminHandlers(transport: Transport, node: ConclaveNode):
     if (typeof p.key !== 'string') throw new InvalidArgumentError('kv.put: key must be a string');
     return node.put(p.key, p.value, p.durability ? { durability: p.durability as object } : {});
   });
+
+  transport.registerAdminHandler('kv.cas', async (params) => {
+    const p = obj(params, 'kv.cas');
+    if (typeof p.key !== 'string') throw new InvalidArgumentError('kv.cas: key must be a string');
+    // A missing `expected` means "the key is absent"; a missing `value` deletes on success (as compareAndSet).
+    const r = await node.compareAndSet(p.key, p.expected, p.value, p.durability ? { durability: p.durability as object } : {});
+    return { token: r.token, succeeded: r.succeeded, found: r.current !== undefined, current: r.current ?? null };
+  });
+
+  registerFaultHandlers(transport, node.id, () => node.faultInjectionEnabled);
 
   transport.registerAdminHandler('kv.delete', async (params) => {
     const p = obj(params, 'kv.delete');

@@ -53,9 +53,33 @@ export class NodeClosedError extends ConclaveError {
   }
 }
 
-/** A rollback of committed entries would exceed the limit (JE's hard recovery). Reserved for the rollback work. */
+/**
+ * Rejoining the leader would roll back more committed writes than `rollbackLimit` allows
+ * (JE's hard recovery). The node stays out of the group until an operator accepts it.
+ */
 export class RollbackProhibitedError extends ConclaveError {
-  constructor(message: string) {
+  constructor(
+    readonly lostWrites: number,
+    readonly rollbackLimit: number,
+    message: string,
+  ) {
     super('ROLLBACK_PROHIBITED', message);
+  }
+}
+
+/** An admin operation named a member id the group metadata does not have. */
+export class UnknownMemberError extends ConclaveError {
+  constructor(
+    readonly id: string,
+    known: readonly string[],
+  ) {
+    super('UNKNOWN_MEMBER', `unknown member '${id}' (members: ${known.join(', ') || 'none'})`);
+  }
+}
+
+/** Leadership could not be moved (JE's MasterTransferFailureException), or a transfer is already under way. */
+export class LeaderTransferError extends ConclaveError {
+  constructor(message: string) {
+    super('LEADER_TRANSFER_FAILED', message);
   }
 }

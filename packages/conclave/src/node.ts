@@ -31,8 +31,10 @@ import {
   InsufficientReplicasError,
   NodeClosedError,
   ReplicaConsistencyError,
+  RollbackProhibitedError,
   WriteOutcomeUnknownError,
 } from './errors.js';
+import { describeLoss, saveRollbackReport, type RollbackReport } from './rollback.js';
 import { resolveDurability, resolveOptions, validateConsistency, type CommitToken, type Consistency, type Durability, type OpenNodeOptions, type ResolvedOptions } from './options.js';
 import { IndexWaiters, sleep } from './waiters.js';
 
@@ -54,8 +56,22 @@ export interface NodeEvents {
   memberAdded: [member: Member];
   memberRemoved: [member: Member];
   overrideChanged: [change: { previous: number; current: number; electableGroupSize: number }];
+  /** This node replaced diverged committed writes with the leader's state; `file` lists them. */
+  rollback: [report: RollbackReport & { file: string }];
+  /** This node diverged by more than rollbackLimit writes and stays out until an operator accepts. */
+  rollbackProhibited: [error: RollbackProhibitedError];
   error: [error: Error];
 }
+
+export type RollbackStatus =
+  | { readonly state: 'none' }
+  | { readonly state: 'prohibited'; readonly lostWriteCount: number; readonly rollbackLimit: number; readonly fromIndex: number; readonly toIndex: number; readonly leader: NodeId }
+  | { readonly state: 'rollingBack'; readonly lostWriteCount: number; readonly file: string; readonly leader: NodeId };
+
+type RollbackState =
+  | { state: 'none' }
+  | { state: 'prohibited'; report: RollbackReport; error: RollbackProhibitedError }
+  | { state: 'rollingBack'; report: RollbackReport; file: string };
 
 export interface NodeStatus {
   readonly id: NodeId;
@@ -79,6 +95,7 @@ export interface NodeStatus {
   readonly history: RaftStatus['history'];
   readonly counters: RaftStatus['counters'];
   readonly divergence: RaftStatus['divergence'];
+  readonly rollback: RollbackStatus;
 }
 
 interface PendingWrite {
@@ -133,6 +150,8 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   private stagedSnapshotIndex = 0;
   private readSeq = 0;
   private lastState: NodeState = 'follower';
+  private rollback: RollbackState = { state: 'none' };
+  private divergenceTask: Promise<void> | null = null;
   private lastLeader: NodeId | null = null;
 
   private constructor(opts: ResolvedOptions) {
@@ -376,6 +395,13 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       r.resolve(rs.index);
     }
     this.raft.advance(rd);
+    if (rd.snapshot && this.rollback.state === 'rollingBack') {
+      const { report, file } = this.rollback;
+      this.rollback = { state: 'none' };
+      this.opts.logger.warn(`rolled back to the leader's state at index ${rd.snapshot.index}; ${report.lostWriteCount} lost writes are listed in ${file}`);
+      this.emit('rollback', { ...report, file });
+    }
+    this.checkDivergence();
     this.resolveByAckIndex();
     this.appliedWaiters.advance(this.storage.applied);
     if (this.stagedSnapshotIndex > 0 && this.raft.commitIndex >= this.stagedSnapshotIndex) {
@@ -505,10 +531,58 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   private async receiveSnapshot(from: NodeId, index: number, meta: Parameters<NodeStorage['beginInstall']>[0], chunks: AsyncIterable<Uint8Array>): Promise<void> {
     if (this.closed) return;
     this.stagedSnapshotIndex = 0;
-    await this.storage.beginInstall(meta);
+    await this.storage.beginInstall(meta, { rollback: this.rollback.state === 'rollingBack' });
     for await (const chunk of chunks) await this.storage.installChunk(chunk);
     this.stagedSnapshotIndex = index;
     this.opts.logger.info(`staged snapshot at index ${index} from ${from}`);
+  }
+
+  // ------------------------------------------------------------------ rollback (JE hard recovery)
+
+  /** A leader exposed committed entries of ours it does not have: decide once per divergence. */
+  private checkDivergence(): void {
+    const d = this.raft.currentDivergence;
+    if (!d || this.divergenceTask || this.rollback.state !== 'none' || this.raft.status().rollbackRequested) return;
+    this.divergenceTask = this.onDivergence(false)
+      .catch((err) => this.fail(err instanceof Error ? err : new Error(String(err))))
+      .finally(() => {
+        this.divergenceTask = null;
+      });
+  }
+
+  private async onDivergence(accepted: boolean): Promise<void> {
+    const d = this.raft.currentDivergence;
+    if (!d) return;
+    const report = await describeLoss(this.storage, d, this.id, this.groupId);
+    const limit = this.opts.rollbackLimit;
+    if (!accepted && !this.opts.acceptRollback && report.lostWriteCount > limit) {
+      const err = new RollbackProhibitedError(
+        report.lostWriteCount,
+        limit,
+        `node ${this.id} diverged from leader ${d.leader} (term ${d.term}) at index ${d.index}: rejoining would roll back ${report.lostWriteCount} committed writes, more than rollbackLimit ${limit}. ` +
+          `It stays out of the group. To accept the loss, restart it with --accept-rollback (conclave node start ... --accept-rollback) or call acceptRollback() on it.`,
+      );
+      this.rollback = { state: 'prohibited', report, error: err };
+      this.opts.logger.error(err.message);
+      this.emit('rollbackProhibited', err);
+      return;
+    }
+    // The record for the operator goes to disk before anything is lost.
+    const file = await saveRollbackReport(this.opts.dataDir, report);
+    this.opts.logger.warn(
+      `diverged from leader ${d.leader} at index ${d.index}: rolling back ${report.lostWriteCount} committed writes [${d.index}, ${d.committed}] to follow it; they are saved in ${file}`,
+    );
+    this.rollback = { state: 'rollingBack', report, file };
+    this.raft.requestRollback();
+    this.schedule();
+  }
+
+  /** The operator's answer to RollbackProhibitedError: roll back whatever the size. */
+  async acceptRollback(): Promise<void> {
+    this.checkOpen();
+    if (this.rollback.state !== 'prohibited') throw new InvalidArgumentError(`node ${this.id} has no prohibited rollback to accept`);
+    this.rollback = { state: 'none' };
+    await this.onDivergence(true);
   }
 
   // ------------------------------------------------------------------ writes
@@ -790,7 +864,17 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       history: st.history,
       counters: st.counters,
       divergence: st.divergence,
+      rollback: this.rollbackStatus(),
     };
+  }
+
+  private rollbackStatus(): RollbackStatus {
+    const r = this.rollback;
+    if (r.state === 'prohibited') {
+      return { state: 'prohibited', lostWriteCount: r.report.lostWriteCount, rollbackLimit: this.opts.rollbackLimit, fromIndex: r.report.fromIndex, toIndex: r.report.toIndex, leader: r.report.leader };
+    }
+    if (r.state === 'rollingBack') return { state: 'rollingBack', lostWriteCount: r.report.lostWriteCount, file: r.file, leader: r.report.leader };
+    return { state: 'none' };
   }
 
   get isLeader(): boolean {
@@ -805,6 +889,11 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   /** Fault injection for tests and the nemesis (the transport's own hook). */
   get faults() {
     return this.transport.faults;
+  }
+
+  /** Whether the `test.faults` admin method acts (openNode's enableFaultInjection). */
+  get faultInjectionEnabled(): boolean {
+    return this.opts.enableFaultInjection;
   }
 
   // ------------------------------------------------------------------ helpers

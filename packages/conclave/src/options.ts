@@ -57,7 +57,17 @@ export interface OpenNodeOptions {
   readonly readTimeoutMs?: number;
   readonly snapshotIntervalEntries?: number;
   readonly entriesKeptAfterSnapshot?: number;
+  /** Serve the `test.faults` admin method (partitions, drops, delays): for tests and the nemesis only. */
+  readonly enableFaultInjection?: boolean;
   readonly logger?: Logger;
+  /**
+   * JE's TXN_ROLLBACK_LIMIT: how many committed writes this node may roll back on its own
+   * when it finds it diverged from the leader (only possible after the override was used on
+   * both sides of a partition). Default 10.
+   */
+  readonly rollbackLimit?: number;
+  /** Accept a rollback of any size (the operator's answer to RollbackProhibitedError). */
+  readonly acceptRollback?: boolean;
 }
 
 export const DEFAULT_DURABILITY: Durability = { localSync: true, replicaSync: true, replicaAck: 'simpleMajority', ackTimeoutMs: 5000 };
@@ -83,7 +93,10 @@ export interface ResolvedOptions {
   readonly readTimeoutMs: number;
   readonly snapshotIntervalEntries: number | undefined;
   readonly entriesKeptAfterSnapshot: number | undefined;
+  readonly enableFaultInjection: boolean;
   readonly logger: Logger;
+  readonly rollbackLimit: number;
+  readonly acceptRollback: boolean;
 }
 
 const ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -154,6 +167,7 @@ export function resolveOptions(o: OpenNodeOptions): ResolvedOptions {
   }
   if (o.electableGroupSizeOverride !== undefined) int('electableGroupSizeOverride', o.electableGroupSizeOverride, 0, 0);
   if (o.forwardWrites !== undefined && typeof o.forwardWrites !== 'boolean') throw new InvalidArgumentError('forwardWrites must be a boolean');
+  if (o.enableFaultInjection !== undefined && typeof o.enableFaultInjection !== 'boolean') throw new InvalidArgumentError('enableFaultInjection must be a boolean');
   return {
     id: o.id,
     dataDir: o.dataDir,
@@ -175,7 +189,13 @@ export function resolveOptions(o: OpenNodeOptions): ResolvedOptions {
     readTimeoutMs: int('readTimeoutMs', o.readTimeoutMs, 5000, 1),
     snapshotIntervalEntries: o.snapshotIntervalEntries === undefined ? undefined : int('snapshotIntervalEntries', o.snapshotIntervalEntries, 0, 1),
     entriesKeptAfterSnapshot: o.entriesKeptAfterSnapshot === undefined ? undefined : int('entriesKeptAfterSnapshot', o.entriesKeptAfterSnapshot, 0, 0),
+    enableFaultInjection: o.enableFaultInjection ?? false,
     logger: o.logger ?? consoleLogger(o.id),
+    rollbackLimit: int('rollbackLimit', o.rollbackLimit, 10, 0),
+    acceptRollback: (() => {
+      if (o.acceptRollback !== undefined && typeof o.acceptRollback !== 'boolean') throw new InvalidArgumentError('acceptRollback must be a boolean');
+      return o.acceptRollback ?? false;
+    })(),
   };
 }
 

@@ -1,0 +1,40 @@
+// Why a node has no leader, in one line an operator can act on: used by the node's own
+// errors (a write that found no leader) and by `conclave election status` (status 500).
+import type { Role } from '@conclave/core';
+import type { NodeStatus } from './node.js';
+
+const ROLE_NAMES: Record<Role, string> = { follower: 'FOLLOWER', preCandidate: 'PRE_CANDIDATE', candidate: 'CANDIDATE', leader: 'LEADER' };
+
+export function roleName(role: Role): string {
+  return ROLE_NAMES[role];
+}
+
+/** "1.2 s" from a duration in milliseconds (negative durations, from clock skew, read as 0). */
+export function formatAgoMs(ms: number): string {
+  return `${(Math.max(0, ms) / 1000).toFixed(1)} s`;
+}
+
+/** The quorum this node uses, with the override spelled out: "3 of 5 (electable group size 5, override off)". */
+export function describeQuorum(st: Pick<NodeStatus, 'electionQuorum' | 'effectiveGroupSize' | 'electableGroupSize' | 'electableGroupSizeOverride'>): string {
+  const o = st.electableGroupSizeOverride;
+  return `${st.electionQuorum} of ${st.effectiveGroupSize} (electable group size ${st.electableGroupSize}, ${o > 0 ? `override ${o}` : 'override off'})`;
+}
+
+/**
+ * Why `st` (a node without a leader) has none: its state, what its elections need, the last
+ * election event and the counters. `nowMs` is the caller's clock, for the "ago" figures.
+ */
+export function explainNoLeader(st: NodeStatus, nowMs: number): string {
+  if (st.state === 'detached') return `detached: ${st.id} is not a member of the group (removed, or still joining)`;
+  const parts = [`no leader: ${roleName(st.role)} in term ${st.term}`];
+  const me = st.members.find((m) => m.id === st.id);
+  if (me?.type === 'secondary') parts.push('a secondary never campaigns, it waits for a leader');
+  else if (me?.priority === 0) parts.push('priority 0: it never campaigns, it waits for a leader');
+  else parts.push(`an election needs ${describeQuorum(st)} votes`);
+  const last = st.history[0];
+  if (last) parts.push(`last event ${last.from}:${last.event}:${last.to} ${formatAgoMs(nowMs - last.at)} ago`);
+  const c = st.counters;
+  parts.push(`${c.electionsWon} of ${c.electionsStarted} elections won, ${c.preVotesRejected} of ${c.preVotesStarted} pre-votes rejected`);
+  parts.push(c.lastLeaderContactAt === null ? 'no leader heard since start' : `leader last heard ${formatAgoMs(nowMs - c.lastLeaderContactAt)} ago`);
+  return parts.join('; ');
+}
