@@ -1,5 +1,5 @@
 // openNode() options, their defaults, and validation that names every bad value.
-import { InvalidArgumentError, parseAddress, type AckPolicy, type NodeId } from '@conclave/core';
+import { checkId, InvalidArgumentError, parseAddress, type AckPolicy, type NodeId } from '@conclave/core';
 import type { SyncPolicy } from '@conclave/storage';
 
 /** JE's Durability, per write. */
@@ -99,7 +99,6 @@ export interface ResolvedOptions {
   readonly acceptRollback: boolean;
 }
 
-const ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 const ACK_POLICIES: readonly AckPolicy[] = ['simpleMajority', 'all', 'none'];
 const SYNC_POLICIES: readonly SyncPolicy[] = ['sync', 'writeNoSync', 'noSync'];
 
@@ -131,7 +130,7 @@ const consoleLogger = (id: string): Logger => ({
 
 export function resolveOptions(o: OpenNodeOptions): ResolvedOptions {
   if (typeof o !== 'object' || o === null) throw new InvalidArgumentError('openNode needs an options object');
-  if (typeof o.id !== 'string' || !ID_RE.test(o.id)) throw new InvalidArgumentError(`id '${String(o.id)}' must be 1-64 characters of [A-Za-z0-9_.-]`);
+  checkId(o.id, 'id');
   if (typeof o.dataDir !== 'string' || o.dataDir.length === 0) throw new InvalidArgumentError('dataDir must be a non-empty path');
   if (typeof o.listen !== 'string') throw new InvalidArgumentError('listen must be HOST:PORT');
   parseAddress(o.listen, 'listen');
@@ -141,7 +140,7 @@ export function resolveOptions(o: OpenNodeOptions): ResolvedOptions {
     peers = {};
     const seenAddr = new Map<string, string>();
     for (const [id, addr] of Object.entries(o.peers)) {
-      if (!ID_RE.test(id)) throw new InvalidArgumentError(`peer id '${id}' must be 1-64 characters of [A-Za-z0-9_.-]`);
+      checkId(id, 'peer id');
       if (typeof addr !== 'string') throw new InvalidArgumentError(`address of ${id} must be HOST:PORT`);
       parseAddress(addr, `address of ${id}`);
       const dup = seenAddr.get(addr);
@@ -158,7 +157,7 @@ export function resolveOptions(o: OpenNodeOptions): ResolvedOptions {
     if (peers) throw new InvalidArgumentError('give either peers (bootstrap a new group) or join (join a running one), not both');
   }
   const groupId = o.groupId ?? 'conclave';
-  if (typeof groupId !== 'string' || !ID_RE.test(groupId)) throw new InvalidArgumentError(`groupId '${String(groupId)}' must be 1-64 characters of [A-Za-z0-9_.-]`);
+  checkId(groupId, 'groupId');
   const electionTicks = int('electionTicks', o.electionTicks, 10, 2);
   const heartbeatTicks = int('heartbeatTicks', o.heartbeatTicks, 1, 1);
   if (heartbeatTicks >= electionTicks) throw new InvalidArgumentError(`heartbeatTicks (${heartbeatTicks}) must be smaller than electionTicks (${electionTicks})`);

@@ -75,14 +75,33 @@ export function applyConfChange(group: GroupMetadata, change: ConfChange): Group
 
 const ADDRESS_RE = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;
 
-/** Validates host:port; returns [host, port] or throws InvalidArgumentError naming `what`. */
-export function parseAddress(address: string, what = 'address'): [string, number] {
-  const m = ADDRESS_RE.exec(address);
+/** Node and group ids: what can travel in handshakes, file names and CLI arguments. */
+export const NODE_ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Throws InvalidArgumentError naming `what` unless `id` is 1-64 characters of [A-Za-z0-9_.-]. */
+export function checkId(id: unknown, what: string): asserts id is string {
+  if (typeof id !== 'string' || !NODE_ID_RE.test(id)) throw new InvalidArgumentError(`${what} '${String(id)}' must be 1-64 characters of [A-Za-z0-9_.-]`);
+}
+
+export interface HostPort {
+  /** Without brackets, as net.listen and tls want it. */
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * Parses HOST:PORT ([v6]:PORT too) or throws InvalidArgumentError naming `what`.
+ * `allowPortZero` is for listen addresses (pick a free port).
+ */
+export function parseAddress(address: string, what = 'address', opts: { allowPortZero?: boolean } = {}): HostPort {
+  const m = typeof address === 'string' ? ADDRESS_RE.exec(address) : null;
   const port = m ? Number(m[2]) : NaN;
-  if (!m || !(port >= 1 && port <= 65535)) {
-    throw new InvalidArgumentError(`${what} '${address}' is not HOST:PORT with a port from 1 to 65535`);
+  const min = opts.allowPortZero ? 0 : 1;
+  if (!m || !(port >= min && port <= 65535)) {
+    throw new InvalidArgumentError(`${what} '${String(address)}' is not HOST:PORT with a port from ${min} to 65535`);
   }
-  return [m[1]!, port];
+  const host = m[1]!.startsWith('[') ? m[1]!.slice(1, -1) : m[1]!;
+  return { host, port };
 }
 
 /** Builds the initial metadata for a bootstrap: every listed peer is electable. */
@@ -91,7 +110,7 @@ export function initialGroup(groupId: string, peers: Readonly<Record<NodeId, str
   const ids = Object.keys(peers);
   if (ids.length === 0) throw new InvalidArgumentError('peers must name at least one member');
   const members: Member[] = ids.map((id) => {
-    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new InvalidArgumentError(`member id '${id}' must be 1-64 characters of [A-Za-z0-9_.-]`);
+    checkId(id, 'member id');
     parseAddress(peers[id]!, `address of ${id}`);
     return { id, address: peers[id]!, type: 'electable', removed: false, priority: DEFAULT_PRIORITY };
   });

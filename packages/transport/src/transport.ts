@@ -1,7 +1,7 @@
 // The Transport: one per node. Owns the listening server, one outgoing PeerLink per peer,
 // the inbound peer and admin connections, the fault hook and the counters.
 import { EventEmitter } from 'node:events';
-import { InvalidArgumentError, type Message, type NodeId, type SnapshotMeta } from '@conclave/core';
+import { checkId, InvalidArgumentError, type Message, type NodeId, type SnapshotMeta } from '@conclave/core';
 import type { WebSocket } from 'ws';
 import { AdminServerConnection, type AdminHandler } from './admin.js';
 import { isLoopbackHost, parseHostPort, type HostPort } from './address.js';
@@ -80,7 +80,6 @@ export interface TransportEvents {
 
 export type MessageHandler = (msg: Message) => void;
 
-const ID_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 const MIN_SECRET_BYTES = 16;
 
 function positiveInt(name: string, value: number | undefined, fallback: number): number {
@@ -101,7 +100,7 @@ function parsePeers(selfId: NodeId, peers: Readonly<Record<NodeId, string>>): Ma
   if (typeof peers !== 'object' || peers === null) throw new InvalidArgumentError('peers must be an object of id -> HOST:PORT');
   const out = new Map<NodeId, HostPort>();
   for (const [id, address] of Object.entries(peers)) {
-    if (!ID_RE.test(id)) throw new InvalidArgumentError(`peer id '${id}' must be 1-64 characters of [A-Za-z0-9_.-]`);
+    checkId(id, 'peer id');
     const hp = parseHostPort(address, `address of peer ${id}`);
     if (id !== selfId) out.set(id, hp);
   }
@@ -145,9 +144,9 @@ export class Transport extends EventEmitter<TransportEvents> {
   constructor(options: TransportOptions) {
     super();
     const o = options;
-    if (typeof o?.id !== 'string' || !ID_RE.test(o.id)) throw new InvalidArgumentError(`id '${String(o?.id)}' must be 1-64 characters of [A-Za-z0-9_.-]`);
+    checkId(o?.id, 'id');
     if (typeof o.groupId !== 'string' || o.groupId.length === 0) throw new InvalidArgumentError('groupId must be a non-empty string');
-    const listen = parseHostPort(o.listen, 'listen address', true);
+    const listen = parseHostPort(o.listen, 'listen address', { allowPortZero: true });
     this.secret = secretOption('secret', o.secret);
     this.adminSecret = secretOption('adminSecret', o.adminSecret);
     const loopback = isLoopbackHost(listen.host);
