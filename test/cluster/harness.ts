@@ -2,39 +2,18 @@
 // with SIGSTOP, and an admin client to each. Every wait has a deadline.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AdminClient } from '@conclave/admin';
 import type { NodeStatus } from 'conclave';
+import { freePorts, waitFor } from '../../packages/conclave/test/helpers.js';
 
 const CLI = fileURLToPath(new URL('../../packages/admin/src/cli.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
 
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<Server>((resolve, reject) => {
-      const s = createServer();
-      s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => resolve(s));
-    })),
-  );
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
-
-export async function waitFor<T>(probe: () => T | null | undefined | false | Promise<T | null | undefined | false>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 100_000; i++) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`gave up waiting for ${what}`);
-}
+// One copy of these for every test that runs nodes on loopback.
+export { freePorts, waitFor } from '../../packages/conclave/test/helpers.js';
 
 export interface ProcessGroupOptions {
   readonly nodes: number;

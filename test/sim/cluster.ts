@@ -247,28 +247,26 @@ export class SimCluster {
   }
 
   proposeConfChange(change: ConfChange): boolean {
-    const l = this.leader();
-    if (!l) return false;
-    try {
-      this.raft(l).proposeConfChange(change);
-    } catch {
-      return false;
-    }
-    this.drive(this.nodes.get(l)!);
-    return true;
+    return this.onLeader((raft) => raft.proposeConfChange(change)) !== null;
   }
 
   transferLeadership(to: NodeId): boolean {
+    const l = this.onLeader((raft) => raft.transferLeadership(to));
+    if (l !== null && to !== l) this.stats.leaderTransfers++;
+    return l !== null;
+  }
+
+  /** Runs `fn` on the leader's core and drives it; the leader's id, or null if none or it refused. */
+  private onLeader(fn: (raft: RaftNode) => void): NodeId | null {
     const l = this.leader();
-    if (!l) return false;
+    if (!l) return null;
     try {
-      this.raft(l).transferLeadership(to);
+      fn(this.raft(l));
     } catch {
-      return false;
+      return null;
     }
-    if (to !== l) this.stats.leaderTransfers++;
     this.drive(this.nodes.get(l)!);
-    return true;
+    return l;
   }
 
   setOverride(id: NodeId, n: number, force = false): void {

@@ -71,24 +71,10 @@ export function runSeed(opts: SeedOptions): SeedResult {
       for (let k = 0; k < burst; k++) sim.propose();
     } else if (x < 0.65) {
       const victim = pick(r, sim.liveIds());
-      if (victim && crashed.size < nodes) {
-        sim.crash(victim);
-        crashed.add(victim);
-        sim.at(30 + r() * 400, () => {
-          crashed.delete(victim);
-          sim.restart(victim);
-        });
-      }
+      if (victim && crashed.size < nodes) crashFor(victim, 30 + r() * 400);
     } else if (x < 0.7) {
       const l = sim.leader();
-      if (l && !crashed.has(l)) {
-        sim.crash(l);
-        crashed.add(l);
-        sim.at(50 + r() * 300, () => {
-          crashed.delete(l);
-          sim.restart(l);
-        });
-      }
+      if (l) crashFor(l, 50 + r() * 300);
     } else if (x < 0.76) {
       const ids = [...sim.nodes.keys()];
       const cut = 1 + Math.floor(r() * (ids.length - 1));
