@@ -663,10 +663,9 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
 
   /** Electable members (leader included) the policy needs connected before a write is attempted. */
   private requiredReplicas(policy: AckPolicy): number {
-    const st = this.raft.status();
     if (policy === 'none') return 1;
-    if (policy === 'all') return st.electableGroupSize;
-    return st.commitQuorum;
+    if (policy === 'all') return this.raft.electableCount;
+    return this.raft.quorumSize;
   }
 
   private async waitForReplicas(policy: AckPolicy): Promise<void> {

@@ -1195,6 +1195,16 @@ export class RaftNode {
     return this.override;
   }
 
+  /** E: non-removed electable members in the group metadata. */
+  get electableCount(): number {
+    return this.electableGroupSize();
+  }
+
+  /** Votes an election needs and electable members a commit needs, from the override or E. */
+  get quorumSize(): number {
+    return this.quorum();
+  }
+
   /** Driver time of the last message from a leader (null if none): replica lag for time-based reads. */
   get lastLeaderContactAt(): number | null {
     return this.role === 'leader' ? this.nowMs : this.history.counters.lastLeaderContactAt;
