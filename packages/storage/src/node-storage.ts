@@ -108,6 +108,7 @@ export class NodeStorage {
   private readonly ownsMemory: boolean;
   private readonly noSyncFlushIntervalMs: number;
   private readonly noSyncFlushBytes: number;
+  private readonly deferApplyWrites: boolean;
   private readonly snapshotChunkMaxBytes: number;
 
   private state: 'open' | 'closing' | 'closed' = 'open';
@@ -138,6 +139,8 @@ export class NodeStorage {
     this.syncPolicy = options.syncPolicy ?? 'sync';
     this.noSyncFlushIntervalMs = positiveInt(options.noSyncFlushIntervalMs, DEFAULT_NO_SYNC_FLUSH_INTERVAL_MS, 'noSyncFlushIntervalMs');
     this.noSyncFlushBytes = positiveInt(options.noSyncFlushBytes, DEFAULT_NO_SYNC_FLUSH_BYTES, 'noSyncFlushBytes');
+    if (options.deferApplyWrites !== undefined && typeof options.deferApplyWrites !== 'boolean') throw new InvalidArgumentError('deferApplyWrites must be a boolean');
+    this.deferApplyWrites = options.deferApplyWrites === true && this.syncPolicy === 'sync';
     this.snapshotIntervalEntries = positiveInt(options.snapshotIntervalEntries, DEFAULT_SNAPSHOT_INTERVAL_ENTRIES, 'snapshotIntervalEntries');
     if (options.entriesKeptAfterSnapshot !== undefined && !isIndex(options.entriesKeptAfterSnapshot)) {
       throw new InvalidArgumentError(`entriesKeptAfterSnapshot must be an integer >= 0 (got ${String(options.entriesKeptAfterSnapshot)})`);
@@ -365,9 +368,40 @@ export class NodeStorage {
     }
   }
 
-  /** Writes one batch as the sync policy says. `kvChanges` lets noSync reads see buffered KV writes. */
-  private async writePolicy(ops: BatchOp[], kvChanges: Map<string, Buffer | null> | null): Promise<void> {
-    if (this.syncPolicy !== 'noSync') return this.writeRaw(ops, this.syncPolicy === 'sync');
+  /**
+   * Writes one batch as the sync policy says. `kvChanges` lets buffered reads see buffered KV
+   * writes. Under deferApplyWrites, an `apply` batch waits in the buffer and a `commit`
+   * (a hard state whose commit alone moved) is written at once without fsync, as etcd does:
+   * it survives a process crash, and after a power cut the commit is learned again.
+   * Buffered batches always go first in the next synced batch: nothing unsynced may precede
+   * a synced write, or a power cut could keep the later write and lose the earlier one
+   * (LevelDB syncs only its current log file).
+   */
+  private async writePolicy(ops: BatchOp[], kvChanges: Map<string, Buffer | null> | null, kind: 'log' | 'apply' | 'commit' = 'log'): Promise<void> {
+    if (this.syncPolicy === 'noSync' || (kind === 'apply' && this.deferApplyWrites)) return this.buffered(ops, kvChanges);
+    if (kind === 'commit' && this.deferApplyWrites) return this.writeRaw(ops, false);
+    if (this.buffer.empty) return this.writeRaw(ops, this.syncPolicy === 'sync');
+    const all = this.takeBuffered();
+    for (const op of ops) all.push(op);
+    try {
+      await this.writeRaw(all, this.syncPolicy === 'sync');
+    } finally {
+      this.buffer.flushDone();
+    }
+  }
+
+  /**
+   * The buffered batches, for one write. Deferred applies carry the current hard state with
+   * them, so that no durable applied index is ever ahead of the durable commit.
+   */
+  private takeBuffered(): BatchOp[] {
+    const ops = this.buffer.take();
+    if (this.deferApplyWrites) ops.push({ type: 'put', key: META_HARD_STATE, value: encodeHardState(this.hs) });
+    return ops;
+  }
+
+  /** Adds a batch to the write-behind buffer; flushed by size, by timer, or by the next direct write. */
+  private async buffered(ops: BatchOp[], kvChanges: Map<string, Buffer | null> | null): Promise<void> {
     this.buffer.add(ops, kvChanges);
     if (this.buffer.pendingBytes >= this.noSyncFlushBytes) {
       await this.flushBuffered();
@@ -393,9 +427,10 @@ export class NodeStorage {
       this.flushTimer = null;
     }
     if (this.buffer.empty) return;
-    const ops = this.buffer.take();
+    const ops = this.takeBuffered();
     try {
-      await this.writeRaw(ops, false);
+      // Synced under deferApplyWrites: see writePolicy.
+      await this.writeRaw(ops, this.syncPolicy === 'sync');
     } finally {
       this.buffer.flushDone();
     }
@@ -433,8 +468,10 @@ export class NodeStorage {
       }
       if (ops.length === 0) return;
       checkLogInvariants(hs, applied, log);
+      // Only the commit moved (no entries, term or vote): etcd's MustSync is false.
+      const commitOnly = !plan && !(ready.entries && ready.entries.length > 0) && hs.term === this.hs.term && hs.vote === this.hs.vote;
       if (plan) await this.writeDirect(ops);
-      else await this.writePolicy(ops, null);
+      else await this.writePolicy(ops, null, commitOnly ? 'commit' : 'log');
       this.terms = log;
       this.hs = hs;
       if (plan) this.commitInstall(plan);
@@ -574,7 +611,8 @@ export class NodeStorage {
       const applied = entries[entries.length - 1]!.index;
       ops.push({ type: 'put', key: META_APPLIED, value: encode(applied) });
       if (group !== startGroup && group) ops.push({ type: 'put', key: META_GROUP, value: encode(group) });
-      await this.writePolicy(ops, changes);
+      // A membership change is written at once (rare, and the group must not wait in memory).
+      await this.writePolicy(ops, changes, group === startGroup ? 'apply' : 'log');
       this.appliedIndex = applied;
       this.groupMeta = group;
       return results;
