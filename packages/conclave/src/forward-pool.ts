@@ -1,0 +1,102 @@
+// Requests forwarded to one member's admin endpoint (a follower's writes to the leader).
+// The server answers at most DEFAULTS.adminMaxPendingRequests requests in flight per
+// connection and refuses the rest (TOO_MANY_REQUESTS), so a follower under load spreads
+// its forwards over a few connections and beyond those queues them, bounded, each within
+// its own deadline. A connection that fails is dropped and replaced by the next request.
+import { AdminRemoteError, DEFAULTS, type AdminRpcClient } from '@conclave/transport';
+import { WriteOutcomeUnknownError } from './errors.js';
+
+interface Lane {
+  readonly client: Promise<AdminRpcClient>;
+  inflight: number;
+  dead: boolean;
+}
+
+export interface ForwardPoolLimits {
+  readonly connections: number;
+  readonly inflightPerConnection: number;
+  readonly queued: number;
+}
+
+export const FORWARD_POOL_LIMITS: ForwardPoolLimits = { connections: 4, inflightPerConnection: DEFAULTS.adminMaxPendingRequests, queued: 100_000 };
+
+export class ForwardPool {
+  private readonly lanes: Lane[] = [];
+  private readonly waiting: { readonly grant: (lane: Lane) => void; readonly timer: NodeJS.Timeout }[] = [];
+  private closed = false;
+
+  constructor(
+    readonly address: string,
+    private readonly connect: () => Promise<AdminRpcClient>,
+    private readonly limits: ForwardPoolLimits = FORWARD_POOL_LIMITS,
+  ) {}
+
+  /** Sends one request on a connection with room, waiting for one until the deadline. */
+  async request(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
+    const deadline = Date.now() + timeoutMs;
+    const lane = await this.acquire(timeoutMs);
+    try {
+      const client = await lane.client;
+      return await client.request(method, params, { timeoutMs: Math.max(1, deadline - Date.now()) });
+    } catch (err) {
+      // The server's own answer says nothing about the connection; anything else does.
+      if (!(err instanceof AdminRemoteError)) this.drop(lane);
+      throw err;
+    } finally {
+      this.release(lane);
+    }
+  }
+
+  private acquire(timeoutMs: number): Promise<Lane> {
+    if (this.closed) return Promise.reject(new WriteOutcomeUnknownError(`forwarding to ${this.address} is closed`));
+    const free = this.lanes.find((l) => l.inflight < this.limits.inflightPerConnection);
+    if (free) {
+      free.inflight++;
+      return Promise.resolve(free);
+    }
+    if (this.lanes.length < this.limits.connections) {
+      const lane: Lane = { client: this.connect(), inflight: 1, dead: false };
+      lane.client.catch(() => this.drop(lane));
+      this.lanes.push(lane);
+      return Promise.resolve(lane);
+    }
+    if (this.waiting.length >= this.limits.queued) {
+      return Promise.reject(new WriteOutcomeUnknownError(`${this.limits.queued} requests already wait to be forwarded to ${this.address}; nothing was sent`));
+    }
+    return new Promise<Lane>((resolve, reject) => {
+      const entry = {
+        grant: (lane: Lane) => {
+          clearTimeout(entry.timer);
+          resolve(lane);
+        },
+        timer: setTimeout(() => {
+          const i = this.waiting.indexOf(entry);
+          if (i >= 0) this.waiting.splice(i, 1);
+          reject(new WriteOutcomeUnknownError(`no connection to ${this.address} had room within ${timeoutMs} ms; nothing was sent`));
+        }, timeoutMs),
+      };
+      this.waiting.push(entry);
+    });
+  }
+
+  /** Hands the slot to the next waiter, if any (a dead lane's waiter gets a fresh lane). */
+  private release(lane: Lane): void {
+    lane.inflight--;
+    const next = this.waiting.shift();
+    if (!next) return;
+    this.acquire(1).then(next.grant, () => this.waiting.unshift(next));
+  }
+
+  private drop(lane: Lane): void {
+    if (lane.dead) return;
+    lane.dead = true;
+    const i = this.lanes.indexOf(lane);
+    if (i >= 0) this.lanes.splice(i, 1);
+    lane.client.then((c) => c.close()).catch(() => {});
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const lane of [...this.lanes]) this.drop(lane);
+  }
+}
