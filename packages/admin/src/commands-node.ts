@@ -19,6 +19,7 @@ interface StartFlags {
   syncPolicy?: string;
   snapshotInterval?: string;
   entriesKept?: string;
+  enableFaultInjection?: boolean;
   rollbackLimit?: string;
   acceptRollback?: boolean;
 }
@@ -42,6 +43,7 @@ export function registerNodeCommands(program: Command): void {
     .option('--sync-policy <policy>', 'sync | writeNoSync | noSync', 'sync')
     .option('--snapshot-interval <entries>', 'take a snapshot every this many applied entries')
     .option('--entries-kept <n>', 'log entries kept behind each snapshot')
+    .option('--enable-fault-injection', 'serve the test.faults admin method (partitions, drops, delays): tests and the nemesis only')
     .option('--rollback-limit <n>', 'committed writes this node may roll back on its own after a split brain (JE TXN_ROLLBACK_LIMIT)', '10')
     .option('--accept-rollback', 'accept rolling back any number of diverged committed writes')
     .action(async (f: StartFlags) => {
@@ -54,6 +56,7 @@ export function registerNodeCommands(program: Command): void {
         electionTicks: parseIntArg('--election-ticks', f.electionTicks ?? '10', 2, 1000),
         ...(f.snapshotInterval ? { snapshotIntervalEntries: parseIntArg('--snapshot-interval', f.snapshotInterval, 1) } : {}),
         ...(f.entriesKept ? { entriesKeptAfterSnapshot: parseIntArg('--entries-kept', f.entriesKept, 0) } : {}),
+        ...(f.enableFaultInjection ? { enableFaultInjection: true } : {}),
         rollbackLimit: parseIntArg('--rollback-limit', f.rollbackLimit ?? '10', 0),
         ...(f.acceptRollback ? { acceptRollback: true } : {}),
         ...(f.peers ? { peers: parsePeers(f.peers) } : {}),

@@ -26,6 +26,7 @@ import {
 import { encodeCommand, NodeStorage, type ApplyResult, type CommandOutcome, type KvBatchOp, type KvCommand, type ScanOptions } from '@conclave/storage';
 import { AdminRpcClient, AdminRemoteError, Transport } from '@conclave/transport';
 import { registerAdminHandlers } from './admin-handlers.js';
+import { checkConfChange } from './conf-change.js';
 import { ForwardPool } from './forward-pool.js';
 import {
   InsufficientAcksError,
@@ -773,13 +774,14 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   /** Proposes one membership change through the leader; resolves once it is applied here. */
   async changeMembership(change: ConfChange, timeoutMs = 10_000): Promise<GroupMetadata> {
     this.checkOpen();
+    checkConfChange(change);
     if (this.raft.currentRole === 'leader') return this.changeMembershipLocal(change, timeoutMs);
     const res = (await this.callLeader('group.change', { change }, timeoutMs)) as { group: GroupMetadata };
     return res.group;
   }
 
   async changeMembershipLocal(change: ConfChange, timeoutMs: number): Promise<GroupMetadata> {
-    const { index } = this.raft.proposeConfChange(change);
+    const { index } = this.raft.proposeConfChange(checkConfChange(change));
     this.schedule();
     await this.waitApplied(index, Date.now() + timeoutMs, () => `membership change at index ${index} not applied within ${timeoutMs} ms`);
     return this.raft.groupMetadata;

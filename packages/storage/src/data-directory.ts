@@ -50,6 +50,9 @@ export function mapOpenError(path: string, err: unknown): Error {
   const cause = (err as { cause?: { code?: string } }).cause;
   const code = cause?.code ?? (err as { code?: string }).code;
   if (code === 'LEVEL_LOCKED') return new StorageLockedError(path, cause ?? err);
-  if (code === 'LEVEL_CORRUPTION') return new StorageCorruptError(path, 'leveldb', null, 'LevelDB reports corruption', cause ?? err);
+  if (code === 'LEVEL_CORRUPTION') {
+    const detail = (cause as { message?: unknown } | undefined)?.message ?? (err as { message?: unknown }).message;
+    return new StorageCorruptError(path, 'leveldb', null, `LevelDB reports corruption${typeof detail === 'string' ? ` (${detail})` : ''}`, cause ?? err);
+  }
   return new StorageIoError(path, 'cannot open the database', cause ?? err);
 }

@@ -195,7 +195,9 @@ export class NodeStorage {
     } catch (err) {
       storage.state = 'closed';
       await storage.releaseDb();
-      throw err;
+      // LevelDB's own errors from the first reads (a damaged table file) name no directory: say which.
+      const code = (err as { code?: unknown }).code;
+      throw typeof code === 'string' && code.startsWith('LEVEL_') ? mapOpenError(storage.path, err) : err;
     }
     return storage;
   }

@@ -23,7 +23,8 @@ export function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
-function confChangeProblem(c: unknown): string | null {
+/** Why `c` is not a ConfChange this transport would carry, or null. */
+export function confChangeProblem(c: unknown): string | null {
   if (!isPlainObject(c)) return 'conf entry without a change';
   if (typeof c.id !== 'string' || c.id.length === 0) return 'conf change without an id';
   switch (c.op) {

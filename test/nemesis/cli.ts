@@ -1,0 +1,77 @@
+// `npm run nemesis -- --minutes 30`: the soak. Stops by itself after the duration, heals,
+// checks, prints the figures, exits 0 (linearizable, nothing lost) or 1.
+// `--check FILE` re-checks a saved history; `--seed N` fixes the schedule's seed.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { checkHistory, formatFailure } from './linearizability.js';
+import { operationsOf, type HistoryEvent } from './history.js';
+import { formatReport, runNemesis } from './run.js';
+
+const USAGE = `usage: npm run nemesis -- [--minutes N | --seconds N] [--seed N] [--clients N] [--keys N] [--keep-history] [--out DIR]
+                             [--read-consistency linearizable|lease|none]   (weaker reads: to see the checker catch them)
+       npm run nemesis -- --check FILE`;
+
+function positiveInt(name: string, v: string | undefined, dflt: number, max: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 1 || n > max) {
+    console.error(`nemesis: --${name} must be an integer from 1 to ${max}, got '${v}'\n${USAGE}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+let args;
+try {
+  args = parseArgs({
+    options: {
+      minutes: { type: 'string' },
+      seconds: { type: 'string' },
+      seed: { type: 'string' },
+      clients: { type: 'string' },
+      keys: { type: 'string' },
+      out: { type: 'string' },
+      'keep-history': { type: 'boolean' },
+      'read-consistency': { type: 'string' },
+      check: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  }).values;
+} catch (err) {
+  console.error(`nemesis: ${(err as Error).message}\n${USAGE}`);
+  process.exit(2);
+}
+if (args.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+
+if (args.check) {
+  const saved = JSON.parse(readFileSync(args.check, 'utf8')) as { events: HistoryEvent[] };
+  const result = checkHistory(operationsOf(saved.events));
+  for (const k of result.keys) {
+    console.log(`${k.key}: ${k.linearizable} (${k.searched} ops, ${k.segments} segments, ${k.configurations} configurations)`);
+    if (k.failure) console.log(formatFailure(k.failure));
+  }
+  process.exit(result.linearizable === true ? 0 : 1);
+}
+
+const seconds = args.seconds !== undefined ? positiveInt('seconds', args.seconds, 60, 24 * 3600) : positiveInt('minutes', args.minutes, 1, 24 * 60) * 60;
+const readConsistency = args['read-consistency'] ?? 'linearizable';
+if (readConsistency !== 'linearizable' && readConsistency !== 'lease' && readConsistency !== 'none') {
+  console.error(`nemesis: --read-consistency must be linearizable, lease or none, got '${readConsistency}'\n${USAGE}`);
+  process.exit(2);
+}
+const seed = args.seed !== undefined ? positiveInt('seed', args.seed, 1, 2 ** 31) : Math.floor(Math.random() * 2 ** 31) + 1;
+const report = await runNemesis({
+  durationMs: seconds * 1000,
+  seed,
+  clients: positiveInt('clients', args.clients, 10, 100),
+  keys: positiveInt('keys', args.keys, 5, 100),
+  keepHistory: args['keep-history'] === true,
+  readConsistency,
+  ...(args.out ? { outDir: args.out } : {}),
+  log: (line) => console.log(`[nemesis] ${line}`),
+});
+console.log(formatReport(report));
+process.exit(report.ok ? 0 : 1);

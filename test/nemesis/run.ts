@@ -1,0 +1,225 @@
+// One nemesis run: five node processes, clients recording a history while the nemesis
+// injects faults, then healing, final linearizable reads, the search for every acknowledged
+// write on every member, and the linearizability check.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AdminRpcClient } from '@conclave/transport';
+import { seededRandom } from '@conclave/core';
+import type { NodeStatus } from 'conclave';
+import { NemesisCluster } from './cluster.js';
+import { Nemesis, type FaultRecord } from './faults.js';
+import { countOperations, operationsOf, type HistoryCounts, type HistoryEvent } from './history.js';
+import { checkHistory, type CheckResult } from './linearizability.js';
+import { FRESH_KEY_PREFIX, registerKey, Workload } from './workload.js';
+
+export interface NemesisRunOptions {
+  readonly durationMs: number;
+  readonly seed: number;
+  readonly nodes?: number;
+  readonly clients?: number;
+  readonly keys?: number;
+  readonly tickMs?: number;
+  readonly electionTicks?: number;
+  readonly requestTimeoutMs?: number;
+  readonly holdMs?: readonly [number, number];
+  readonly quietMs?: readonly [number, number];
+  /** The clients' reads (final reads are always linearizable). Default linearizable. */
+  readonly readConsistency?: 'linearizable' | 'lease' | 'none';
+  /** Where a failing run's history goes (and every run's, with keepHistory). */
+  readonly outDir?: string;
+  readonly keepHistory?: boolean;
+  readonly log?: (line: string) => void;
+}
+
+export interface FreshCheck {
+  readonly acked: number;
+  readonly indeterminate: number;
+  readonly failed: number;
+  /** Acknowledged fresh writes missing (or wrong) on some member: "member key" strings. */
+  readonly lost: readonly string[];
+  /** Keys present that no client wrote, or whose write surely failed. */
+  readonly unexpected: readonly string[];
+  readonly membersChecked: readonly string[];
+}
+
+export interface NemesisReport {
+  readonly seed: number;
+  readonly durationMs: number;
+  readonly operations: HistoryCounts;
+  readonly okPerSecond: number;
+  readonly faults: readonly FaultRecord[];
+  readonly faultCounts: Record<string, number>;
+  readonly errorCodes: Record<string, number>;
+  readonly check: CheckResult;
+  readonly checkMs: number;
+  readonly fresh: FreshCheck;
+  readonly finalMembers: readonly string[];
+  readonly historyFile: string | null;
+  /** Linearizable, nothing acknowledged lost, nothing unexpected. */
+  readonly ok: boolean;
+  /** Why the run could not finish its final checks, if it could not. */
+  readonly setupError: string | null;
+}
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const DEFAULT_OUT_DIR = join(REPO_ROOT, '.nemesis-failures');
+const CONVERGE_TIMEOUT_MS = 60_000;
+const SCAN_PAGE = 5000;
+const MAX_SCAN_PAGES = 1000;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function converge(cluster: NemesisCluster): Promise<NodeStatus> {
+  const deadline = Date.now() + CONVERGE_TIMEOUT_MS;
+  let last = '';
+  for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
+    const leader = await cluster.leader();
+    const ls = leader ? await cluster.status(leader) : null;
+    if (ls) {
+      const statuses = await Promise.all(cluster.ids().map((id) => cluster.status(id)));
+      const behind = cluster.ids().filter((_, j) => !statuses[j] || statuses[j]!.appliedIndex < ls.commitIndex);
+      if (behind.length === 0) return ls;
+      last = `behind the leader's commit ${ls.commitIndex}: ${behind.join(', ')}`;
+    } else last = 'no leader';
+    await sleep(200);
+  }
+  throw new Error(`the group did not converge within ${CONVERGE_TIMEOUT_MS} ms (${last})`);
+}
+
+async function scanFresh(conn: AdminRpcClient, consistency: 'none' | 'linearizable'): Promise<Map<string, unknown>> {
+  const out = new Map<string, unknown>();
+  let after: string | null = null;
+  for (let page = 0; page < MAX_SCAN_PAGES; page++) {
+    const range: Record<string, unknown> = after === null ? { gte: FRESH_KEY_PREFIX } : { gt: after };
+    const res: { pairs: [string, unknown][] } = await conn.request('kv.scan', { ...range, lt: `${FRESH_KEY_PREFIX}\uffff`, limit: SCAN_PAGE, consistency }, { timeoutMs: 20_000 });
+    for (const [k, v] of res.pairs) out.set(k, v);
+    if (res.pairs.length < SCAN_PAGE) return out;
+    after = res.pairs[res.pairs.length - 1]![0];
+  }
+  throw new Error(`more than ${MAX_SCAN_PAGES * SCAN_PAGE} fresh keys`);
+}
+
+async function checkFresh(cluster: NemesisCluster, workload: Workload, leader: string): Promise<FreshCheck> {
+  const { acked, indeterminate, failed } = workload.fresh;
+  const lost: string[] = [];
+  const unexpected = new Set<string>();
+  const members = cluster.ids();
+  for (const id of members) {
+    const conn = await AdminRpcClient.connect(cluster.address(id), { connectTimeoutMs: 5000 });
+    try {
+      const views = [await scanFresh(conn, 'none')];
+      if (id === leader) views.push(await scanFresh(conn, 'linearizable'));
+      for (const found of views) {
+        for (const [k, v] of acked) if (found.get(k) !== v) lost.push(`${id} ${k}`);
+        for (const [k, v] of found) if (acked.get(k) !== v && indeterminate.get(k) !== v) unexpected.add(`${k}=${JSON.stringify(v)}${failed.has(k) ? ' (its write failed)' : ''}`);
+      }
+    } finally {
+      await conn.close();
+    }
+  }
+  return { acked: acked.size, indeterminate: indeterminate.size, failed: failed.size, lost, unexpected: [...unexpected], membersChecked: members };
+}
+
+/** Final linearizable reads of every register key on every member, recorded in the history. */
+async function finalReads(cluster: NemesisCluster, workload: Workload, keys: number, firstProcess: number): Promise<void> {
+  let process = firstProcess;
+  for (const id of cluster.ids()) {
+    const conn = await AdminRpcClient.connect(cluster.address(id), { connectTimeoutMs: 5000 });
+    try {
+      for (let k = 0; k < keys; k++) await workload.register(conn, process++, registerKey(k), { f: 'read', value: null });
+    } finally {
+      await conn.close();
+    }
+  }
+}
+
+export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
+  const log = o.log ?? (() => {});
+  const random = seededRandom(o.seed);
+  const keys = o.keys ?? 5;
+  const clients = o.clients ?? 10;
+  const cluster = await NemesisCluster.start({ nodes: o.nodes ?? 5, tickMs: o.tickMs ?? 50, electionTicks: o.electionTicks ?? 10 });
+  const workload = new Workload(cluster, { clients, keys, requestTimeoutMs: o.requestTimeoutMs ?? 10_000, freshKeyShare: 0.1, random, readConsistency: o.readConsistency ?? 'linearizable' });
+  const now = () => workload.history.now();
+  const nemesis = new Nemesis(cluster, { random, holdMs: o.holdMs ?? [2000, 6000], quietMs: o.quietMs ?? [1000, 3000], now, log });
+  let setupError: string | null = null;
+  let fresh: FreshCheck = { acked: 0, indeterminate: 0, failed: 0, lost: [], unexpected: [], membersChecked: [] };
+  let finalMembers: string[] = [];
+  try {
+    const stopAt = now() + o.durationMs;
+    log(`seed ${o.seed}: ${cluster.ids().length} nodes, ${clients} clients, ${keys} keys, ${Math.round(o.durationMs / 1000)} s`);
+    await Promise.all([workload.run(stopAt), nemesis.run(stopAt)]);
+    await nemesis.healAll();
+    workload.readConsistency = 'linearizable';
+    try {
+      const ls = await converge(cluster);
+      log(`converged: leader ${ls.id}, commit ${ls.commitIndex}`);
+      await finalReads(cluster, workload, keys, clients);
+      await converge(cluster);
+      finalMembers = cluster.ids();
+      fresh = await checkFresh(cluster, workload, (await cluster.leader()) ?? ls.id);
+    } catch (err) {
+      setupError = (err as Error).message;
+      log(`final checks failed: ${setupError}\n${cluster.logs()}`);
+    }
+  } finally {
+    workload.stop();
+    await cluster.close();
+  }
+  const events: HistoryEvent[] = workload.history.events;
+  const ops = operationsOf(events);
+  const started = Date.now();
+  const check = checkHistory(ops);
+  const checkMs = Date.now() - started;
+  const operations = countOperations(ops);
+  const okCount = Object.values(operations.byKind).reduce((a, r) => a + r.ok, 0);
+  const faultCounts: Record<string, number> = {};
+  for (const f of nemesis.faults) faultCounts[f.kind] = (faultCounts[f.kind] ?? 0) + 1;
+  const ok = check.linearizable === true && fresh.lost.length === 0 && fresh.unexpected.length === 0 && setupError === null;
+  let historyFile: string | null = null;
+  if (!ok || o.keepHistory) {
+    const dir = o.outDir ?? DEFAULT_OUT_DIR;
+    mkdirSync(dir, { recursive: true });
+    historyFile = join(dir, `nemesis-${o.seed}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    writeFileSync(historyFile, JSON.stringify({ seed: o.seed, events, faults: nemesis.faults, fresh: workload.fresh }, (_k, v) => (v instanceof Map ? Object.fromEntries(v) : v)));
+  }
+  return {
+    seed: o.seed,
+    durationMs: o.durationMs,
+    operations,
+    okPerSecond: okCount / (o.durationMs / 1000),
+    faults: nemesis.faults,
+    faultCounts,
+    errorCodes: Object.fromEntries(workload.errors),
+    check,
+    checkMs,
+    fresh,
+    finalMembers,
+    historyFile,
+    ok,
+    setupError,
+  };
+}
+
+/** The report as lines for people. */
+export function formatReport(r: NemesisReport): string {
+  const lines = [
+    `seed ${r.seed}, ${Math.round(r.durationMs / 1000)} s: ${r.ok ? 'OK' : 'FAILED'}`,
+    `operations: ${r.operations.total} (${r.okPerSecond.toFixed(0)} ok/s)`,
+    ...Object.entries(r.operations.byKind).map(([k, c]) => `  ${k.padEnd(15)} ok ${c.ok}, fail ${c.fail}, info ${c.info}`),
+    `faults injected: ${r.faults.length} (${Object.entries(r.faultCounts).map(([k, n]) => `${k} ${n}`).join(', ')})`,
+    ...r.faults.filter((f) => f.error).map((f) => `  fault ${f.kind} ${f.detail}: ${f.error}`),
+    `client errors by code: ${Object.entries(r.errorCodes).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`,
+    `linearizability: ${r.check.linearizable === true ? 'linearizable' : r.check.linearizable === false ? 'VIOLATION' : 'UNKNOWN (search budget exceeded)'} over ${r.check.keys.length} keys, checked in ${r.checkMs} ms`,
+    ...r.check.keys.filter((k) => k.linearizable !== true).map((k) => k.message ?? ''),
+    `fresh keys: ${r.fresh.acked} acknowledged, ${r.fresh.indeterminate} indeterminate, ${r.fresh.failed} failed; on ${r.fresh.membersChecked.join(', ')}: ${r.fresh.lost.length} lost, ${r.fresh.unexpected.length} unexpected`,
+    ...r.fresh.lost.slice(0, 20).map((x) => `  LOST ${x}`),
+    ...r.fresh.unexpected.slice(0, 20).map((x) => `  UNEXPECTED ${x}`),
+    ...(r.setupError ? [`final checks could not run: ${r.setupError}`] : []),
+    ...(r.historyFile ? [`history: ${r.historyFile}`] : []),
+  ];
+  return lines.join('\n');
+}
