@@ -142,7 +142,7 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
   const keys = o.keys ?? 5;
   const clients = o.clients ?? 10;
   const cluster = await NemesisCluster.start({ nodes: o.nodes ?? 5, tickMs: o.tickMs ?? 50, electionTicks: o.electionTicks ?? 10 });
-  const workload = new Workload(cluster, { clients, keys, requestTimeoutMs: o.requestTimeoutMs ?? 10_000, freshKeyShare: 0.1, random, readConsistency: o.readConsistency ?? 'linearizable' });
+  const workload = new Workload(cluster, { clients, keys, requestTimeoutMs: o.requestTimeoutMs ?? 5_000, freshKeyShare: 0.1, random, readConsistency: o.readConsistency ?? 'linearizable' });
   const now = () => workload.history.now();
   const nemesis = new Nemesis(cluster, { random, holdMs: o.holdMs ?? [2000, 6000], quietMs: o.quietMs ?? [1000, 3000], now, log });
   let setupError: string | null = null;

@@ -3,7 +3,7 @@
 // connection and refuses the rest (TOO_MANY_REQUESTS), so a follower under load spreads
 // its forwards over a few connections and beyond those queues them, bounded, each within
 // its own deadline. A connection that fails is dropped and replaced by the next request.
-import { AdminRemoteError, DEFAULTS, type AdminRpcClient } from '@conclave/transport';
+import { AdminConnectionError, AdminRemoteError, DEFAULTS, type AdminRpcClient } from '@conclave/transport';
 import { WriteOutcomeUnknownError } from './errors.js';
 
 interface Lane {
@@ -35,12 +35,20 @@ export class ForwardPool {
   async request(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
     const deadline = Date.now() + timeoutMs;
     const lane = await this.acquire(timeoutMs);
+    let sent = false;
     try {
       const client = await lane.client;
+      if (client.closed) throw new AdminConnectionError(`the connection to ${this.address} closed before the request was sent`);
+      sent = true;
       return await client.request(method, params, { timeoutMs: Math.max(1, deadline - Date.now()) });
     } catch (err) {
       // The server's own answer says nothing about the connection; anything else does.
       if (!(err instanceof AdminRemoteError)) this.drop(lane);
+      // Sent, then no answer: the leader may have proposed it. Sending it again could apply a
+      // write twice (test/nemesis/forwarding.test.ts), so the caller must not retry.
+      if (sent && !(err instanceof AdminRemoteError)) {
+        throw new WriteOutcomeUnknownError(`${method} was sent to ${this.address}, which did not answer (${(err as Error).message}); it may or may not take effect`);
+      }
       throw err;
     } finally {
       this.release(lane);

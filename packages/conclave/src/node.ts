@@ -983,6 +983,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       } catch (err) {
         lastError = err;
         const code = (err as { code?: string }).code;
+        if (err instanceof WriteOutcomeUnknownError) throw err; // sent, unanswered: never send twice
         if (err instanceof AdminRemoteError && code !== 'NOT_LEADER') throw reviveError(err);
         if (code !== 'NOT_LEADER') this.dropAdminClient(address);
         await sleep(this.opts.tickMs);
