@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import {
+  checkConfChange,
   electableIds,
   initialGroup,
   InvalidArgumentError,
@@ -26,7 +27,6 @@ import {
 import { encodeCommand, NodeStorage, type ApplyResult, type CommandOutcome, type KvBatchOp, type KvCommand, type ScanOptions } from '@conclave/storage';
 import { AdminRpcClient, AdminRemoteError, Transport } from '@conclave/transport';
 import { registerAdminHandlers } from './admin-handlers.js';
-import { checkConfChange } from './conf-change.js';
 import { ForwardPool } from './forward-pool.js';
 import {
   InsufficientAcksError,

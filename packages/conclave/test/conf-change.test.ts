@@ -8,14 +8,15 @@ import { InvalidArgumentError, openNode } from '../src/index.js';
 import { startGroup } from './helpers.js';
 
 const BAD: [unknown, RegExp][] = [
-  [{ op: 'addSecondary', id: 'x1' }, /without an address/],
-  [{ op: 'addElectable', id: 'x1', address: 'garbage' }, /address of x1 'garbage' is not HOST:PORT/],
-  [{ op: 'addElectable', id: 'x1', address: '127.0.0.1:7999', priority: -1 }, /priority is not a count/],
-  [{ op: 'addElectable', id: 'x1', address: '127.0.0.1:7999', extra: 1 }, /unknown field extra/],
+  [{ op: 'addSecondary', id: 'x1' }, /addSecondary x1 has no address/],
+  [{ op: 'addElectable', id: 'x1', address: 'garbage' }, /x1: address 'garbage' is not HOST:PORT/],
+  [{ op: 'addElectable', id: 'x1', address: '127.0.0.1:99999' }, /port 99999 is not from 1 to 65535/],
+  [{ op: 'addElectable', id: 'x1', address: '127.0.0.1:7999', priority: -1 }, /priority must be an integer >= 0/],
+  [{ op: 'addElectable', id: 'x1', address: '127.0.0.1:7999', extra: 1 }, /unknown field 'extra'/],
   [{ op: 'addSecondary', id: 'bad id!', address: '127.0.0.1:7999' }, /member id 'bad id!'/],
-  [{ op: 'remove' }, /without an id/],
-  [{ op: 'explode', id: 'n1' }, /unknown conf change op/],
-  [null, /without a change/],
+  [{ op: 'remove' }, /remove has no member id/],
+  [{ op: 'explode', id: 'n1' }, /unknown membership change op "explode"/],
+  [null, /must be an object/],
 ];
 
 test('malformed membership changes are refused on the leader, on followers and over admin; the group carries on and restarts', async (t) => {

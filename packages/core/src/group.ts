@@ -28,6 +28,45 @@ export function isElectable(group: GroupMetadata, id: NodeId): boolean {
   return m !== undefined && !m.removed && m.type === 'electable';
 }
 
+const CONF_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  addElectable: ['op', 'id', 'address', 'priority'],
+  addSecondary: ['op', 'id', 'address', 'priority'],
+  promote: ['op', 'id'],
+  remove: ['op', 'id'],
+};
+
+/**
+ * Why `c` is not a well-formed ConfChange, or null. Every path into the log checks this
+ * (proposals, the wire, storage): one malformed change in the log would stop every node
+ * that tries to send or read it back.
+ */
+export function confChangeProblem(c: unknown): string | null {
+  if (typeof c !== 'object' || c === null || Array.isArray(c)) return 'a membership change must be an object';
+  const o = c as Record<string, unknown>;
+  const fields = typeof o.op === 'string' ? CONF_FIELDS[o.op] : undefined;
+  if (!fields) return `unknown membership change op ${JSON.stringify(o.op)?.slice(0, 40)}`;
+  for (const k of Object.keys(o)) if (!fields.includes(k)) return `membership change ${o.op} has unknown field '${k.slice(0, 40)}'`;
+  if (o.id === undefined) return `membership change ${o.op} has no member id`;
+  if (typeof o.id !== 'string' || !NODE_ID_RE.test(o.id)) return `membership change ${o.op}: member id '${String(o.id).slice(0, 70)}' must be 1-64 characters of [A-Za-z0-9_.-]`;
+  if (fields.includes('address')) {
+    if (o.address === undefined) return `membership change ${o.op} ${o.id} has no address`;
+    if (typeof o.address !== 'string' || ADDRESS_RE.exec(o.address) === null) return `membership change ${o.op} ${o.id}: address '${String(o.address).slice(0, 70)}' is not HOST:PORT`;
+    const port = Number(ADDRESS_RE.exec(o.address)![2]);
+    if (!(port >= 1 && port <= 65535)) return `membership change ${o.op} ${o.id}: port ${port} is not from 1 to 65535`;
+    if (o.priority !== undefined && !(typeof o.priority === 'number' && Number.isSafeInteger(o.priority) && o.priority >= 0)) {
+      return `membership change ${o.op} ${o.id}: priority must be an integer >= 0`;
+    }
+  }
+  return null;
+}
+
+/** Returns `c` as a ConfChange, or throws InvalidArgumentError naming what is wrong. */
+export function checkConfChange(c: unknown): ConfChange {
+  const problem = confChangeProblem(c);
+  if (problem) throw new InvalidArgumentError(problem);
+  return c as ConfChange;
+}
+
 /** Checks a change against the group; returns the reason it is refused, or null. */
 export function confChangeRefusal(group: GroupMetadata, change: ConfChange): string | null {
   const m = findMember(group, change.id);

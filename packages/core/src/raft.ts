@@ -3,7 +3,7 @@
 // ready() and acknowledges it with advance(). No I/O, no timers, no clock, no Math.random.
 import { resolveConfig, type RaftConfig, type ResolvedConfig } from './config.js';
 import { assert, ConfChangeError, InvalidArgumentError, NotLeaderError, ProposalDroppedError } from './errors.js';
-import { activeMembers, applyConfChange, confChangeRefusal, electableIds, findMember, isElectable } from './group.js';
+import { activeMembers, applyConfChange, checkConfChange, confChangeRefusal, electableIds, findMember, isElectable } from './group.js';
 import { ElectionHistory, historyRole, type ElectionCounters, type HistoryEntry, type HistoryEvent } from './history.js';
 import { entrySizeBytes, RaftLog } from './log.js';
 import { Progress, type ProgressState } from './progress.js';
@@ -303,6 +303,7 @@ export class RaftNode {
 
   /** Proposes one membership change. One at a time: refused while another is unapplied. */
   proposeConfChange(change: ConfChange): { index: number; term: number } {
+    checkConfChange(change);
     this.checkCanPropose();
     if (this.pendingConfIndex > this.log.applying) {
       throw new ConfChangeError(`a membership change (index ${this.pendingConfIndex}) is still being applied; retry when it is`);

@@ -502,6 +502,23 @@ test('membership: a leader that removes itself steps down once the removal appli
   t.not(net.leaders()[0], 'n1');
 });
 
+test('a malformed membership change is refused before it reaches the log', (t) => {
+  const net = new Net({ ids: ids3 });
+  t.true(net.elect('n1'));
+  const n1 = net.node('n1');
+  const last = n1.status().lastIndex;
+  const bad: [unknown, RegExp][] = [
+    [{ op: 'addSecondary', id: 'x' }, /addSecondary x has no address/],
+    [{ op: 'addElectable', id: 'x', address: 'nowhere' }, /address 'nowhere' is not HOST:PORT/],
+    [{ op: 'promote', id: 'x', address: '127.0.0.1:1' }, /unknown field 'address'/],
+    [{ op: 'remove', id: '' }, /member id '' must be/],
+    [{ op: 'merge', id: 'x' }, /unknown membership change op/],
+    ['remove n2', /must be an object/],
+  ];
+  for (const [change, message] of bad) t.throws(() => n1.proposeConfChange(change as never), { instanceOf: InvalidArgumentError, message });
+  t.is(n1.status().lastIndex, last, 'nothing was appended');
+});
+
 test('the last electable member cannot be removed', (t) => {
   const net = new Net({ ids: ['n1'] });
   net.tickAll(20);

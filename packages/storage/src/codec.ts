@@ -6,7 +6,7 @@
 // which msgpack encodes about as compactly as a record would.
 import { C1, Packr } from 'msgpackr';
 import type { ConfChange, Entry, EntryType, GroupMetadata, HardState, SnapshotMeta } from '@conclave/core';
-import { validateGroup } from '@conclave/core';
+import { confChangeProblem, validateGroup } from '@conclave/core';
 
 export const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
@@ -79,20 +79,9 @@ export function decodeEntry(bytes: Uint8Array): Entry {
 }
 
 function checkConfChange(raw: unknown): ConfChange {
-  const c = raw as Record<string, unknown> | null;
-  if (typeof c !== 'object' || c === null || typeof c.id !== 'string') throw new BadRecord('conf entry without a valid change');
-  switch (c.op) {
-    case 'addElectable':
-    case 'addSecondary':
-      if (typeof c.address !== 'string') throw new BadRecord(`conf change ${c.op} without an address`);
-      if (c.priority !== undefined && !isIndex(c.priority)) throw new BadRecord(`conf change ${c.op} with a bad priority`);
-      return c as unknown as ConfChange;
-    case 'promote':
-    case 'remove':
-      return c as unknown as ConfChange;
-    default:
-      throw new BadRecord(`unknown conf change op ${String(c.op)}`);
-  }
+  const problem = confChangeProblem(raw);
+  if (problem) throw new BadRecord(`conf entry: ${problem}`);
+  return raw as ConfChange;
 }
 
 export function encodeHardState(hs: HardState): Buffer {

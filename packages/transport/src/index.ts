@@ -4,7 +4,6 @@ export type { UnreachableReason } from './link.js';
 export type { SnapshotHandler } from './inbound.js';
 export { AdminRpcClient, type AdminConnectOptions, type AdminRequestOptions, type AdminHandler, type AdminRequestContext } from './admin.js';
 export { FaultInjector, type LinkFaults } from './faults.js';
-export { confChangeProblem } from './validate.js';
 export { seededRandom, type RandomSource } from './random.js';
 export type { TransportStats, PeerStats, Counters } from './stats.js';
 export type { HandshakeRejectCause } from './handshake.js';

@@ -1,7 +1,7 @@
 // Shape checks for everything that arrives from the network. A peer that passed the
 // handshake is trusted to be a member, not to be bug-free: every field of every Message
 // and Entry is checked before the driver sees it.
-import { validateGroup } from '@conclave/core';
+import { confChangeProblem, validateGroup } from '@conclave/core';
 import type { Message, SnapshotMeta } from '@conclave/core';
 
 const MESSAGE_TYPES: ReadonlySet<unknown> = new Set([
@@ -21,26 +21,6 @@ export function isPlainObject(v: unknown): v is Obj {
 /** A Raft index, term or counter: a non-negative safe integer. */
 export function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-}
-
-/** Why `c` is not a ConfChange this transport would carry, or null. */
-export function confChangeProblem(c: unknown): string | null {
-  if (!isPlainObject(c)) return 'conf entry without a change';
-  if (typeof c.id !== 'string' || c.id.length === 0) return 'conf change without an id';
-  switch (c.op) {
-    case 'addElectable':
-    case 'addSecondary':
-      if (typeof c.address !== 'string') return 'conf change without an address';
-      if (c.priority !== undefined && !isCount(c.priority)) return 'conf change priority is not a count';
-      for (const k of Object.keys(c)) if (k !== 'op' && k !== 'id' && k !== 'address' && k !== 'priority') return `conf change has unknown field ${k.slice(0, 20)}`;
-      return null;
-    case 'promote':
-    case 'remove':
-      for (const k of Object.keys(c)) if (k !== 'op' && k !== 'id') return `conf change has unknown field ${k.slice(0, 20)}`;
-      return null;
-    default:
-      return 'unknown conf change op';
-  }
 }
 
 function entryProblem(e: unknown, strict: boolean): string | null {
