@@ -1,7 +1,7 @@
 // Real node processes on loopback (`conclave node start`), killed with SIGKILL or paused
 // with SIGSTOP, and an admin client to each. Every wait has a deadline.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,8 @@ export interface ProcessGroupOptions {
   readonly tickMs?: number;
   readonly electionTicks?: number;
   readonly extraArgs?: readonly string[];
+  /** Every node requires this admin secret (--admin-secret-file), and the group's clients use it. */
+  readonly adminSecret?: string;
 }
 
 export class ProcessGroup {
@@ -30,17 +32,30 @@ export class ProcessGroup {
   private readonly root = mkdtempSync(join(tmpdir(), 'conclave-procs-'));
   readonly tickMs: number;
   readonly electionTicks: number;
+  /** The file holding opts.adminSecret (for the CLI's --secret-file), or null. */
+  readonly adminSecretFile: string | null = null;
+  /** Nodes started with --join (see spawnJoining), by the address they joined through. */
+  private readonly joinedVia = new Map<string, string>();
 
   private constructor(private readonly opts: ProcessGroupOptions, ports: number[]) {
     this.tickMs = opts.tickMs ?? 50;
     this.electionTicks = opts.electionTicks ?? 10;
     ports.forEach((p, i) => (this.peers[`n${i + 1}`] = `127.0.0.1:${p}`));
+    if (opts.adminSecret !== undefined) {
+      this.adminSecretFile = join(this.root, 'admin-secret');
+      writeFileSync(this.adminSecretFile, opts.adminSecret);
+    }
   }
 
   static async start(opts: ProcessGroupOptions): Promise<ProcessGroup> {
     const g = new ProcessGroup(opts, await freePorts(opts.nodes));
     for (const id of Object.keys(g.peers)) g.spawn(id);
-    await g.waitForLeader(15_000);
+    const leader = await g.waitForLeader(15_000);
+    // A leader needs only a majority: on a loaded machine the last process may still be starting.
+    await waitFor(async () => {
+      const all = await Promise.all(Object.keys(g.peers).map((id) => g.status(id)));
+      return all.every((st) => st?.leader?.id === leader);
+    }, 15_000, 'every node to answer and follow the leader');
     return g;
   }
 
@@ -55,9 +70,11 @@ export class ProcessGroup {
   /** Starts `id` (again) with the group's arguments plus `extraArgs`. */
   spawn(id: string, extraArgs: readonly string[] = []): void {
     const spec = Object.entries(this.peers).map(([i, a]) => `${i}=${a}`).join(',');
+    const via = this.joinedVia.get(id);
     const args = [
       '--import', TSX, CLI, 'node', 'start', '--id', id, '--data', join(this.root, id), '--listen', this.peers[id]!,
-      '--peers', spec, '--tick-ms', String(this.tickMs), '--election-ticks', String(this.electionTicks), ...(this.opts.extraArgs ?? []), ...extraArgs,
+      ...(via ? ['--join', via] : ['--peers', spec]), '--tick-ms', String(this.tickMs), '--election-ticks', String(this.electionTicks),
+      ...(this.adminSecretFile ? ['--admin-secret-file', this.adminSecretFile] : []), ...(this.opts.extraArgs ?? []), ...extraArgs,
     ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const append = (b: Buffer) => {
@@ -67,6 +84,14 @@ export class ProcessGroup {
     child.stdout!.on('data', append);
     child.stderr!.on('data', append);
     this.procs.set(id, child);
+  }
+
+  /** Starts a new node `id` that joins the group through member `via`: at peers[id], or on a free port; returns its address. */
+  async spawnJoining(id: string, via: string): Promise<string> {
+    if (this.peers[id] === undefined) this.peers[id] = `127.0.0.1:${(await freePorts(1))[0]!}`;
+    this.joinedVia.set(id, this.peers[via]!);
+    this.spawn(id);
+    return this.peers[id]!;
   }
 
   alive(id: string): boolean {
@@ -94,7 +119,7 @@ export class ProcessGroup {
   client(id: string, timeoutMs = 3000): AdminClient {
     let c = this.clients.get(id);
     if (!c) {
-      c = new AdminClient({ endpoints: [this.peers[id]!], timeoutMs });
+      c = new AdminClient({ endpoints: [this.peers[id]!], timeoutMs, ...(this.opts.adminSecret !== undefined ? { secret: this.opts.adminSecret } : {}) });
       this.clients.set(id, c);
     }
     return c;

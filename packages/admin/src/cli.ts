@@ -1,8 +1,11 @@
 // The `conclave` CLI. Exit codes: 0 ok, 1 refused or failed, 2 usage error, 3 unreachable.
 import { Command, CommanderError } from 'commander';
 import { registerClusterCommands } from './commands-cluster.js';
+import { registerElectionCommands } from './commands-election.js';
+import { registerGroupCommands } from './commands-group.js';
 import { registerKvCommands } from './commands-kv.js';
 import { registerNodeCommands } from './commands-node.js';
+import { registerOverrideCommands } from './commands-override.js';
 import { withCommonOptions } from './common.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 
@@ -15,6 +18,9 @@ program
 registerNodeCommands(program);
 registerClusterCommands(program);
 registerKvCommands(program, withCommonOptions);
+registerGroupCommands(program, withCommonOptions);
+registerOverrideCommands(program, withCommonOptions);
+registerElectionCommands(program, withCommonOptions);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,14 +1,32 @@
-// AdminClient: what admin scripts import. Talks to a node's /admin endpoint; the node
-// forwards writes to the leader. Endpoints are tried in order until one answers.
-import { ConclaveError, InvalidArgumentError, parseAddress } from '@conclave/core';
+// AdminClient: what admin scripts import, and what every `conclave` command is built on.
+// Single requests go to the first endpoint that answers (the node forwards what needs the
+// leader); group-wide commands ask every member in parallel under one deadline. Each method
+// returns exactly the object the matching command prints with --json.
+import { ConclaveError, electableGroupSize, InvalidArgumentError, parseAddress, type GroupMetadata, type NodeId } from '@conclave/core';
 import { AdminRpcClient } from '@conclave/transport';
-import { reviveError, type CommitToken, type Consistency, type Durability, type NodeStatus } from 'conclave';
+import { ConfChangeError, reviveError, UnknownMemberError, type CommitToken, type Consistency, type Durability, type NodeStatus } from 'conclave';
+import { leaveRow, pingRow, type LeaveRow, type PingRow } from './election-actions.js';
+import { electionDebugReport, electionReport, type ElectionDebugReport, type ElectionReport } from './election-report.js';
+import { groupReport, type GroupReport } from './group-report.js';
+import { callEach, ConnectionPool, surveyMembers, type Answer, type MemberProbe, type Survey } from './member-survey.js';
+import {
+  MajorityAnswersError,
+  overrideChangeRow,
+  overrideProbe,
+  overrideRows,
+  type OverrideClearReport,
+  type OverrideRow,
+  type OverrideSetAnswer,
+  type OverrideSetReport,
+} from './override-report.js';
+import { STATUS } from './openio-status.js';
 
 export interface AdminClientOptions {
   /** One or more HOST:PORT of members. */
   readonly endpoints: readonly string[];
   /** The nodes' admin secret. */
   readonly secret?: string;
+  /** Deadline of each request, and of each group-wide query as a whole. Default 5000. */
   readonly timeoutMs?: number;
   readonly tls?: { readonly caFile: string };
 }
@@ -20,14 +38,53 @@ export class NoEndpointError extends ConclaveError {
   }
 }
 
+export interface ActionReport<Row> {
+  /** Every member asked did it. */
+  readonly ok: boolean;
+  readonly members: readonly Row[];
+}
+
+export interface AddMemberResult {
+  readonly ok: true;
+  readonly id: NodeId;
+  readonly address: string;
+  readonly type: 'electable' | 'secondary';
+  /** addElectable, addSecondary, or promote (a secondary already at that address). */
+  readonly change: 'addElectable' | 'addSecondary' | 'promote';
+  readonly electableGroupSize: number;
+}
+
+export interface RemoveMemberResult {
+  readonly ok: true;
+  readonly removed: NodeId;
+  /** The member leadership was handed to first (--transfer), or null. */
+  readonly transferredTo: NodeId | null;
+  readonly electableGroupSize: number;
+}
+
+export interface TransferLeaderResult {
+  readonly ok: true;
+  readonly previous: NodeId;
+  readonly leader: { readonly id: NodeId; readonly address: string | null };
+  /** The leader was one of the ids given: nothing moved. */
+  readonly alreadyLeader: boolean;
+}
+
+/** The node's own deadline for an operation, a little inside the request's so that its answer arrives. */
+function operationTimeoutMs(requestMs: number): number {
+  return Math.max(1, requestMs - Math.min(500, Math.floor(requestMs / 5)));
+}
+
 export class AdminClient {
   private client: AdminRpcClient | null = null;
+  private connecting: Promise<AdminRpcClient> | null = null;
   readonly timeoutMs: number;
 
   constructor(private readonly opts: AdminClientOptions) {
     if (!Array.isArray(opts.endpoints) || opts.endpoints.length === 0) throw new InvalidArgumentError('at least one --endpoint HOST:PORT is needed');
     for (const e of opts.endpoints) parseAddress(e, 'endpoint');
     this.timeoutMs = opts.timeoutMs ?? 5000;
+    if (!Number.isSafeInteger(this.timeoutMs) || this.timeoutMs < 1) throw new InvalidArgumentError(`timeoutMs must be a positive integer, got ${String(opts.timeoutMs)}`);
   }
 
   /** Connects to `endpoint` alone (for per-member queries). */
@@ -39,26 +96,39 @@ export class AdminClient {
     });
   }
 
-  private async connection(): Promise<AdminRpcClient> {
-    if (this.client) return this.client;
-    const attempts: { endpoint: string; error: string }[] = [];
-    for (const endpoint of this.opts.endpoints) {
-      try {
-        this.client = await AdminClient.connectOne(endpoint, this.opts);
-        return this.client;
-      } catch (err) {
-        // A wrong secret is not a reason to try elsewhere: say so at once.
-        if ((err as { code?: string }).code === 'ADMIN_AUTH_FAILED') throw err;
-        attempts.push({ endpoint, error: (err as Error).message });
+  /** The first endpoint to accept, all tried at once: a paused member costs nothing while another answers. */
+  private connection(): Promise<AdminRpcClient> {
+    if (this.client) return Promise.resolve(this.client);
+    this.connecting ??= new Promise<AdminRpcClient>((resolve, reject) => {
+      const attempts: { endpoint: string; error: string; code?: string }[] = [];
+      let winner: AdminRpcClient | null = null;
+      for (const endpoint of this.opts.endpoints) {
+        AdminClient.connectOne(endpoint, { ...this.opts, timeoutMs: this.timeoutMs }).then(
+          (c) => {
+            if (winner) return void c.close().catch(() => {});
+            winner = c;
+            this.client = c;
+            resolve(c);
+          },
+          (err: unknown) => {
+            attempts.push({ endpoint, error: (err as Error).message, code: (err as { code?: string }).code });
+            if (attempts.length < this.opts.endpoints.length || winner) return;
+            // A wrong secret is what to report, not "unreachable".
+            const auth = attempts.find((a) => a.code === 'ADMIN_AUTH_FAILED');
+            reject(auth ? new ConclaveError('ADMIN_AUTH_FAILED', `${auth.endpoint}: ${auth.error}`) : new NoEndpointError(attempts.map(({ endpoint: e, error }) => ({ endpoint: e, error }))));
+          },
+        );
       }
-    }
-    throw new NoEndpointError(attempts);
+    }).finally(() => {
+      this.connecting = null;
+    });
+    return this.connecting;
   }
 
-  async call<T>(method: string, params: unknown = {}): Promise<T> {
+  async call<T>(method: string, params: unknown = {}, timeoutMs = this.timeoutMs): Promise<T> {
     const c = await this.connection();
     try {
-      return (await c.request(method, params, { timeoutMs: this.timeoutMs })) as T;
+      return (await c.request(method, params, { timeoutMs })) as T;
     } catch (err) {
       throw reviveError(err);
     }
@@ -80,8 +150,156 @@ export class AdminClient {
     return this.call('node.status');
   }
 
-  async close(): Promise<void> {
-    await this.client?.close().catch(() => {});
-    this.client = null;
+  // ------------------------------------------------------------------ group-wide queries
+
+  private async withPool<T>(fn: (pool: ConnectionPool) => Promise<T>): Promise<T> {
+    const pool = new ConnectionPool({ ...(this.opts.secret !== undefined ? { secret: this.opts.secret } : {}), ...(this.opts.tls ? { tls: this.opts.tls } : {}) });
+    try {
+      return await fn(pool);
+    } finally {
+      await pool.close();
+    }
   }
+
+  /** node.status of every member, in parallel, under one deadline (timeoutMs). */
+  survey(): Promise<Survey> {
+    return this.withPool((pool) => surveyMembers(pool, this.opts.endpoints, this.timeoutMs));
+  }
+
+  /** `election status`: OpenIO's rows and the verdict. */
+  async electionStatus(): Promise<ElectionReport> {
+    return electionReport(await this.survey(), Date.now());
+  }
+
+  /** `election debug`: the rows with each member's body, and the verdict. */
+  async electionDebug(): Promise<ElectionDebugReport> {
+    return electionDebugReport(await this.survey(), Date.now());
+  }
+
+  /** `group show`. */
+  async showGroup(): Promise<GroupReport> {
+    return groupReport(requireGroup(await this.survey()), Date.now());
+  }
+
+  /** `override show`. */
+  async showOverrides(): Promise<{ readonly members: readonly OverrideRow[] }> {
+    return { members: overrideRows(requireGroup(await this.survey()), Date.now()) };
+  }
+
+  /** `election leave`: `ids`, or every member that answers, step down and start their election over. */
+  leaveElection(ids?: readonly NodeId[]): Promise<ActionReport<LeaveRow>> {
+    return this.onMembers(ids, 'all', 'election.leave', {}, leaveRow);
+  }
+
+  /** `election ping`: `ids`, or every member that answers, start an election if they know no leader; nothing waits for it. */
+  pingElection(ids?: readonly NodeId[]): Promise<ActionReport<PingRow>> {
+    return this.onMembers(ids, 'all', 'election.ping', {}, pingRow);
+  }
+
+  /**
+   * `override set N`: on `ids`, or every electable member that answers. Step 1 of the JE
+   * procedure first: refused (MajorityAnswersError) while a majority of the electable members
+   * answers, unless `force`. N must be from 1 to the electable group size.
+   */
+  async setOverride(n: number, opts: { ids?: readonly NodeId[]; force?: boolean; untilMajority?: boolean } = {}): Promise<OverrideSetReport> {
+    if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`N must be an integer from 1 to the electable group size, got ${String(n)} (to turn the override off: conclave override clear)`);
+    return this.withPool(async (pool) => {
+      const survey = requireGroup(await surveyMembers(pool, this.opts.endpoints, this.timeoutMs));
+      const probe = overrideProbe(survey, opts.force === true);
+      if (n > probe.electableGroupSize) {
+        throw new InvalidArgumentError(`N = ${n} is out of range: the electable group size is ${probe.electableGroupSize}, so N must be from 1 to ${probe.electableGroupSize}`);
+      }
+      const targets = targetsOf(survey, opts.ids, 'electable');
+      if (probe.majorityAnswers && opts.force !== true) throw new MajorityAnswersError(probe);
+      const answers = await this.callTargets<OverrideSetAnswer>(pool, targets, 'override.set', { n, untilMajority: opts.untilMajority === true });
+      const members = targets.map((t, i) => overrideChangeRow(t, answers[i]!, this.timeoutMs));
+      return { ok: members.every((m) => m.status === STATUS.ok), n, probe, members };
+    });
+  }
+
+  /** `override clear`: on `ids`, or every member that answers. */
+  async clearOverride(ids?: readonly NodeId[]): Promise<OverrideClearReport> {
+    return this.onMembers(ids, 'all', 'override.set', { n: 0 }, overrideChangeRow);
+  }
+
+  private onMembers<R, Row extends { status: number }>(
+    ids: readonly NodeId[] | undefined,
+    kind: 'all' | 'electable',
+    method: string,
+    params: unknown,
+    row: (target: MemberProbe, answer: Answer<R>, timeoutMs: number) => Row,
+  ): Promise<ActionReport<Row>> {
+    return this.withPool(async (pool) => {
+      const survey = requireGroup(await surveyMembers(pool, this.opts.endpoints, this.timeoutMs));
+      const targets = targetsOf(survey, ids, kind);
+      const answers = await this.callTargets<R>(pool, targets, method, params);
+      const members = targets.map((t, i) => row(t, answers[i]!, this.timeoutMs));
+      return { ok: members.every((m) => m.status === STATUS.ok), members };
+    });
+  }
+
+  /** Calls the targets that answered the survey; one that did not keeps its failure rather than costing the deadline again. */
+  private async callTargets<R>(pool: ConnectionPool, targets: readonly MemberProbe[], method: string, params: unknown): Promise<Answer<R>[]> {
+    const live = targets.filter((t) => t.status !== null);
+    const answers = await callEach<R>(pool, live, method, params, this.timeoutMs);
+    return targets.map((t) => (t.status === null ? { ok: false as const, error: t.error! } : answers[live.indexOf(t)]!));
+  }
+
+  // ------------------------------------------------------------------ membership, through the leader
+
+  /** `group add-member`: a new member (electable unless `secondary`), or a secondary at `address` promoted. */
+  async addMember(id: NodeId, address: string, opts: { secondary?: boolean } = {}): Promise<AddMemberResult> {
+    parseAddress(address, 'member address');
+    const type = opts.secondary === true ? 'secondary' : 'electable';
+    const r = await this.call<{ group: GroupMetadata; change: AddMemberResult['change'] }>('group.addMember', { id, address, type, timeoutMs: operationTimeoutMs(this.timeoutMs) });
+    return { ok: true, id, address, type, change: r.change, electableGroupSize: electableGroupSize(r.group) };
+  }
+
+  /** `group remove-member`: refused for the leader unless `transfer` (leadership moves to the most caught-up member first). */
+  async removeMember(id: NodeId, opts: { transfer?: boolean } = {}): Promise<RemoveMemberResult> {
+    const r = await this.call<{ group: GroupMetadata; removed: NodeId; transferredTo: NodeId | null }>('group.removeMember', {
+      id,
+      transfer: opts.transfer === true,
+      timeoutMs: operationTimeoutMs(this.timeoutMs),
+    });
+    return { ok: true, removed: r.removed, transferredTo: r.transferredTo, electableGroupSize: electableGroupSize(r.group) };
+  }
+
+  /** `group transfer-leader` (JE's transferMaster): the most caught-up of `ids` becomes leader; `force` supersedes a transfer under way. */
+  async transferLeader(ids: readonly NodeId[], opts: { force?: boolean } = {}): Promise<TransferLeaderResult> {
+    const r = await this.call<{ previous: NodeId; leader: NodeId; address: string | null; alreadyLeader: boolean }>('group.transferLeader', {
+      ids,
+      force: opts.force === true,
+      timeoutMs: operationTimeoutMs(this.timeoutMs),
+    });
+    return { ok: true, previous: r.previous, leader: { id: r.leader, address: r.address }, alreadyLeader: r.alreadyLeader };
+  }
+
+  async close(): Promise<void> {
+    const c = this.client ?? (await this.connecting?.catch(() => null)) ?? null;
+    this.client = null;
+    await c?.close().catch(() => {});
+  }
+}
+
+/** A survey without group metadata cannot name members: say why (a wrong secret, or nobody reachable). */
+function requireGroup(survey: Survey): Survey & { group: NonNullable<Survey['group']> } {
+  if (survey.group) return survey as Survey & { group: NonNullable<Survey['group']> };
+  const auth = survey.probes.find((p) => p.error?.code === 'ADMIN_AUTH_FAILED');
+  if (auth) throw new ConclaveError('ADMIN_AUTH_FAILED', `${auth.address}: ${auth.error!.message}`);
+  throw new NoEndpointError(survey.probes.map((p) => ({ endpoint: p.address, error: p.error?.message ?? 'no group metadata' })));
+}
+
+/** The members named (each must be a member), or by default every member of `kind` that answered. */
+function targetsOf(survey: Survey & { group: NonNullable<Survey['group']> }, ids: readonly NodeId[] | undefined, kind: 'all' | 'electable'): MemberProbe[] {
+  if (ids === undefined || ids.length === 0) {
+    return survey.probes.filter((p) => p.status !== null && p.member !== null && (kind === 'all' || p.member.type === 'electable'));
+  }
+  return [...new Set(ids)].map((id) => {
+    const m = survey.group.members.find((x) => x.id === id);
+    if (m?.removed) throw new ConfChangeError(`member ${id} was removed from the group`);
+    const probe = survey.probes.find((p) => p.member?.id === id);
+    if (!probe) throw new UnknownMemberError(id, survey.group.members.filter((x) => !x.removed).map((x) => x.id));
+    return probe;
+  });
 }

@@ -1,7 +1,7 @@
 // Options every client command takes: --endpoint (repeatable), --secret-file, --timeout, --json.
 import { Option, type Command } from 'commander';
-import type { AdminClientOptions } from './client.js';
-import { parseIntArg, readSecretFile } from './parse.js';
+import { AdminClient, type AdminClientOptions } from './client.js';
+import { parseIntArg, parseMemberId, readSecretFile } from './parse.js';
 
 export interface CommonFlags {
   endpoint: string[];
@@ -10,7 +10,7 @@ export interface CommonFlags {
   json?: boolean;
 }
 
-const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
+export const collect = (v: string, prev: string[] | undefined) => [...(prev ?? []), v];
 
 export function withCommonOptions(c: Command): Command {
   return c
@@ -26,4 +26,29 @@ export function clientOptions(f: CommonFlags): AdminClientOptions {
     timeoutMs: parseIntArg('--timeout', f.timeout, 1, 600_000),
     ...(f.secretFile ? { secret: readSecretFile(f.secretFile, '--secret-file') } : {}),
   };
+}
+
+/** `--node ID`, repeatable: the members an action is for (default: every member that answers). */
+export function withNodeOption(c: Command, what: string): Command {
+  return c.option('--node <id>', `${what} (repeatable; default: every member that answers)`, collect);
+}
+
+export function parseNodes(nodes: string[] | undefined): string[] | undefined {
+  return nodes?.map((n) => parseMemberId(n, '--node'));
+}
+
+/** Runs `fn` with a client for the command's flags, closing it whatever happens. */
+export async function withClient<T>(f: CommonFlags, fn: (client: AdminClient) => Promise<T>): Promise<T> {
+  const client = new AdminClient(clientOptions(f));
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+/** Prints the object as one line of JSON with --json, else the text for people; sets the exit code. */
+export function emit(f: CommonFlags, json: unknown, text: () => string, exitCode = 0): void {
+  console.log(f.json ? JSON.stringify(json) : text());
+  if (exitCode !== 0) process.exitCode = exitCode;
 }

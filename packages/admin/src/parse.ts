@@ -1,6 +1,6 @@
 // Parsing of CLI arguments into validated values; every error names the bad argument.
 import { readFileSync } from 'node:fs';
-import { InvalidArgumentError, parseAddress } from '@conclave/core';
+import { checkId, InvalidArgumentError, parseAddress } from '@conclave/core';
 
 /** "n1=127.0.0.1:7001,n2=127.0.0.1:7002" -> { n1: '127.0.0.1:7001', ... } */
 export function parsePeers(spec: string): Record<string, string> {
@@ -36,4 +36,10 @@ export function readSecretFile(path: string, what: string): string {
   const secret = text.trim();
   if (secret.length < 16) throw new InvalidArgumentError(`${what} '${path}' must hold at least 16 characters`);
   return secret;
+}
+
+/** A member id argument (checked before anything is asked of the group). */
+export function parseMemberId(v: string, what: string): string {
+  checkId(v, what);
+  return v;
 }

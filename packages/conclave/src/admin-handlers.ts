@@ -1,7 +1,7 @@
 // Admin RPC methods every node serves: write forwarding between members, and the requests
 // of the `conclave` CLI. Parameters arrive from the network, so each is validated here.
-import { InvalidArgumentError, type ConfChange } from '@conclave/core';
-import type { Transport } from '@conclave/transport';
+import { checkId, InvalidArgumentError, parseAddress, type ConfChange } from '@conclave/core';
+import type { AdminRequestContext, Transport } from '@conclave/transport';
 import type { ConclaveNode } from './node.js';
 import { registerFaultHandlers } from './fault-handlers.js';
 import { resolveDurability, validateConsistency, DEFAULT_DURABILITY } from './options.js';
@@ -12,6 +12,42 @@ function obj(params: unknown, method: string): Record<string, unknown> {
 }
 
 const MAX_SCAN_LIMIT = 10_000;
+const MAX_IDS = 100;
+
+function memberId(v: unknown, what: string): string {
+  checkId(v, what);
+  return v;
+}
+
+function optionalBoolean(v: unknown, what: string): boolean {
+  if (v === undefined) return false;
+  if (typeof v !== 'boolean') throw new InvalidArgumentError(`${what} must be a boolean`);
+  return v;
+}
+
+/** An operation's own deadline: the one given, within what is left of the request's. */
+function timeoutParam(v: unknown, ctx: AdminRequestContext, what: string): number {
+  const left = Math.max(1, ctx.deadline - Date.now());
+  if (v === undefined) return left;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new InvalidArgumentError(`${what} must be a positive integer of milliseconds`);
+  return Math.min(v, left);
+}
+
+/**
+ * Answers shortly before the request's deadline (which the client shares) with why the work
+ * is not done (`late`), rather than leaving the client a bare timeout. The work itself goes on.
+ */
+function answerBefore<T>(ctx: AdminRequestContext, work: Promise<T>, late: (waitedMs: number) => Error): Promise<T> {
+  const started = Date.now();
+  const leftMs = ctx.deadline - started;
+  const waitMs = Math.max(1, leftMs - Math.min(250, leftMs / 10));
+  work.catch(() => {}); // when `late` wins, the work's own failure has nobody to go to
+  let timer: NodeJS.Timeout | undefined;
+  const late$ = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(late(Date.now() - started)), waitMs);
+  });
+  return Promise.race([work, late$]).finally(() => clearTimeout(timer));
+}
 
 export function registerAdminHandlers(transport: Transport, node: ConclaveNode): void {
   transport.registerAdminHandler('kv.write', async (params) => {
@@ -21,17 +57,19 @@ export function registerAdminHandlers(transport: Transport, node: ConclaveNode):
     return node.proposeLocal(p.data, durability, p.needsOutcome === true);
   });
 
-  transport.registerAdminHandler('kv.get', async (params) => {
+  transport.registerAdminHandler('kv.get', async (params, ctx) => {
     const p = obj(params, 'kv.get');
     if (typeof p.key !== 'string') throw new InvalidArgumentError('kv.get: key must be a string');
-    const value = await node.get(p.key, { consistency: validateConsistency(p.consistency ?? 'linearizable') });
+    const read = node.get(p.key, { consistency: validateConsistency(p.consistency ?? 'linearizable') });
+    const value = await answerBefore(ctx, read, (ms) => node.deadlineError('read', ms));
     return { found: value !== undefined, value: value ?? null };
   });
 
-  transport.registerAdminHandler('kv.put', async (params) => {
+  transport.registerAdminHandler('kv.put', async (params, ctx) => {
     const p = obj(params, 'kv.put');
     if (typeof p.key !== 'string') throw new InvalidArgumentError('kv.put: key must be a string');
-    return node.put(p.key, p.value, p.durability ? { durability: p.durability as object } : {});
+    const write = node.put(p.key, p.value, p.durability ? { durability: p.durability as object } : {});
+    return answerBefore(ctx, write, (ms) => node.deadlineError('write', ms));
   });
 
   transport.registerAdminHandler('kv.cas', async (params) => {
@@ -44,10 +82,11 @@ export function registerAdminHandlers(transport: Transport, node: ConclaveNode):
 
   registerFaultHandlers(transport, node.id, () => node.faultInjectionEnabled);
 
-  transport.registerAdminHandler('kv.delete', async (params) => {
+  transport.registerAdminHandler('kv.delete', async (params, ctx) => {
     const p = obj(params, 'kv.delete');
     if (typeof p.key !== 'string') throw new InvalidArgumentError('kv.delete: key must be a string');
-    return node.delete(p.key, p.durability ? { durability: p.durability as object } : {});
+    const write = node.delete(p.key, p.durability ? { durability: p.durability as object } : {});
+    return answerBefore(ctx, write, (ms) => node.deadlineError('write', ms));
   });
 
   transport.registerAdminHandler('kv.scan', async (params) => {
@@ -75,6 +114,61 @@ export function registerAdminHandlers(transport: Transport, node: ConclaveNode):
     if (typeof change !== 'object' || change === null || typeof (change as { op?: unknown }).op !== 'string') {
       throw new InvalidArgumentError('group.change: change must be { op, id, ... }');
     }
+    // A node started with --join after `conclave group add-member` registered it is a member
+    // at that address already: its join succeeds without a change.
+    if (change.op === 'addSecondary') {
+      const members = node.status().members;
+      const m = members.find((x) => x.id === change.id);
+      if (m && !m.removed && m.address === change.address) return { group: { groupId: node.groupId, members } };
+    }
     return { group: await node.changeMembership(change) };
+  });
+
+  // --- the operator's commands (packages/admin): group, override and election
+
+  transport.registerAdminHandler('group.addMember', async (params, ctx) => {
+    const p = obj(params, 'group.addMember');
+    const id = memberId(p.id, 'group.addMember: id');
+    if (typeof p.address !== 'string') throw new InvalidArgumentError('group.addMember: address must be HOST:PORT');
+    parseAddress(p.address, 'group.addMember: address');
+    const type = p.type ?? 'electable';
+    if (type !== 'electable' && type !== 'secondary') throw new InvalidArgumentError(`group.addMember: type must be 'electable' or 'secondary', got ${JSON.stringify(type)}`);
+    return node.addMember(id, p.address, type, timeoutParam(p.timeoutMs, ctx, 'group.addMember: timeoutMs'));
+  });
+
+  transport.registerAdminHandler('group.removeMember', async (params, ctx) => {
+    const p = obj(params, 'group.removeMember');
+    const id = memberId(p.id, 'group.removeMember: id');
+    const transfer = optionalBoolean(p.transfer, 'group.removeMember: transfer');
+    return node.removeMember(id, { transfer, timeoutMs: timeoutParam(p.timeoutMs, ctx, 'group.removeMember: timeoutMs') });
+  });
+
+  transport.registerAdminHandler('group.transferLeader', async (params, ctx) => {
+    const p = obj(params, 'group.transferLeader');
+    if (!Array.isArray(p.ids) || p.ids.length === 0 || p.ids.length > MAX_IDS) throw new InvalidArgumentError(`group.transferLeader: ids must be a list of 1 to ${MAX_IDS} member ids`);
+    const ids = p.ids.map((v: unknown, i: number) => memberId(v, `group.transferLeader: ids[${i}]`));
+    const force = optionalBoolean(p.force, 'group.transferLeader: force');
+    return node.transferLeaderTo(ids, { force, timeoutMs: timeoutParam(p.timeoutMs, ctx, 'group.transferLeader: timeoutMs') });
+  });
+
+  transport.registerAdminHandler('override.set', async (params) => {
+    const p = obj(params, 'override.set');
+    if (typeof p.n !== 'number' || !Number.isSafeInteger(p.n) || p.n < 0) throw new InvalidArgumentError(`override.set: n must be an integer >= 0, got ${JSON.stringify(p.n) ?? String(p.n)}`);
+    return node.setOverrideByAdmin(p.n, { untilMajority: optionalBoolean(p.untilMajority, 'override.set: untilMajority') });
+  });
+
+  transport.registerAdminHandler('election.leave', (params) => {
+    obj(params, 'election.leave');
+    const before = node.status().role;
+    node.leaveElection();
+    const st = node.status();
+    return { previousRole: before, role: st.role, term: st.term, electableGroupSizeOverride: st.electableGroupSizeOverride };
+  });
+
+  transport.registerAdminHandler('election.ping', (params) => {
+    obj(params, 'election.ping');
+    const r = node.pingElection();
+    const st = node.status();
+    return { ...r, role: st.role, term: st.term, leader: st.leader, electableGroupSizeOverride: st.electableGroupSizeOverride };
   });
 }

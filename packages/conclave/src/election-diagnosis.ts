@@ -30,11 +30,11 @@ export function explainNoLeader(st: NodeStatus, nowMs: number): string {
   const me = st.members.find((m) => m.id === st.id);
   if (me?.type === 'secondary') parts.push('a secondary never campaigns, it waits for a leader');
   else if (me?.priority === 0) parts.push('priority 0: it never campaigns, it waits for a leader');
-  else parts.push(`an election needs ${describeQuorum(st)} votes`);
+  else parts.push(`an election needs the votes of ${describeQuorum(st)}`);
   const last = st.history[0];
   if (last) parts.push(`last event ${last.from}:${last.event}:${last.to} ${formatAgoMs(nowMs - last.at)} ago`);
   const c = st.counters;
-  parts.push(`${c.electionsWon} of ${c.electionsStarted} elections won, ${c.preVotesRejected} of ${c.preVotesStarted} pre-votes rejected`);
+  parts.push(`pre-votes ${c.preVotesStarted}, elections ${c.electionsStarted} (won ${c.electionsWon})`);
   parts.push(c.lastLeaderContactAt === null ? 'no leader heard since start' : `leader last heard ${formatAgoMs(nowMs - c.lastLeaderContactAt)} ago`);
   return parts.join('; ');
 }

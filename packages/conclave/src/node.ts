@@ -18,6 +18,7 @@ import {
   type Entry,
   type GroupMetadata,
   type Member,
+  type MemberType,
   type Message,
   type NodeId,
   type RaftStatus,
@@ -39,8 +40,14 @@ import {
 import { describeLoss, saveRollbackReport, type RollbackReport } from './rollback.js';
 import { resolveDurability, resolveOptions, validateConsistency, type CommitToken, type Consistency, type Durability, type OpenNodeOptions, type ResolvedOptions } from './options.js';
 import { IndexWaiters, sleep } from './waiters.js';
+import { explainNoLeader, roleName } from './election-diagnosis.js';
+import { ConfChangeError, LeaderTransferError, UnknownMemberError } from './errors.js';
+import { mostCaughtUp, trueMajorityCaughtUp } from './member-choice.js';
 
 export type NodeState = 'leader' | 'follower' | 'candidate' | 'detached';
+
+/** Where a node's override comes from: off, the start option, the setting stored by an earlier run, or a change while running. */
+export type OverrideSource = 'none' | 'option' | 'stored' | 'runtime';
 
 export interface WriteResult {
   readonly token: CommitToken;
@@ -91,6 +98,9 @@ export interface NodeStatus {
   readonly effectiveGroupSize: number;
   readonly electionQuorum: number;
   readonly commitQuorum: number;
+  readonly overrideSource: OverrideSource;
+  /** The override clears itself once a true majority of electable members is connected and caught up. */
+  readonly overrideUntilMajority: boolean;
   readonly members: readonly Member[];
   /** Leader only: each member's replication progress. */
   readonly peers: readonly { id: NodeId; address: string | null; type: string; matchIndex: number; lag: number; active: boolean; state: string }[];
@@ -794,6 +804,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   async setElectableGroupSizeOverride(n: number, opts: { force?: boolean } = {}): Promise<{ previous: number; current: number; electableGroupSize: number }> {
     this.checkOpen();
     const change = this.raft.setElectableGroupSizeOverride(n, opts);
+    this.noteOverrideChange();
     await this.storage.setSettings({ electableGroupSizeOverride: n });
     this.opts.logger.warn(
       n > 0
@@ -860,6 +871,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       effectiveGroupSize: st.effectiveGroupSize,
       electionQuorum: st.electionQuorum,
       commitQuorum: st.commitQuorum,
+      ...this.overrideOrigin(),
       members: st.group.members,
       peers: st.peers.map((p) => ({
         id: p.id,
@@ -991,6 +1003,232 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     }
     if (lastError) throw reviveError(lastError);
     throw new NotLeaderError(null, `no leader answered within ${timeoutMs} ms`);
+  }
+
+  // ------------------------------------------------------------------ operator tools: the CLI's group, override and election commands
+
+  /** Set once the override changes while running; until then it came from the start option or the stored setting. */
+  private overrideChangedAtRuntime = false;
+  private untilMajorityTimer: NodeJS.Timeout | null = null;
+
+  /** Where this node's override comes from, and whether it will clear itself (`--until-majority`). */
+  overrideOrigin(): { overrideSource: OverrideSource; overrideUntilMajority: boolean } {
+    const o = this.raft.electableGroupSizeOverride;
+    const overrideSource: OverrideSource =
+      o === 0 ? 'none' : this.overrideChangedAtRuntime ? 'runtime' : this.opts.electableGroupSizeOverride !== undefined ? 'option' : 'stored';
+    return { overrideSource, overrideUntilMajority: this.untilMajorityTimer !== null };
+  }
+
+  /** Every change of the override, whoever makes it, ends an `--until-majority` watch. */
+  private noteOverrideChange(): void {
+    this.overrideChangedAtRuntime = true;
+    this.stopUntilMajority();
+  }
+
+  /**
+   * `conclave override set|clear` on this node. With `untilMajority`, the node clears its own
+   * override once a true majority of the electable members is connected and caught up: the
+   * JE procedure's last step, automated. The watch is not persisted: a restart ends it.
+   */
+  async setOverrideByAdmin(n: number, opts: { untilMajority?: boolean } = {}): Promise<{ previous: number; current: number; electableGroupSize: number; overrideSource: OverrideSource; overrideUntilMajority: boolean }> {
+    const change = await this.setElectableGroupSizeOverride(n);
+    if (opts.untilMajority === true && n > 0) this.startUntilMajority();
+    return { ...change, ...this.overrideOrigin() };
+  }
+
+  private stopUntilMajority(): void {
+    if (this.untilMajorityTimer) clearInterval(this.untilMajorityTimer);
+    this.untilMajorityTimer = null;
+  }
+
+  private startUntilMajority(): void {
+    this.stopUntilMajority();
+    const intervalMs = Math.max(100, this.opts.tickMs * this.opts.electionTicks);
+    // The commit index of the previous check is the bar for "caught up", so that a member a
+    // few in-flight entries behind under load still counts; the condition must hold on two
+    // checks in a row, so that a member that just died (still "active" for an election
+    // timeout) does not count.
+    let seen: { leader: NodeId; term: number; commitIndex: number; met: boolean } | null = null;
+    let busy = false;
+    const timer: NodeJS.Timeout = setInterval(() => {
+      if (this.closed) return this.stopUntilMajority();
+      if (busy) return;
+      busy = true;
+      this.leaderStatus(intervalMs)
+        .then(async (view) => {
+          if (this.untilMajorityTimer !== timer) return;
+          if (!view) {
+            seen = null;
+            return;
+          }
+          const prev: typeof seen = seen;
+          const check = prev && prev.leader === view.id && prev.term === view.term ? trueMajorityCaughtUp(view, prev.commitIndex) : null;
+          seen = { leader: view.id, term: view.term, commitIndex: view.commitIndex, met: check?.met === true };
+          const override = this.raft.electableGroupSizeOverride;
+          if (!check?.met || !prev?.met || override === 0) return;
+          this.opts.logger.warn(
+            `until-majority: clearing override ${override}: ${check.caughtUp.length} of ${check.electableGroupSize} electable members are connected and caught up (${check.caughtUp.join(', ')}), a true majority is ${check.needed}`,
+          );
+          await this.setElectableGroupSizeOverride(0);
+        })
+        .catch((err) => this.opts.logger.warn(`until-majority check failed: ${(err as Error).message}`))
+        .finally(() => {
+          busy = false;
+        });
+    }, intervalMs);
+    timer.unref();
+    this.untilMajorityTimer = timer;
+    this.opts.logger.warn(`override ${this.raft.electableGroupSizeOverride} will be cleared once a true majority of the electable members is connected and caught up`);
+  }
+
+  /** The leader's status: this node's own, or asked of the leader; null when no leader answers. */
+  private async leaderStatus(timeoutMs: number): Promise<NodeStatus | null> {
+    if (this.raft.currentRole === 'leader') return this.status();
+    const leader = this.raft.leaderId;
+    const address = leader ? this.addressOf(leader) : null;
+    if (!address) return null;
+    try {
+      const client = await this.adminClient(address);
+      return (await client.request('node.status', {}, { timeoutMs })) as NodeStatus;
+    } catch {
+      this.dropAdminClient(address);
+      return null;
+    }
+  }
+
+  /** Runs `local` on the leader: here when this node leads, else through the leader's admin method. */
+  private async onLeader<T>(method: string, params: Record<string, unknown>, timeoutMs: number, local: () => Promise<T>): Promise<T> {
+    if (this.raft.currentRole === 'leader') return local();
+    return (await this.callLeader(method, params, timeoutMs)) as T;
+  }
+
+  /** A new leader (or an unapplied change) makes the core refuse membership changes for a moment: retry until the deadline. */
+  private async changeMembershipWhenReady(change: ConfChange, deadline: number): Promise<GroupMetadata> {
+    let lastError: unknown = null;
+    for (let attempt = 0; attempt < 1000 && Date.now() < deadline; attempt++) {
+      try {
+        return await this.changeMembershipLocal(change, Math.max(1, deadline - Date.now()));
+      } catch (err) {
+        lastError = err;
+        if (!(err instanceof ConfChangeError && /still being applied/.test(err.message))) throw err;
+        await sleep(this.opts.tickMs);
+      }
+    }
+    throw lastError ?? new ConfChangeError(`membership change ${change.op} ${change.id} not accepted before the deadline`);
+  }
+
+  private memberOrThrow(id: NodeId): Member {
+    const members = this.raft.groupMetadata.members;
+    const m = members.find((x) => x.id === id);
+    if (!m || m.removed) {
+      if (m?.removed) throw new ConfChangeError(`member ${id} was removed; a removed id can never come back`);
+      throw new UnknownMemberError(id, members.filter((x) => !x.removed).map((x) => x.id));
+    }
+    return m;
+  }
+
+  /**
+   * `conclave group remove-member`: a committed change through the leader. The leader itself
+   * is refused unless `transfer`, which first hands leadership to the most caught-up electable member.
+   */
+  async removeMember(id: NodeId, opts: { transfer?: boolean; timeoutMs?: number } = {}): Promise<{ group: GroupMetadata; removed: NodeId; transferredTo: NodeId | null }> {
+    this.checkOpen();
+    const timeoutMs = opts.timeoutMs ?? 10_000;
+    const deadline = Date.now() + timeoutMs;
+    this.memberOrThrow(id);
+    const transfer = opts.transfer === true;
+    return this.onLeader('group.removeMember', { id, transfer, timeoutMs }, timeoutMs, async () => {
+      if (id !== this.id) return { group: await this.changeMembershipWhenReady({ op: 'remove', id }, deadline), removed: id, transferredTo: null };
+      if (!transfer) throw new ConfChangeError(`${id} is the leader: transfer leadership first (conclave group transfer-leader ID...), or pass --transfer`);
+      const others = this.electableIds().filter((x) => x !== id);
+      const target = mostCaughtUp(this.status(), others);
+      if (!target) throw new LeaderTransferError(`cannot remove the leader ${id}: no other electable member can take over`);
+      await this.transferLeaderTo([target], { timeoutMs: Math.max(1, deadline - Date.now()) });
+      const left = Math.max(1, deadline - Date.now());
+      const res = (await this.callLeader('group.removeMember', { id, transfer: false, timeoutMs: left }, left)) as { group: GroupMetadata };
+      return { group: res.group, removed: id, transferredTo: target };
+    });
+  }
+
+  /**
+   * `conclave group add-member`: a new id enters as `type`; a secondary already at `address`
+   * is promoted when `type` is electable. A removed id is refused (the core checks too).
+   */
+  async addMember(id: NodeId, address: string, type: MemberType, timeoutMs = 10_000): Promise<{ group: GroupMetadata; change: ConfChange['op'] }> {
+    this.checkOpen();
+    const deadline = Date.now() + timeoutMs;
+    const m = this.raft.groupMetadata.members.find((x) => x.id === id);
+    let change: ConfChange;
+    if (!m) change = type === 'electable' ? { op: 'addElectable', id, address } : { op: 'addSecondary', id, address };
+    else if (m.removed) throw new ConfChangeError(`member ${id} was removed; a removed id can never rejoin`);
+    else if (m.address !== address) throw new ConfChangeError(`member ${id} is already in the group at ${m.address}, not ${address}`);
+    else if (m.type === 'secondary' && type === 'electable') change = { op: 'promote', id };
+    else throw new ConfChangeError(`member ${id} is already ${m.type === 'electable' ? 'an electable member' : 'a secondary'} at ${m.address}`);
+    return this.onLeader('group.addMember', { id, address, type, timeoutMs }, timeoutMs, async () => ({
+      group: await this.changeMembershipWhenReady(change, deadline),
+      change: change.op,
+    }));
+  }
+
+  /**
+   * JE's transferMaster: leadership goes to the most caught-up of `ids` (a no-op when this
+   * leader is one of them). A transfer already under way is superseded only with `force`.
+   */
+  async transferLeaderTo(ids: readonly NodeId[], opts: { force?: boolean; timeoutMs?: number } = {}): Promise<{ previous: NodeId; leader: NodeId; address: string | null; alreadyLeader: boolean }> {
+    this.checkOpen();
+    if (ids.length === 0) throw new InvalidArgumentError('name at least one member to transfer leadership to');
+    for (const id of ids) {
+      const m = this.memberOrThrow(id);
+      if (m.type !== 'electable') throw new InvalidArgumentError(`${id} is a secondary: leadership can only go to an electable member`);
+      if (m.priority === 0) throw new InvalidArgumentError(`${id} has priority 0: it never campaigns, so it cannot lead`);
+    }
+    const timeoutMs = opts.timeoutMs ?? 10_000;
+    const force = opts.force === true;
+    return this.onLeader('group.transferLeader', { ids, force, timeoutMs }, timeoutMs, async () => {
+      if (ids.includes(this.id)) return { previous: this.id, leader: this.id, address: this.address, alreadyLeader: true };
+      const pending = this.raft.status().leadTransferee;
+      if (pending !== null && !force) throw new LeaderTransferError(`a leadership transfer to ${pending} is under way; pass --force to supersede it`);
+      const deadline = Date.now() + timeoutMs;
+      // The core abandons a transfer after an election timeout: try again, with the then most caught-up member.
+      const attemptMs = 3 * this.opts.tickMs * this.opts.electionTicks;
+      let lastError: unknown = null;
+      for (let attempt = 0; attempt < 100 && Date.now() < deadline; attempt++) {
+        const target = this.raft.currentRole === 'leader' ? mostCaughtUp(this.status(), ids) : null;
+        if (target) {
+          try {
+            await this.transferLeadership(target, Math.max(1, Math.min(attemptMs, deadline - Date.now())));
+          } catch (err) {
+            lastError = err;
+          }
+        }
+        const now = this.raft.leaderId;
+        if (now !== null && ids.includes(now)) return { previous: this.id, leader: now, address: this.addressOf(now), alreadyLeader: false };
+        if (this.raft.currentRole !== 'leader') await sleep(this.opts.tickMs);
+      }
+      throw new LeaderTransferError(`leadership did not move to any of ${ids.join(', ')} within ${timeoutMs} ms${lastError ? `: ${(lastError as Error).message}` : ''}`);
+    });
+  }
+
+  /** OpenIO's `election ping`: start an election now if no leader is known; never waits for its result. */
+  pingElection(): { action: 'campaign' | 'none'; reason: string } {
+    this.checkOpen();
+    const role = this.raft.currentRole;
+    const leader = this.raft.leaderId;
+    if (role === 'leader') return { action: 'none', reason: 'this node is the leader; check-quorum confirms it every election timeout' };
+    if (leader !== null) return { action: 'none', reason: `follows ${leader}` };
+    if (role !== 'follower') return { action: 'none', reason: `an election is already under way (${roleName(role)})` };
+    if (!this.raft.status().promotable) return { action: 'none', reason: 'no leader known, and this node never campaigns (secondary, priority 0, or not a member)' };
+    this.raft.campaign();
+    this.schedule();
+    return { action: 'campaign', reason: 'no leader known: election started (pre-vote first)' };
+  }
+
+  /** Why a client request could not finish before its deadline, said the way an operator can act on. */
+  deadlineError(what: 'write' | 'read', timeoutMs: number): Error {
+    const st = this.status();
+    if (st.leader === null) return new NotLeaderError(null, `the ${what} did not finish within ${timeoutMs} ms: ${explainNoLeader(st, Date.now())}`);
+    if (what === 'read') return new ReplicaConsistencyError(`the read was not served within ${timeoutMs} ms (leader ${st.leader.id})`);
+    return new WriteOutcomeUnknownError(`the write was not acknowledged within ${timeoutMs} ms (leader ${st.leader.id}); it may or may not commit`);
   }
 }
 
