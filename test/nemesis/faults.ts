@@ -172,7 +172,7 @@ export class Nemesis {
         await this.replaceMember(set);
         return;
       case 'lossy-links': {
-        const faults = { dropProbability: 0.2, delayMs: 5, delayJitterMs: 40 };
+        const faults = { dropProbability: 0.2, duplicateProbability: 0.1, delayMs: 5, delayJitterMs: 40 };
         set(JSON.stringify(faults));
         await this.everyNode({ action: 'setLink', to: '*', faults });
         await sleep(holdMs);
