@@ -87,6 +87,12 @@ test('malformed arguments exit 2 with a message naming the argument, never a sta
     [['get', 'k', '--endpoint', ep, '--timeout', '0'], /--timeout must be an integer/],
     [['get', 'k', '--endpoint', ep, '--timeout', 'soon'], /--timeout must be an integer/],
     [['del', '--endpoint', ep], /missing required argument 'key'/],
+    [['group', 'remove-member', '--endpoint', ep], /missing required argument 'id'/],
+    [['group', 'transfer-leader', '--endpoint', ep], /missing required argument 'ids'/],
+    [['group', 'bogus'], /unknown command 'bogus'/],
+    [['override', 'set', '--endpoint', ep], /missing required argument 'n'/],
+    [['override', 'set', 'x', '--endpoint', ep], /N must be an integer/],
+    [['election', 'bogus'], /unknown command 'bogus'/],
   ];
   await pool(cases, 3, async ([args, message]) => {
     const r = await cli(args);

@@ -8,8 +8,10 @@
 // "Remove a member, then add it back": a removed id can never rejoin, so the machine comes
 // back under a new id (n3 -> n3-2) at the same address, with an empty data directory, joins
 // as a secondary, catches up, and is promoted to electable.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomInt, type RandomSource } from '@conclave/core';
 import type { NodeStatus } from 'conclave';
+import { waitFor } from '../cluster/harness.js';
 import type { NemesisCluster } from './cluster.js';
 
 export const FAULT_KINDS = ['kill', 'pause', 'partition-majority', 'partition-bridge', 'partition-leader', 'transfer', 'membership', 'lossy-links'] as const;
@@ -17,7 +19,7 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface FaultRecord {
   readonly kind: FaultKind;
-  readonly detail: string;
+  detail: string;
   readonly startMs: number;
   endMs: number;
   /** Set when the fault could not be applied or healed as planned. */
@@ -34,10 +36,6 @@ export interface NemesisOptions {
 
 const STEP_TIMEOUT_MS = 30_000;
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
 function shuffle<T>(items: readonly T[], random: RandomSource): T[] {
   const a = [...items];
   for (let i = a.length - 1; i > 0; i--) {
@@ -45,17 +43,6 @@ function shuffle<T>(items: readonly T[], random: RandomSource): T[] {
     [a[i], a[j]] = [a[j]!, a[i]!];
   }
   return a;
-}
-
-async function until<T>(probe: () => Promise<T | null | undefined | false>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let i = 0; i < 100_000; i++) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
-  throw new Error(`gave up waiting for ${what}`);
 }
 
 export class Nemesis {
@@ -114,7 +101,7 @@ export class Nemesis {
 
   private async apply(kind: FaultKind, record: FaultRecord, holdMs: number): Promise<void> {
     const ids = this.cluster.ids();
-    const set = (detail: string) => ((record as { detail: string }).detail = detail);
+    const set = (detail: string) => (record.detail = detail);
     switch (kind) {
       case 'kill': {
         const target = this.opts.random() < 0.5 ? await this.leaderOrAny() : this.pick(ids);
@@ -210,14 +197,14 @@ export class Nemesis {
 
   /** Removes a follower, wipes it, and brings the machine back under a new id. */
   private async replaceMember(set: (detail: string) => void): Promise<void> {
-    const leader = await until(() => this.cluster.leader(), STEP_TIMEOUT_MS, 'a leader');
+    const leader = await waitFor(() => this.cluster.leader(), STEP_TIMEOUT_MS, 'a leader');
     const victim = this.pick(this.cluster.ids().filter((id) => id !== leader));
     const base = victim.split('-')[0]!;
     const gen = (this.generation.get(base) ?? 1) + 1;
     this.generation.set(base, gen);
     const newId = `${base}-${gen}`;
     set(`${victim} -> ${newId}`);
-    await until(
+    await waitFor(
       async () => {
         try {
           await this.cluster.call(leader, 'group.change', { change: { op: 'remove', id: victim } }, 10_000);
@@ -225,6 +212,7 @@ export class Nemesis {
         } catch (err) {
           // Already removed by an earlier attempt whose answer was lost: done.
           if (/already removed/.test((err as Error).message)) return true;
+          await sleep(100); // not every 10 ms: each attempt is a request to the leader
           return false;
         }
       },
@@ -235,8 +223,8 @@ export class Nemesis {
     this.cluster.addJoiner(newId, member.address);
     this.cluster.spawn(newId, this.cluster.address(leader));
     const joined = (st: NodeStatus | null) => st?.members.find((m) => m.id === newId && !m.removed);
-    await until(async () => joined(await this.cluster.status((await this.cluster.leader()) ?? leader)), STEP_TIMEOUT_MS, `${newId} to join`);
-    await until(
+    await waitFor(async () => joined(await this.cluster.status((await this.cluster.leader()) ?? leader)), STEP_TIMEOUT_MS, `${newId} to join`);
+    await waitFor(
       async () => {
         const l = await this.cluster.leader();
         const [ls, ns] = [l ? await this.cluster.status(l) : null, await this.cluster.status(newId)];
@@ -245,7 +233,7 @@ export class Nemesis {
       STEP_TIMEOUT_MS,
       `${newId} to catch up`,
     );
-    await until(
+    await waitFor(
       async () => {
         const l = await this.cluster.leader();
         if (!l) return false;
@@ -253,7 +241,9 @@ export class Nemesis {
           await this.cluster.call(l, 'group.change', { change: { op: 'promote', id: newId } }, 10_000);
           return true;
         } catch (err) {
-          return /already electable/.test((err as Error).message);
+          if (/already electable/.test((err as Error).message)) return true;
+          await sleep(100);
+          return false;
         }
       },
       STEP_TIMEOUT_MS,
@@ -267,7 +257,7 @@ export class Nemesis {
       if (this.cluster.members.get(id)!.paused) this.cluster.resume(id);
       if (!this.cluster.alive(id)) this.cluster.spawn(id);
     }
-    await until(async () => this.cluster.ids().every((id) => this.cluster.running(id)) && true, 5000, 'every member running').catch(() => {});
+    await waitFor(async () => this.cluster.ids().every((id) => this.cluster.running(id)) && true, 5000, 'every member running').catch(() => {});
     for (let attempt = 0; attempt < 10; attempt++) {
       try {
         await this.everyNode({ action: 'reset' });

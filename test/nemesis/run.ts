@@ -2,6 +2,7 @@
 // injects faults, then healing, final linearizable reads, the search for every acknowledged
 // write on every member, and the linearizability check.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AdminRpcClient } from '@conclave/transport';
@@ -68,9 +69,6 @@ const CONVERGE_TIMEOUT_MS = 60_000;
 const SCAN_PAGE = 5000;
 const MAX_SCAN_PAGES = 1000;
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 async function converge(cluster: NemesisCluster): Promise<NodeStatus> {
   const deadline = Date.now() + CONVERGE_TIMEOUT_MS;

@@ -2,6 +2,7 @@
 // through one node's admin endpoint (followers forward writes), and records them. A share
 // of the writes go to fresh keys that are never overwritten, so that every acknowledged one
 // can be looked for at the end.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AdminRemoteError, AdminRpcClient } from '@conclave/transport';
 import type { RandomSource } from '@conclave/core';
 import type { NemesisCluster } from './cluster.js';
@@ -177,6 +178,3 @@ export class Workload {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
