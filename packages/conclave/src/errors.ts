@@ -4,6 +4,7 @@ import { ConclaveError } from '@conclave/core';
 export {
   ConclaveError,
   ConfChangeError,
+  ConfChangePendingError,
   GroupMismatchError,
   InvalidArgumentError,
   NotLeaderError,

@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import {
   checkConfChange,
+  ConfChangePendingError,
   electableIds,
   initialGroup,
   InvalidArgumentError,
@@ -1110,7 +1111,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
         return await this.changeMembershipLocal(change, Math.max(1, deadline - Date.now()));
       } catch (err) {
         lastError = err;
-        if (!(err instanceof ConfChangeError && /still being applied/.test(err.message))) throw err;
+        if (!(err instanceof ConfChangePendingError)) throw err;
         await sleep(this.opts.tickMs);
       }
     }

@@ -34,8 +34,15 @@ export class ProposalDroppedError extends ConclaveError {
 
 /** A membership change was refused (one already pending, unknown or removed id, ...). */
 export class ConfChangeError extends ConclaveError {
-  constructor(message: string) {
-    super('CONF_CHANGE_REFUSED', message);
+  constructor(message: string, code = 'CONF_CHANGE_REFUSED') {
+    super(code, message);
+  }
+}
+
+/** Another membership change is still being applied: retry shortly (one change at a time). */
+export class ConfChangePendingError extends ConfChangeError {
+  constructor(readonly pendingIndex: number) {
+    super(`a membership change (index ${pendingIndex}) is still being applied; retry when it is`, 'CONF_CHANGE_PENDING');
   }
 }
 

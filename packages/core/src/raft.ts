@@ -2,7 +2,7 @@
 // (step, tick, propose, ...), every output accumulates until the driver takes it with
 // ready() and acknowledges it with advance(). No I/O, no timers, no clock, no Math.random.
 import { resolveConfig, type RaftConfig, type ResolvedConfig } from './config.js';
-import { assert, ConfChangeError, InvalidArgumentError, NotLeaderError, ProposalDroppedError } from './errors.js';
+import { assert, ConfChangeError, ConfChangePendingError, InvalidArgumentError, NotLeaderError, ProposalDroppedError } from './errors.js';
 import { activeMembers, applyConfChange, checkConfChange, confChangeRefusal, electableIds, findMember, isElectable } from './group.js';
 import { ElectionHistory, historyRole, type ElectionCounters, type HistoryEntry, type HistoryEvent } from './history.js';
 import { entrySizeBytes, RaftLog } from './log.js';
@@ -306,7 +306,7 @@ export class RaftNode {
     checkConfChange(change);
     this.checkCanPropose();
     if (this.pendingConfIndex > this.log.applying) {
-      throw new ConfChangeError(`a membership change (index ${this.pendingConfIndex}) is still being applied; retry when it is`);
+      throw new ConfChangePendingError(this.pendingConfIndex);
     }
     const refusal = confChangeRefusal(this.group, change);
     if (refusal) throw new ConfChangeError(refusal);

@@ -1,6 +1,7 @@
 import test from 'ava';
 import {
   ConfChangeError,
+  ConfChangePendingError,
   emptyMessage,
   initialGroup,
   InvalidArgumentError,
@@ -466,7 +467,7 @@ test('membership: promote a secondary, then remove a member; E follows the metad
   t.true(net.elect('n1'));
   const n1 = net.node('n1');
   n1.proposeConfChange({ op: 'addSecondary', id: 'n4', address: '127.0.0.1:9' });
-  t.throws(() => n1.proposeConfChange({ op: 'promote', id: 'n4' }), { instanceOf: ConfChangeError, message: /still being applied/ }, 'one at a time');
+  t.throws(() => n1.proposeConfChange({ op: 'promote', id: 'n4' }), { instanceOf: ConfChangePendingError, code: 'CONF_CHANGE_PENDING', message: /still being applied/ }, 'one at a time');
   net.add('n4', RaftNode.join({ id: 'n4', random: seededRandom(9) }, 'g'));
   net.settle();
   n1.proposeConfChange({ op: 'promote', id: 'n4' });
