@@ -10,6 +10,14 @@ export const SNAPSHOT_CHUNK_MAX_BYTES = 1024 * 1024;
 export const DEFAULT_NO_SYNC_FLUSH_INTERVAL_MS = 50;
 /** `noSync`: buffered writes reach the OS as soon as this many bytes are pending. */
 export const DEFAULT_NO_SYNC_FLUSH_BYTES = 1024 * 1024;
+/**
+ * LevelDB's memtable (and log file) size. LevelDB's 4 MiB default fills in a fraction of a
+ * second under a replicated write load, and every flush adds a level-0 table; at 8 of them
+ * LevelDB delays each write by 1 ms. 32 MiB cut those stalls: bench/README.md.
+ */
+export const DEFAULT_WRITE_BUFFER_BYTES = 32 * 1024 * 1024;
+/** Largest writeBufferBytes accepted (LevelDB takes a 32-bit size). */
+export const MAX_WRITE_BUFFER_BYTES = 1024 * 1024 * 1024;
 /** Entries read per LevelDB iterator step. */
 export const READ_BATCH_ENTRIES = 1000;
 /** Upper bound of records any single scan at open may visit: a guard against a runaway loop. */

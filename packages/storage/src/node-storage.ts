@@ -39,6 +39,8 @@ import {
   DEFAULT_NO_SYNC_FLUSH_BYTES,
   DEFAULT_NO_SYNC_FLUSH_INTERVAL_MS,
   DEFAULT_SNAPSHOT_INTERVAL_ENTRIES,
+  DEFAULT_WRITE_BUFFER_BYTES,
+  MAX_WRITE_BUFFER_BYTES,
   READ_BATCH_ENTRIES,
   SNAPSHOT_CHUNK_MAX_BYTES,
 } from './defaults.js';
@@ -166,6 +168,8 @@ export class NodeStorage {
       throw new InvalidArgumentError('groupId must be a non-empty string when given');
     }
     const backend = options.backend ?? 'level';
+    const writeBufferBytes = positiveInt(options.writeBufferBytes, DEFAULT_WRITE_BUFFER_BYTES, 'writeBufferBytes');
+    if (writeBufferBytes > MAX_WRITE_BUFFER_BYTES) throw new InvalidArgumentError(`writeBufferBytes must be at most ${MAX_WRITE_BUFFER_BYTES} (got ${writeBufferBytes})`);
     let storage: NodeStorage;
     if (backend === 'level') {
       const path = resolvePath(options.path);
@@ -173,7 +177,7 @@ export class NodeStorage {
       const db = createLevelDb(path);
       storage = new NodeStorage(path, db, null, false, options);
       try {
-        await db.open({ createIfMissing: true });
+        await db.open({ createIfMissing: true, writeBufferSize: writeBufferBytes });
       } catch (err) {
         throw mapOpenError(path, err);
       }

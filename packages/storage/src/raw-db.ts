@@ -21,7 +21,8 @@ export interface RawIterator {
 
 export interface RawDb {
   readonly status: string;
-  open(options?: { createIfMissing?: boolean; errorIfExists?: boolean }): Promise<void>;
+  /** writeBufferSize: LevelDB only (memory-level ignores it). */
+  open(options?: { createIfMissing?: boolean; errorIfExists?: boolean; writeBufferSize?: number }): Promise<void>;
   close(): Promise<void>;
   get(key: Buffer): Promise<Buffer | undefined>;
   batch(ops: BatchOp[], options?: { sync?: boolean }): Promise<void>;

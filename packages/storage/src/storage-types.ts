@@ -24,6 +24,8 @@ export interface NodeStorageOptions {
    * Ignored under the other policies.
    */
   readonly deferApplyWrites?: boolean;
+  /** LevelDB's write buffer (memtable) size; default DEFAULT_WRITE_BUFFER_BYTES. Up to twice this is held in memory. */
+  readonly writeBufferBytes?: number;
   readonly snapshotIntervalEntries?: number;
   readonly entriesKeptAfterSnapshot?: number;
   /** Upper bound of a snapshot chunk, at most (and by default) 1 MiB; smaller values are for tests. */
