@@ -72,11 +72,12 @@ export function registerAdminHandlers(transport: Transport, node: ConclaveNode):
     return answerBefore(ctx, write, (ms) => node.deadlineError('write', ms));
   });
 
-  transport.registerAdminHandler('kv.cas', async (params) => {
+  transport.registerAdminHandler('kv.cas', async (params, ctx) => {
     const p = obj(params, 'kv.cas');
     if (typeof p.key !== 'string') throw new InvalidArgumentError('kv.cas: key must be a string');
     // A missing `expected` means "the key is absent"; a missing `value` deletes on success (as compareAndSet).
-    const r = await node.compareAndSet(p.key, p.expected, p.value, p.durability ? { durability: p.durability as object } : {});
+    const cas = node.compareAndSet(p.key, p.expected, p.value, p.durability ? { durability: p.durability as object } : {});
+    const r = await answerBefore(ctx, cas, (ms) => node.deadlineError('write', ms));
     return { token: r.token, succeeded: r.succeeded, found: r.current !== undefined, current: r.current ?? null };
   });
 
