@@ -6,12 +6,12 @@
 // The flock keeps two benchmarks from running at once on this 2-core machine. Raw and
 // storage latency samples are taken in alternating rounds so that drift in the disk's
 // speed (others' I/O, writeback) lands on both sides alike.
-import { closeSync, fdatasync, fdatasyncSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, fdatasync, fdatasyncSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import * as hdr from 'hdr-histogram-js';
 import type { Entry, HardState } from '@conclave/core';
 import { encodeEntry, NodeStorage } from '@conclave/storage';
+import { benchDir } from './lib/disk.js';
 
 const quick = process.argv.includes('--quick');
 const LATENCY_ROUNDS = quick ? 2 : 6;
@@ -22,37 +22,6 @@ const THROUGHPUT_MAX_BATCHES = 1_000_000;
 const ENTRY_DATA_BYTES = 100;
 const LATENCY_TARGET_RATIO = 1.3;
 const THROUGHPUT_TARGET_ENTRIES_PER_S = 200_000;
-
-/** The filesystem type a path lives on, from /proc/mounts (longest matching mount point). */
-function filesystemOf(path: string): { mount: string; type: string; device: string } {
-  let best = { mount: '/', type: 'unknown', device: 'unknown' };
-  try {
-    for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
-      const [device, mount, type] = line.split(' ');
-      if (!device || !mount || !type) continue;
-      if ((path === mount || path.startsWith(mount.endsWith('/') ? mount : mount + '/')) && mount.length >= best.mount.length) best = { mount, type, device };
-    }
-  } catch {
-    // Not Linux: report unknown.
-  }
-  return best;
-}
-
-/** A temp dir on a real disk: os.tmpdir() unless it is a RAM filesystem, then /work. */
-function benchDir(): { dir: string; where: string } {
-  const candidates = [tmpdir(), '/work'];
-  for (const base of candidates) {
-    try {
-      if (!statSync(base).isDirectory()) continue;
-    } catch {
-      continue;
-    }
-    const fs = filesystemOf(base);
-    if (fs.type === 'tmpfs' || fs.type === 'ramfs') continue;
-    return { dir: mkdtempSync(join(base, 'conclave-bench-storage-')), where: `${base} (${fs.type} on ${fs.device}, mounted at ${fs.mount})` };
-  }
-  throw new Error(`no real disk among ${candidates.join(', ')}`);
-}
 
 function histogram(): hdr.Histogram {
   return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
@@ -73,7 +42,7 @@ function hardState(commit: number): HardState {
 const nowUs = (): number => Number(process.hrtime.bigint()) / 1000;
 
 async function main(): Promise<void> {
-  const { dir, where } = benchDir();
+  const { dir, where } = benchDir('conclave-bench-storage-');
   console.log(`storage benchmark: data directory ${dir}`);
   console.log(`disk: ${where}; node ${process.version}; ${quick ? 'quick run' : 'full run'}`);
   const storage = await NodeStorage.open({ path: join(dir, 'db'), groupId: 'bench', syncPolicy: 'sync' });

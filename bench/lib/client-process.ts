@@ -1,0 +1,56 @@
+// A separate client process: the load comes from outside the group, either to a conclave
+// follower over the admin RPC (the follower forwards each write to the leader) or to an
+// etcd member through the etcd3 client.
+import { AdminRpcClient } from '@conclave/transport';
+import { serveIpc } from './ipc.js';
+import { runLoad, type LoadSpec, type WriteFn } from './load.js';
+
+export type ClientTarget = { readonly kind: 'conclave'; readonly endpoint: string } | { readonly kind: 'etcd'; readonly endpoint: string };
+
+/** The admin RPC serves at most this many requests in flight per connection (transport DEFAULTS). */
+const ADMIN_INFLIGHT_PER_CONNECTION = 64;
+const WRITE_TIMEOUT_MS = 10_000;
+
+const closers: (() => Promise<unknown>)[] = [];
+
+async function conclaveWriter(endpoint: string, inflight: number): Promise<WriteFn> {
+  const count = Math.ceil(inflight / ADMIN_INFLIGHT_PER_CONNECTION);
+  const clients = await Promise.all(Array.from({ length: count }, () => AdminRpcClient.connect(endpoint, { connectTimeoutMs: 5000 })));
+  closers.push(() => Promise.all(clients.map((c) => c.close())));
+  const inflightPerClient = clients.map(() => 0);
+  return async (key, value) => {
+    // The least busy connection: with `inflight` workers there is always one below the server's limit.
+    let k = 0;
+    for (let i = 1; i < count; i++) if (inflightPerClient[i]! < inflightPerClient[k]!) k = i;
+    inflightPerClient[k]!++;
+    try {
+      return await clients[k]!.request('kv.put', { key, value }, { timeoutMs: WRITE_TIMEOUT_MS });
+    } finally {
+      inflightPerClient[k]!--;
+    }
+  };
+}
+
+async function etcdWriter(endpoint: string): Promise<WriteFn> {
+  const { Etcd3 } = await import('etcd3');
+  const client = new Etcd3({ hosts: `http://${endpoint}` });
+  closers.push(async () => client.close());
+  return (key, value) => client.put(key).value(value).exec();
+}
+
+serveIpc(
+  {
+    load: async (args) => {
+      const { target, spec } = args as { target: ClientTarget; spec: LoadSpec };
+      const write = target.kind === 'conclave' ? await conclaveWriter(target.endpoint, spec.inflight) : await etcdWriter(target.endpoint);
+      try {
+        return await runLoad(write, spec);
+      } finally {
+        for (const close of closers.splice(0)) await close().catch(() => {});
+      }
+    },
+  },
+  async () => {
+    for (const close of closers.splice(0)) await close().catch(() => {});
+  },
+);

@@ -1,0 +1,45 @@
+// One conclave node in its own process, driven by the benchmark over IPC. The embedded
+// driver runs here: the load calls node.put() in the leader's own process, as an
+// application that embeds conclave would.
+import { openNode, type ConclaveNode } from 'conclave';
+import { serveIpc } from './ipc.js';
+import { runLoad, type LoadSpec } from './load.js';
+
+export interface NodeProcessConfig {
+  readonly id: string;
+  readonly dataDir: string;
+  readonly listen: string;
+  readonly peers: Record<string, string>;
+}
+
+const config = JSON.parse(process.argv[2] ?? 'null') as NodeProcessConfig | null;
+if (!config) throw new Error('node-process: missing the JSON config argument');
+
+let node: ConclaveNode | null = null;
+node = await openNode({
+  id: config.id,
+  dataDir: config.dataDir,
+  listen: config.listen,
+  peers: config.peers,
+  groupId: 'bench',
+  syncPolicy: 'sync',
+  logger: { info: () => {}, warn: (m) => console.error(`[${config.id}] WARN ${m}`), error: (m) => console.error(`[${config.id}] ERROR ${m}`) },
+});
+const n = node;
+
+serveIpc(
+  {
+    status: () => {
+      const st = n.status();
+      return { state: st.state, leader: st.leader?.id ?? null, term: st.term, commitIndex: st.commitIndex, appliedIndex: st.appliedIndex };
+    },
+    setOverride: async (args) => {
+      await n.setElectableGroupSizeOverride(Number(args));
+      return null;
+    },
+    load: (args) => runLoad((key, value) => n.put(key, value), args as LoadSpec),
+  },
+  async () => {
+    await node?.close();
+  },
+);
