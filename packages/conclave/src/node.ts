@@ -220,6 +220,8 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       random: seededRandom(randomBytes(4).readUInt32LE(0)),
       electableGroupSizeOverride: override,
       nowMs: Date.now(),
+      // Half the election timeout: margin for the heartbeat's transit and clock drift.
+      leaseMs: Math.floor((o.tickMs * o.electionTicks) / 2),
     };
     // A directory whose group has no member and no log never got past its first write.
     const fresh = loaded.group === null || (loaded.group.members.length === 0 && loaded.lastIndex === 0);
@@ -364,6 +366,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       // Step a snapshot only once its data is staged; otherwise the leader will resend it.
       if (!m.snapshot || this.stagedSnapshotIndex !== m.snapshot.index) return;
     }
+    this.raft.setNow(Date.now()); // lease reads time what a quorum said by the wall clock
     this.raft.step(m);
     this.schedule();
   }
@@ -757,6 +760,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
           }, wait);
           this.pendingReads.set(ctx, { resolve, reject, timer });
         });
+        this.raft.setNow(Date.now());
         this.raft.readIndex(ctx, { lease });
         this.schedule();
         return await p;

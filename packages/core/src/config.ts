@@ -28,6 +28,13 @@ export interface RaftConfig {
   readonly historySize?: number;
   /** Driver time at start, used for history entries until the first tick(nowMs). */
   readonly nowMs?: number;
+  /**
+   * Lease reads: the leader answers at once while a quorum was heard within this many ms of
+   * the driver's clock (setNow). It must stay well below the followers' election timeout
+   * (they refuse other candidates for that long after hearing the leader): the driver uses
+   * half of it. 0 = no lease; lease reads go through ReadIndex.
+   */
+  readonly leaseMs?: number;
 }
 
 export type ResolvedConfig = Required<RaftConfig>;
@@ -45,6 +52,7 @@ export const DEFAULTS = {
   electableGroupSizeOverride: 0,
   historySize: MIN_HISTORY_SIZE,
   nowMs: 0,
+  leaseMs: 0,
 } as const;
 
 function positiveInt(name: string, v: number, min = 1): number {
@@ -66,5 +74,6 @@ export function resolveConfig(c: RaftConfig): ResolvedConfig {
   positiveInt('maxPendingReads', r.maxPendingReads);
   positiveInt('historySize', r.historySize, MIN_HISTORY_SIZE);
   positiveInt('electableGroupSizeOverride', r.electableGroupSizeOverride, 0);
+  positiveInt('leaseMs', r.leaseMs, 0);
   return r;
 }

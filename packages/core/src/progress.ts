@@ -53,6 +53,8 @@ export class Progress {
   probeSent = false;
   /** Leader tick of the last message heard from this member, or -Infinity. */
   lastHeardTick = -Infinity;
+  /** Driver time (ms) of the last message heard from this member, for the read lease. */
+  lastHeardAtMs = -Infinity;
   readonly inflights: Inflights;
 
   constructor(next: number, maxInflight: number) {

@@ -247,9 +247,9 @@ export class RaftNode {
 
   // ---------------------------------------------------------------- inputs
 
-  /** One unit of logical time. `nowMs` (optional) is the driver's clock, used only to stamp the history. */
+  /** One unit of logical time. `nowMs` (optional) is the driver's clock (see setNow). */
   tick(nowMs?: number): void {
-    if (nowMs !== undefined) this.nowMs = nowMs;
+    if (nowMs !== undefined) this.setNow(nowMs);
     this.ticks++;
     if (this.role === 'leader') this.tickLeader();
     else this.tickElection();
@@ -282,6 +282,14 @@ export class RaftNode {
       this.heartbeatElapsed = 0;
       this.broadcastHeartbeat(this.readOnly.newestContext() ?? '');
     }
+  }
+
+  /**
+   * The driver's clock, in ms. It stamps the election history and times the read lease; a
+   * driver with lease reads sets it before each step and read. It never goes backwards.
+   */
+  setNow(nowMs: number): void {
+    if (nowMs > this.nowMs) this.nowMs = nowMs;
   }
 
   /** Starts an election now (as if the election timeout fired), if this node may campaign. */
@@ -503,6 +511,7 @@ export class RaftNode {
       case 'appResp': {
         if (!pr) return;
         pr.lastHeardTick = this.ticks;
+        pr.lastHeardAtMs = this.nowMs;
         if (m.reject && m.context === SNAPSHOT_REQUEST_CONTEXT) {
           if (pr.state !== 'snapshot') this.sendSnapshot(m.from, pr);
           return;
@@ -538,6 +547,7 @@ export class RaftNode {
       case 'heartbeatResp': {
         if (!pr) return;
         pr.lastHeardTick = this.ticks;
+        pr.lastHeardAtMs = this.nowMs;
         pr.probeSent = false;
         // Appends in a full window may have been lost: free one slot so replication retries.
         if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirst();
@@ -931,6 +941,24 @@ export class RaftNode {
     return true;
   }
 
+  /**
+   * The read lease, in the driver's wall time rather than ticks: a leader paused for a while
+   * (a stopped process) must not trust what it heard before the pause, however few ticks
+   * it has run since.
+   */
+  private leaseHolds(): boolean {
+    if (this.cfg.leaseMs <= 0 || !this.cfg.checkQuorum) return false;
+    let fresh = 0;
+    for (const id of electableIds(this.group)) {
+      if (id === this.id) fresh++;
+      else {
+        const pr = this.progress.get(id);
+        if (pr && this.nowMs - pr.lastHeardAtMs < this.cfg.leaseMs) fresh++;
+      }
+    }
+    return fresh >= this.quorum();
+  }
+
   private quorumActive(): boolean {
     let active = 0;
     for (const id of electableIds(this.group)) {
@@ -958,7 +986,7 @@ export class RaftNode {
       return null;
     }
     const index = this.log.committed;
-    if (this.quorum() <= 1 || (lease && this.cfg.checkQuorum && this.quorumActive())) {
+    if (this.quorum() <= 1 || (lease && this.leaseHolds())) {
       this.answerRead({ ...read, index });
       return null;
     }

@@ -792,3 +792,36 @@ test('rollback (JE hard recovery): a diverged follower asks for the leader\'s sn
   t.is(n1.termAt(n1.status().lastIndex), leader.termAt(leader.status().lastIndex));
   t.throws(() => net.node('n4').requestRollback(), { instanceOf: InvalidArgumentError, message: /no diverged entries/ });
 });
+
+test('lease reads: answered at once while a quorum was heard recently by the driver\'s clock, never after a pause', (t) => {
+  const net = new Net({ ids: ids3, config: { leaseMs: 500 } });
+  t.true(net.elect('n1'));
+  const n1 = net.node('n1');
+  for (const n of net.nodes.values()) n.setNow(10_000);
+  net.tickAll(2); // heartbeats answered at t = 10 000
+  n1.setNow(10_200);
+  n1.readIndex('fresh', { lease: true });
+  const rd = net.take('n1');
+  t.deepEqual(rd.readStates, [{ index: n1.commitIndex, context: 'fresh' }], 'answered without a heartbeat round');
+  t.false(rd.messages.some((m) => m.type === 'heartbeat' && m.context === 'fresh'));
+  // The leader's process was stopped for 10 s: what it heard before means nothing now.
+  n1.setNow(20_200);
+  n1.readIndex('after-pause', { lease: true });
+  const rd2 = net.take('n1');
+  t.deepEqual(rd2.readStates, [], 'not answered from the lease');
+  t.true(rd2.messages.some((m) => m.type === 'heartbeat' && m.context === 'after-pause'), 'it confirms leadership with a ReadIndex round instead');
+  let answered = null;
+  for (let i = 0; i < 5 && !answered; i++) {
+    net.deliver();
+    for (const id of ['n2', 'n3']) net.processReady(id);
+    net.deliver();
+    if (n1.hasReady()) answered = net.take('n1').readStates.find((r) => r.context === 'after-pause') ?? null;
+  }
+  t.truthy(answered, 'answered once a quorum confirms');
+  // Without a configured lease, lease reads always take the ReadIndex path.
+  const plain = new Net({ ids: ids3 });
+  t.true(plain.elect('n1'));
+  plain.node('n1').readIndex('x', { lease: true });
+  t.deepEqual(plain.take('n1').readStates, []);
+  t.throws(() => RaftNode.join({ id: 'a', random: seededRandom(1), leaseMs: -1 }, 'g'), { message: /leaseMs must be an integer >= 0, got -1/ });
+});
