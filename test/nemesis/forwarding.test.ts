@@ -8,7 +8,9 @@ import { NemesisCluster } from './cluster.js';
 
 test('a forwarded compare-and-set whose leader dies before answering is not applied twice', async (t) => {
   t.timeout(120_000);
-  const cluster = await NemesisCluster.start({ nodes: 3, tickMs: 50, electionTicks: 10 });
+  // A 2 s election timeout: the forwarded CAS must reach the leader while it still counts
+  // the followers (whose acks it no longer hears) as connected, even on a loaded machine.
+  const cluster = await NemesisCluster.start({ nodes: 3, tickMs: 50, electionTicks: 40 });
   try {
     const leader = await cluster.waitForLeader(20_000);
     const [f1, f2] = cluster.ids().filter((id) => id !== leader) as [string, string];
@@ -36,6 +38,10 @@ test('a forwarded compare-and-set whose leader dies before answering is not appl
       // Success, or a genuine failure that found another value: never its own.
       t.false(!outcome.r.succeeded && outcome.r.current === 'b', 'the CAS applied twice: it reports failing on the value it wrote itself');
       t.is(after.value, outcome.r.succeeded ? 'b' : 'a');
+    } else if (outcome.code === 'INSUFFICIENT_REPLICAS') {
+      // The leader already counted the followers gone: refused before anything was written.
+      t.is(after.value, 'a', 'INSUFFICIENT_REPLICAS means nothing was written');
+      t.log('the race this test is about was not reached in this run');
     } else {
       t.true(['WRITE_OUTCOME_UNKNOWN', 'NODE_CLOSED', 'TIMEOUT', 'CONNECTION_FAILED', 'INSUFFICIENT_ACKS', 'NOT_LEADER'].includes(outcome.code), `an indeterminate error, got ${outcome.code}`);
     }
