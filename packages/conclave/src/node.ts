@@ -644,6 +644,15 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       token: CommitToken;
       outcome: CommandOutcome | null;
     };
+    // Relay the ack once this member has applied the write too (its commit index, written
+    // before the apply, then covers what it acknowledged: rollback accounting counts on it,
+    // and a read here right after sees the write). The leader's commit message is sent with
+    // its ack, so this costs little; a member cut off meanwhile answers after one election
+    // timeout anyway, as the write is committed.
+    if (durability.replicaAck !== 'none') {
+      const waitMs = this.opts.tickMs * this.opts.electionTicks;
+      await this.waitApplied(res.token.index, Date.now() + waitMs, () => `index ${res.token.index} not applied here within ${waitMs} ms`).catch(() => {});
+    }
     return res;
   }
 

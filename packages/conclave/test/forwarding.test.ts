@@ -20,3 +20,18 @@ test('a follower forwards many more concurrent writes than one admin connection 
     await g.close();
   }
 });
+
+test('a forwarded write resolves once the forwarding member has applied it too', async (t) => {
+  const g = await startGroup(3);
+  try {
+    const leader = await g.waitForLeader();
+    const follower = [...g.nodes.values()].find((n) => n !== leader)!;
+    for (let i = 0; i < 20; i++) {
+      const { token } = await follower.put(`own-${i}`, i);
+      t.true(follower.status().appliedIndex >= token.index, `write ${i} at ${token.index}`);
+      t.is(await follower.get(`own-${i}`, { consistency: 'none' }), i);
+    }
+  } finally {
+    await g.close();
+  }
+});
