@@ -38,7 +38,13 @@ test.serial('split brain through the override: a small rollback is automatic and
       g.spawn(id, ['--override', '2']);
     }
     await leaderAmong(g, ['n1', 'n2'], 10_000);
-    for (let i = 0; i < LOST; i++) await g.client('n1').put(`lost-${i}`, i);
+    let lastIndex = 0;
+    for (let i = 0; i < LOST; i++) lastIndex = (await g.client('n1').put(`lost-${i}`, i)).token.index;
+    // Both must have committed every one of them before they go down.
+    await waitFor(async () => {
+      const [a, b] = [await g.status('n1'), await g.status('n2')];
+      return a && b && a.commitIndex >= lastIndex && b.commitIndex >= lastIndex;
+    }, 10_000, 'n1 and n2 to commit the writes made under the override');
     // Then the other side: n1 and n2 go down, n3-n5 come back and form their own majority.
     for (const id of ['n1', 'n2']) await g.kill(id);
     for (const id of ['n3', 'n4', 'n5']) g.spawn(id);

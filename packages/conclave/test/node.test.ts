@@ -111,6 +111,8 @@ test('writes on followers are forwarded; with forwarding off they throw NotLeade
   try {
     const leader = await g.waitForLeader();
     const [f] = followersOf(g, leader);
+    // The hint is the leader this follower knows: wait until it has heard from it.
+    await waitFor(() => f!.status().leader?.id === leader.id, 3000, 'the follower to know the leader');
     const err = await t.throwsAsync(f!.put('k', 'v'), { instanceOf: NotLeaderError });
     t.is(err!.leaderHint, `${leader.id}@${g.peers[leader.id]}`);
   } finally {
