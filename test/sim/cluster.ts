@@ -122,16 +122,20 @@ export class SimCluster {
   /** Runs events until `ms` of virtual time have passed, or `maxSteps` events. */
   runFor(ms: number, maxSteps = 2_000_000): void {
     const until = this.nowMs + ms;
-    for (let i = 0; i < maxSteps; i++) {
-      const ev = this.queue.peek();
-      if (!ev || ev.atMs > until) break;
-      this.queue.pop();
-      this.nowMs = ev.atMs;
-      this.checker.nowMs = ev.atMs;
-      this.steps++;
-      this.handle(ev);
-    }
+    for (let i = 0; i < maxSteps && this.stepBefore(until); i++);
     this.nowMs = until;
+  }
+
+  /** Handles the next event if it is due by `until`; false when none is. */
+  private stepBefore(until: number): boolean {
+    const ev = this.queue.peek();
+    if (!ev || ev.atMs > until) return false;
+    this.queue.pop();
+    this.nowMs = ev.atMs;
+    this.checker.nowMs = ev.atMs;
+    this.steps++;
+    this.handle(ev);
+    return true;
   }
 
   /** Runs until `pred` holds, checking after each event; false if `ms` pass first. */
@@ -139,13 +143,7 @@ export class SimCluster {
     const until = this.nowMs + ms;
     for (let i = 0; i < 2_000_000; i++) {
       if (pred()) return true;
-      const ev = this.queue.peek();
-      if (!ev || ev.atMs > until) break;
-      this.queue.pop();
-      this.nowMs = ev.atMs;
-      this.checker.nowMs = ev.atMs;
-      this.steps++;
-      this.handle(ev);
+      if (!this.stepBefore(until)) break;
     }
     if (pred()) return true;
     this.nowMs = Math.max(this.nowMs, until);

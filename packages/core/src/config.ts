@@ -21,7 +21,7 @@ export interface RaftConfig {
   readonly maxPendingReads?: number;
   readonly preVote?: boolean;
   readonly checkQuorum?: boolean;
-  /** The injected random source; the core never calls Math.random(). */
+  /** The injected random source; the core draws no ambient randomness. */
   readonly random: RandomSource;
   /** This node's ELECTABLE_GROUP_SIZE_OVERRIDE (0 = off). Local, never replicated. */
   readonly electableGroupSizeOverride?: number;

@@ -1,6 +1,6 @@
 // The consensus state machine. Pure and deterministic: every input is a method call
 // (step, tick, propose, ...), every output accumulates until the driver takes it with
-// ready() and acknowledges it with advance(). No I/O, no timers, no clock, no Math.random.
+// ready() and acknowledges it with advance(). No I/O, no timers, no clock, no ambient randomness.
 import { resolveConfig, type RaftConfig, type ResolvedConfig } from './config.js';
 import { assert, ConfChangeError, ConfChangePendingError, InvalidArgumentError, NotLeaderError, ProposalDroppedError } from './errors.js';
 import { activeMembers, applyConfChange, checkConfChange, confChangeRefusal, electableIds, findMember, isElectable } from './group.js';

@@ -1,4 +1,4 @@
-// Seeded pseudo-random numbers. The core never calls Math.random(): the driver injects a
+// Seeded pseudo-random numbers. The core draws no ambient randomness: the driver injects a
 // source, and the simulation injects a seeded one so that every schedule replays exactly.
 
 /** Returns numbers in [0, 1). */
