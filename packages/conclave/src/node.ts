@@ -487,7 +487,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       }
       if (p.policy === 'simpleMajority' || p.waitForApply) this.settleWrite(e.index, null);
     }
-    this.resolveByAckIndex();
+    // 'none' and 'all' writes are settled by resolveByAckIndex after advance(), once.
   }
 
   /** `none` resolves at the leader's durable write, `all` once every electable member has it. */

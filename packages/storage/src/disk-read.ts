@@ -64,14 +64,7 @@ export async function readWholeLog(db: RawDb, path: string, terms: TermIndex): P
         if (index !== expected) {
           throw new StorageCorruptError(path, 'log', index, index <= compacted.index ? `entry at or below the compaction point ${compacted.index}` : `gap in the log: expected index ${expected}`);
         }
-        let entry: Entry;
-        try {
-          entry = decodeEntry(value);
-        } catch (err) {
-          if (err instanceof BadRecord) throw new StorageCorruptError(path, 'log', index, err.message);
-          throw err;
-        }
-        if (entry.index !== index) throw new StorageCorruptError(path, 'log', index, `the record carries index ${entry.index}`);
+        const entry = decodeLogRecord(path, index, value);
         if (entry.term < prevTerm) throw new StorageCorruptError(path, 'log', index, `term ${entry.term} is below the previous term ${prevTerm}`);
         terms.push(index, entry.term);
         entries.push(entry);
@@ -85,6 +78,19 @@ export async function readWholeLog(db: RawDb, path: string, terms: TermIndex): P
   return entries;
 }
 
+/** Decodes the log record stored at `index`; a bad record is a StorageCorruptError naming it. */
+function decodeLogRecord(path: string, index: number, value: Uint8Array): Entry {
+  let entry: Entry;
+  try {
+    entry = decodeEntry(value);
+  } catch (err) {
+    if (err instanceof BadRecord) throw new StorageCorruptError(path, 'log', index, err.message);
+    throw err;
+  }
+  if (entry.index !== index) throw new StorageCorruptError(path, 'log', index, `the record carries index ${entry.index}`);
+  return entry;
+}
+
 /** Reads entries [lo, hi) from an iterator over that range, stopping once past maxBytes (at least one). */
 export async function readLogRange(it: RawIterator, path: string, lo: number, hi: number, maxBytes: number): Promise<Entry[]> {
   const out: Entry[] = [];
@@ -96,14 +102,7 @@ export async function readLogRange(it: RawIterator, path: string, lo: number, hi
       for (const [key, value] of batch) {
         const index = logIndexOf(key);
         if (index !== expected) throw new StorageCorruptError(path, 'log', index < 0 ? key.toString('hex') : index, `expected index ${expected}`);
-        let entry: Entry;
-        try {
-          entry = decodeEntry(value);
-        } catch (err) {
-          if (err instanceof BadRecord) throw new StorageCorruptError(path, 'log', index, err.message);
-          throw err;
-        }
-        if (entry.index !== index) throw new StorageCorruptError(path, 'log', index, `the record carries index ${entry.index}`);
+        const entry = decodeLogRecord(path, index, value);
         bytes += value.length;
         if (out.length > 0 && bytes > maxBytes) return out;
         out.push(entry);
