@@ -53,8 +53,11 @@ export class Progress {
   probeSent = false;
   /** Leader tick of the last message heard from this member, or -Infinity. */
   lastHeardTick = -Infinity;
-  /** Driver time (ms) of the last message heard from this member, for the read lease. */
-  lastHeardAtMs = -Infinity;
+  /**
+   * Driver time (ms) at which the newest heartbeat this member answered was sent: the read
+   * lease counts from there (an answer proves the member was ours no earlier than that).
+   */
+  leaseAckSentAtMs = -Infinity;
   readonly inflights: Inflights;
 
   constructor(next: number, maxInflight: number) {

@@ -9,6 +9,7 @@ import { entrySizeBytes, RaftLog } from './log.js';
 import { Progress, type ProgressState } from './progress.js';
 import { ackIndex, effectiveGroupSize, quorumIndex, quorumSize, validateOverride, voteResult } from './quorum.js';
 import { ReadOnlyQueue, type PendingRead } from './read-only.js';
+import { HeartbeatRounds } from './lease.js';
 import { randomInt } from './random.js';
 import {
   emptyMessage,
@@ -148,6 +149,15 @@ export class RaftNode {
   private readsAwaitingCommit: PendingRead[] = [];
   private divergence: Divergence | null = null;
   private rollbackRequested = false;
+  /** Send times of heartbeat rounds: the lease counts each ack from its heartbeat's send. */
+  private readonly heartbeatRounds = new HeartbeatRounds();
+  /** Tick of the last timeoutNow sent: its target may win at once, so no lease for a while. */
+  private timeoutNowTick = -Infinity;
+  /**
+   * A restarted node refuses votes (but a transfer's) until this tick: before the restart it
+   * may have acked a leader whose lease still runs, and it no longer knows that leader.
+   */
+  private readonly refuseVotesUntilTick: number;
 
   private outbox: Message[] = [];
   private readStates: ReadState[] = [];
@@ -156,8 +166,9 @@ export class RaftNode {
   private outstanding: Ready | null = null;
   private readonly history: ElectionHistory;
 
-  private constructor(config: RaftConfig, state: DurableState) {
+  private constructor(config: RaftConfig, state: DurableState, restarted = false) {
     this.cfg = resolveConfig(config);
+    this.refuseVotesUntilTick = restarted ? this.cfg.electionTicks : 0;
     this.id = this.cfg.id;
     this.nowMs = this.cfg.nowMs;
     this.override = this.cfg.electableGroupSizeOverride;
@@ -214,7 +225,7 @@ export class RaftNode {
 
   /** A node restarting from its data directory. */
   static restore(config: RaftConfig, state: DurableState): RaftNode {
-    return new RaftNode(config, state);
+    return new RaftNode(config, state, true);
   }
 
   /** A new member with an empty data directory; it learns the group from the leader. */
@@ -370,7 +381,7 @@ export class RaftNode {
     this.leadTransferee = target;
     this.electionElapsed = 0;
     const pr = this.progress.get(target)!;
-    if (pr.match === this.log.lastIndex()) this.send(this.msg('timeoutNow', target));
+    if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(target);
     else this.markDirty(target, true);
   }
 
@@ -442,8 +453,10 @@ export class RaftNode {
     if (m.term > this.term) {
       if (m.type === 'vote' || m.type === 'preVote') {
         const force = m.context === TRANSFER_CONTEXT;
-        const inLease = this.cfg.checkQuorum && this.leader !== null && this.electionElapsed < this.cfg.electionTicks;
-        // A node that hears from a live leader ignores disruptive candidates (thesis 4.2.3).
+        const inLease =
+          this.cfg.checkQuorum && ((this.leader !== null && this.electionElapsed < this.cfg.electionTicks) || this.ticks < this.refuseVotesUntilTick);
+        // A node that hears from a live leader ignores disruptive candidates (thesis 4.2.3);
+        // so does one that just started, for the lease of a leader it may have acked.
         if (inLease && !force) return;
       }
       if (m.type === 'preVote' || (m.type === 'preVoteResp' && !m.reject)) {
@@ -511,7 +524,6 @@ export class RaftNode {
       case 'appResp': {
         if (!pr) return;
         pr.lastHeardTick = this.ticks;
-        pr.lastHeardAtMs = this.nowMs;
         if (m.reject && m.context === SNAPSHOT_REQUEST_CONTEXT) {
           if (pr.state !== 'snapshot') this.sendSnapshot(m.from, pr);
           return;
@@ -540,14 +552,15 @@ export class RaftNode {
           if (this.maybeCommit()) this.markAllDirty(true);
           else if (oldPaused) this.markDirty(m.from, false);
           if (pr.match < this.log.lastIndex()) this.markDirty(m.from, false);
-          if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.send(this.msg('timeoutNow', m.from));
+          if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
         }
         return;
       }
       case 'heartbeatResp': {
         if (!pr) return;
         pr.lastHeardTick = this.ticks;
-        pr.lastHeardAtMs = this.nowMs;
+        const sentAtMs = this.heartbeatRounds.sentAt(m.index);
+        if (sentAtMs !== undefined && sentAtMs > pr.leaseAckSentAtMs) pr.leaseAckSentAtMs = sentAtMs;
         pr.probeSent = false;
         // Appends in a full window may have been lost: free one slot so replication retries.
         if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirst();
@@ -596,6 +609,7 @@ export class RaftNode {
         this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
         const r = this.msg('heartbeatResp', m.from);
         r.context = m.context;
+        r.index = m.index; // the heartbeat's round: the leader's lease counts from its send time
         this.send(r);
         return;
       }
@@ -918,11 +932,18 @@ export class RaftNode {
     this.send(m);
   }
 
+  private sendTimeoutNow(to: NodeId): void {
+    this.timeoutNowTick = this.ticks;
+    this.send(this.msg('timeoutNow', to));
+  }
+
   private broadcastHeartbeat(context: string): void {
+    const round = this.heartbeatRounds.next(this.nowMs);
     for (const [id, pr] of this.progress) {
       const m = this.msg('heartbeat', id);
       m.commit = Math.min(pr.match, this.log.committed);
       m.context = context;
+      m.index = round;
       this.send(m);
     }
   }
@@ -942,18 +963,20 @@ export class RaftNode {
   }
 
   /**
-   * The read lease, in the driver's wall time rather than ticks: a leader paused for a while
-   * (a stopped process) must not trust what it heard before the pause, however few ticks
-   * it has run since.
+   * The read lease, in the driver's (monotonic) time rather than ticks: a leader paused for a
+   * while must not trust what it heard before the pause, however few ticks it has run since.
+   * Each ack counts from its heartbeat's send time. No lease while leadership may be moving:
+   * the transfer target's vote requests pass the followers' lease check.
    */
   private leaseHolds(): boolean {
     if (this.cfg.leaseMs <= 0 || !this.cfg.checkQuorum) return false;
+    if (this.leadTransferee !== null || this.ticks - this.timeoutNowTick < this.cfg.electionTicks) return false;
     let fresh = 0;
     for (const id of electableIds(this.group)) {
       if (id === this.id) fresh++;
       else {
         const pr = this.progress.get(id);
-        if (pr && this.nowMs - pr.lastHeardAtMs < this.cfg.leaseMs) fresh++;
+        if (pr && this.nowMs - pr.leaseAckSentAtMs < this.cfg.leaseMs) fresh++;
       }
     }
     return fresh >= this.quorum();
@@ -1047,6 +1070,9 @@ export class RaftNode {
       return;
     }
     if (change.op === 'remove' && change.id === this.id) {
+      // Tell the others the removal committed before stepping down, or they learn it only
+      // from the next leader, an election timeout or two later.
+      this.broadcastHeartbeat('');
       this.becomeFollower(this.term, null, 'REMOVED');
       return;
     }

@@ -83,7 +83,7 @@ export interface Message {
   term: number;
   /** app: term of `index`; vote/preVote: candidate's last log term; appResp reject: follower's term at rejectHint. */
   logTerm: number;
-  /** app: previous log index; vote: candidate's last index; appResp: match index or rejected index; readIndexResp: the read index. */
+  /** app: previous log index; vote: candidate's last index; appResp: match index or rejected index; readIndexResp: the read index; heartbeat: the leader's round number, echoed by heartbeatResp (the lease counts from its send time). */
   index: number;
   entries: Entry[];
   commit: number;
