@@ -9,6 +9,7 @@ export {
   InvalidArgumentError,
   NotLeaderError,
   ProposalDroppedError,
+  RequestTooLargeError,
 } from '@conclave/core';
 
 /** Fewer electable replicas are connected than the write's ack policy needs. Nothing was written. */

@@ -5,5 +5,6 @@ export type { OpenNodeOptions, Durability, Consistency, CommitToken, Logger } fr
 export { DEFAULT_DURABILITY } from './options.js';
 export * from './errors.js';
 export type { KvBatchOp, SyncPolicy } from '@conclave/storage';
+export { MAX_COMMAND_BYTES } from '@conclave/storage';
 export type { OverrideSource } from './node.js';
 export { explainNoLeader, describeQuorum, formatAgoMs, roleName } from './election-diagnosis.js';

@@ -13,6 +13,7 @@ import {
   NotLeaderError,
   ProposalDroppedError,
   RaftNode,
+  RequestTooLargeError,
   seededRandom,
   type AckPolicy,
   type ConfChange,
@@ -44,6 +45,7 @@ import { IndexWaiters, sleep } from './waiters.js';
 import { explainNoLeader, roleName } from './election-diagnosis.js';
 import { ConfChangeError, LeaderTransferError, UnknownMemberError } from './errors.js';
 import { mostCaughtUp, trueMajorityCaughtUp } from './member-choice.js';
+import { checkSizeLimits, SIZE_LIMITS } from './size-limits.js';
 
 export type NodeState = 'leader' | 'follower' | 'candidate' | 'detached';
 
@@ -213,8 +215,11 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       override = o.electableGroupSizeOverride;
       await this.storage.setSettings({ electableGroupSizeOverride: override });
     }
+    checkSizeLimits(SIZE_LIMITS);
     const raftConfig = {
       id: o.id,
+      maxMsgBytes: SIZE_LIMITS.maxMsgBytes,
+      maxProposalBytes: SIZE_LIMITS.maxProposalBytes,
       electionTicks: o.electionTicks,
       heartbeatTicks: o.heartbeatTicks,
       random: seededRandom(randomBytes(4).readUInt32LE(0)),
@@ -258,10 +263,13 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       ...(o.secret !== undefined ? { secret: o.secret } : {}),
       ...(o.adminSecret !== undefined ? { adminSecret: o.adminSecret } : {}),
       ...(o.tls ? { tls: o.tls } : {}),
+      maxPayloadBytes: SIZE_LIMITS.maxPayloadBytes,
     });
     this.transport.onMessage((m) => this.onMessage(m));
     this.transport.onSnapshot((from, meta, chunks) => this.receiveSnapshot(from, meta.index, meta, chunks));
-    this.transport.on('unreachable', (peer) => {
+    this.transport.on('unreachable', (peer, reason) => {
+      // size-limits.ts makes this impossible; should it happen, the core backs off and says so.
+      if (reason === 'tooLarge') o.logger.error(`the transport refused a message to ${peer} as larger than its frame limit (counted in droppedTooLarge)`);
       this.raft.reportUnreachable(peer);
       this.schedule();
     });
@@ -1265,6 +1273,8 @@ export function reviveError(err: unknown): Error {
       return new InvalidArgumentError(err.message);
     case 'PROPOSAL_DROPPED':
       return new ProposalDroppedError(err.message);
+    case 'REQUEST_TOO_LARGE':
+      return new RequestTooLargeError(Number(d.sizeBytes ?? 0), Number(d.limitBytes ?? 0));
     default:
       return err;
   }

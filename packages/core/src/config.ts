@@ -9,8 +9,13 @@ export interface RaftConfig {
   /** Ticks without hearing from a leader before campaigning; the timeout is randomized in [electionTicks, 2*electionTicks). */
   readonly electionTicks?: number;
   readonly heartbeatTicks?: number;
-  /** Largest append message, in bytes of entries (at least one entry is always sent). */
+  /**
+   * Largest append message, in bytes of entries (entrySizeBytes). One entry larger than this
+   * travels alone, so an append never exceeds max(maxMsgBytes, maxProposalBytes + 24).
+   */
   readonly maxMsgBytes?: number;
+  /** Largest proposal's data; larger ones are refused with RequestTooLargeError. At most maxUncommittedBytes. */
+  readonly maxProposalBytes?: number;
   /** Appends in flight per follower in the replicate state (the pipelining window). */
   readonly maxInflightMsgs?: number;
   /** Proposals are refused while the leader's uncommitted tail exceeds this. */
@@ -43,6 +48,7 @@ export const DEFAULTS = {
   electionTicks: 10,
   heartbeatTicks: 1,
   maxMsgBytes: 1024 * 1024,
+  maxProposalBytes: 4 * 1024 * 1024,
   maxInflightMsgs: 256,
   maxUncommittedBytes: 64 * 1024 * 1024,
   maxApplyBytesPerReady: 8 * 1024 * 1024,
@@ -70,6 +76,10 @@ export function resolveConfig(c: RaftConfig): ResolvedConfig {
   positiveInt('maxMsgBytes', r.maxMsgBytes);
   positiveInt('maxInflightMsgs', r.maxInflightMsgs);
   positiveInt('maxUncommittedBytes', r.maxUncommittedBytes);
+  positiveInt('maxProposalBytes', r.maxProposalBytes);
+  if (r.maxProposalBytes > r.maxUncommittedBytes) {
+    throw new InvalidArgumentError(`maxProposalBytes (${r.maxProposalBytes}) must not exceed maxUncommittedBytes (${r.maxUncommittedBytes})`);
+  }
   positiveInt('maxApplyBytesPerReady', r.maxApplyBytesPerReady);
   positiveInt('maxPendingReads', r.maxPendingReads);
   positiveInt('historySize', r.historySize, MIN_HISTORY_SIZE);

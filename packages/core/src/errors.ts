@@ -32,6 +32,20 @@ export class ProposalDroppedError extends ConclaveError {
   }
 }
 
+/**
+ * A write larger than the per-command byte limit. Refused before anything was proposed or
+ * forwarded: the write did not happen. Split it into smaller writes.
+ */
+export class RequestTooLargeError extends ConclaveError {
+  constructor(
+    readonly sizeBytes: number,
+    readonly limitBytes: number,
+    what = 'the request',
+  ) {
+    super('REQUEST_TOO_LARGE', `${what} is ${sizeBytes} bytes; at most ${limitBytes} bytes are allowed per write (nothing was written; split it into smaller writes)`);
+  }
+}
+
 /** A membership change was refused (one already pending, unknown or removed id, ...). */
 export class ConfChangeError extends ConclaveError {
   constructor(message: string, code = 'CONF_CHANGE_REFUSED') {

@@ -2,7 +2,7 @@
 // (step, tick, propose, ...), every output accumulates until the driver takes it with
 // ready() and acknowledges it with advance(). No I/O, no timers, no clock, no ambient randomness.
 import { resolveConfig, type RaftConfig, type ResolvedConfig } from './config.js';
-import { assert, ConfChangeError, ConfChangePendingError, InvalidArgumentError, NotLeaderError, ProposalDroppedError } from './errors.js';
+import { assert, ConfChangeError, ConfChangePendingError, InvalidArgumentError, NotLeaderError, ProposalDroppedError, RequestTooLargeError } from './errors.js';
 import { activeMembers, applyConfChange, checkConfChange, confChangeRefusal, electableIds, findMember, isElectable } from './group.js';
 import { ElectionHistory, historyRole, type ElectionCounters, type HistoryEntry, type HistoryEvent } from './history.js';
 import { entrySizeBytes, RaftLog } from './log.js';
@@ -313,6 +313,8 @@ export class RaftNode {
   /** Proposes application data; returns where it will be committed, if it is. Leader only. */
   propose(data: Uint8Array): { index: number; term: number } {
     this.checkCanPropose();
+    // Bounds every entry, hence every append (see maxMsgBytes): nothing the transport refuses.
+    if (data.byteLength > this.cfg.maxProposalBytes) throw new RequestTooLargeError(data.byteLength, this.cfg.maxProposalBytes, 'the proposal');
     const size = data.byteLength + 24;
     if (this.uncommittedBytes + size > this.cfg.maxUncommittedBytes && this.uncommittedBytes > 0) {
       throw new ProposalDroppedError(`the leader's uncommitted log exceeds ${this.cfg.maxUncommittedBytes} bytes; retry once writes commit`);

@@ -7,7 +7,7 @@
 //   cas    [4, key, expectedBytes | nil, valueBytes | nil]
 // Values travel as their own msgpack encoding (a bin), so applying a command stores the
 // bytes as they are: a value is encoded once, by the proposer, and never re-encoded.
-import { InvalidArgumentError } from '@conclave/core';
+import { InvalidArgumentError, RequestTooLargeError } from '@conclave/core';
 import { packr, strictDecode } from './codec.js';
 
 /** Longest key, in UTF-8 bytes. */
@@ -16,6 +16,13 @@ export const MAX_KEY_BYTES = 8 * 1024;
 export const MAX_VALUE_BYTES = 1024 * 1024 - 16 * 1024;
 /** Most operations in one batch command. */
 export const MAX_BATCH_OPS = 10_000;
+/**
+ * Largest encoded command: one log entry, so one Raft append, which must fit a transport
+ * frame (16 MiB) with room to spare; bigger writes are refused with RequestTooLargeError.
+ */
+export const MAX_COMMAND_BYTES = 4 * 1024 * 1024;
+/** msgpack framing of one batch operation beyond its key and value bytes, rounded up. */
+const OP_OVERHEAD_BYTES = 16;
 
 export type KvBatchOp = { readonly op: 'put'; readonly key: string; readonly value: unknown } | { readonly op: 'del'; readonly key: string };
 
@@ -97,13 +104,19 @@ function encodeOp(raw: unknown, what: string, inBatch: boolean): unknown[] {
       if (!Array.isArray(ops)) throw new InvalidArgumentError(`${what}.ops must be an array (got ${describe(ops)})`);
       if (ops.length > MAX_BATCH_OPS) throw new InvalidArgumentError(`${what}.ops has ${ops.length} operations; at most ${MAX_BATCH_OPS} allowed`);
       const out: unknown[] = [];
+      // Bytes so far: past the limit, the rest is only measured (each value encoded and let
+      // go), so that a huge batch costs no more memory than the limit to refuse.
+      let sizeBytes = OP_OVERHEAD_BYTES;
       for (let i = 0; i < ops.length; i++) {
         const op = commandObject(ops[i], `${what}.ops[${i}]`);
         if (op.op !== 'put' && op.op !== 'del') {
           throw new InvalidArgumentError(`${what}.ops[${i}].op must be 'put' or 'del' (got ${JSON.stringify(op.op)})`);
         }
-        out.push(encodeOp(op, `${what}.ops[${i}]`, true));
+        const encoded = encodeOp(op, `${what}.ops[${i}]`, true);
+        sizeBytes += opSizeBytes(encoded);
+        if (sizeBytes <= MAX_COMMAND_BYTES) out.push(encoded);
       }
+      if (sizeBytes > MAX_COMMAND_BYTES) throw new RequestTooLargeError(sizeBytes, MAX_COMMAND_BYTES, `${what} (a batch of ${ops.length} operations)`);
       return [OP_BATCH, out];
     }
     case 'cas':
@@ -120,9 +133,24 @@ function encodeOp(raw: unknown, what: string, inBatch: boolean): unknown[] {
   }
 }
 
-/** Validates and encodes a command for a `normal` entry's data. Throws InvalidArgumentError naming what is wrong. */
+/** About the encoded size of one operation tuple: its key, its value bytes and the framing. */
+function opSizeBytes(op: unknown[]): number {
+  let n = OP_OVERHEAD_BYTES;
+  for (const x of op) {
+    if (typeof x === 'string') n += Buffer.byteLength(x, 'utf8');
+    else if (x instanceof Uint8Array) n += x.length;
+  }
+  return n;
+}
+
+/**
+ * Validates and encodes a command for a `normal` entry's data. Throws InvalidArgumentError
+ * naming what is wrong, or RequestTooLargeError past MAX_COMMAND_BYTES.
+ */
 export function encodeCommand(cmd: KvCommand): Buffer {
-  return packr.pack(encodeOp(cmd, 'command', false));
+  const data = packr.pack(encodeOp(cmd, 'command', false));
+  if (data.length > MAX_COMMAND_BYTES) throw new RequestTooLargeError(data.length, MAX_COMMAND_BYTES, 'the command');
+  return data;
 }
 
 /** A decoded command whose values are still their stored msgpack bytes. */

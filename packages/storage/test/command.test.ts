@@ -1,9 +1,9 @@
 // The KV command encoding: round trips, and every malformed command is refused with an
 // InvalidArgumentError that names what is wrong.
 import test from 'ava';
-import { initialGroup, InvalidArgumentError } from '@conclave/core';
+import { initialGroup, InvalidArgumentError, RequestTooLargeError } from '@conclave/core';
 import { Packr } from 'msgpackr';
-import { decodeCommand, encodeCommand, MAX_BATCH_OPS, MAX_KEY_BYTES, MAX_VALUE_BYTES, NodeStorage, type KvCommand } from '@conclave/storage';
+import { decodeCommand, encodeCommand, MAX_BATCH_OPS, MAX_COMMAND_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES, NodeStorage, type KvCommand } from '@conclave/storage';
 
 const raw = new Packr({ useRecords: false });
 
@@ -103,4 +103,17 @@ test('a committed entry with a bad command applies as a no-op with an error, los
   for await (const [k] of s.scan()) keys.push(k);
   t.deepEqual(keys, ['after', 'keep']);
   await s.close();
+});
+
+test('a command over MAX_COMMAND_BYTES is refused with REQUEST_TOO_LARGE naming the limit and the size', (t) => {
+  const value = Buffer.alloc(1000 * 1024);
+  const ops = Array.from({ length: 20 }, (_, i) => ({ op: 'put' as const, key: `k${i}`, value }));
+  const err = t.throws(() => encodeCommand({ op: 'batch', ops }), { instanceOf: RequestTooLargeError });
+  t.is(err?.code, 'REQUEST_TOO_LARGE');
+  t.is(err?.limitBytes, MAX_COMMAND_BYTES);
+  t.true(err!.sizeBytes >= 20 * (1000 * 1024 + 3) && err!.sizeBytes <= 20 * (1000 * 1024 + 64), `size ${err?.sizeBytes} is about the batch's`);
+  t.regex(err?.message ?? '', /a batch of 20 operations\) is \d+ bytes; at most 4194304 bytes/);
+  // Just under the limit is fine, and its real encoding is within the limit too.
+  const fits = Array.from({ length: 4 }, (_, i) => ({ op: 'put' as const, key: `k${i}`, value }));
+  t.true(encodeCommand({ op: 'batch', ops: fits }).length <= MAX_COMMAND_BYTES);
 });

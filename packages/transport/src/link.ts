@@ -21,7 +21,7 @@ import { Lingering, zeroMask } from './sockets.js';
 import type { Counters } from './stats.js';
 import { isCount } from './validate.js';
 
-export type UnreachableReason = 'connectFailed' | 'rejected' | 'disconnected' | 'heartbeatTimeout' | 'queueFull';
+export type UnreachableReason = 'connectFailed' | 'rejected' | 'disconnected' | 'heartbeatTimeout' | 'queueFull' | 'tooLarge';
 
 export interface LinkConfig {
   readonly selfId: NodeId;
@@ -137,6 +137,8 @@ export class PeerLink {
     }
     if (encoded.length + 1 > this.host.config.maxPayloadBytes || encoded.length > this.queue.maxQueueBytes) {
       c.droppedTooLarge++;
+      // Never in silence: the sender's core must stop counting on it (and it is a bug upstream).
+      this.reportUnreachable('tooLarge');
       return false;
     }
     if (!this.queue.fits(encoded.length, this.delayedBytes, this.delayedMessages)) {
