@@ -46,6 +46,7 @@ import { explainNoLeader, roleName } from './election-diagnosis.js';
 import { ConfChangeError, LeaderTransferError, UnknownMemberError } from './errors.js';
 import { mostCaughtUp, trueMajorityCaughtUp } from './member-choice.js';
 import { checkSizeLimits, SIZE_LIMITS } from './size-limits.js';
+import { monotonicNowMs } from './clock.js';
 
 export type NodeState = 'leader' | 'follower' | 'candidate' | 'detached';
 
@@ -224,7 +225,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       heartbeatTicks: o.heartbeatTicks,
       random: seededRandom(randomBytes(4).readUInt32LE(0)),
       electableGroupSizeOverride: override,
-      nowMs: Date.now(),
+      nowMs: monotonicNowMs(),
       // Half the election timeout: margin for the heartbeat's transit and clock drift.
       leaseMs: Math.floor((o.tickMs * o.electionTicks) / 2),
     };
@@ -278,7 +279,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     await this.transport.start();
     this.tickTimer = setInterval(() => {
       if (this.closed) return;
-      this.raft.tick(Date.now());
+      this.raft.tick(monotonicNowMs());
       this.schedule();
     }, o.tickMs);
     if (override > 0) this.startOverrideWarnings();
@@ -374,7 +375,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       // Step a snapshot only once its data is staged; otherwise the leader will resend it.
       if (!m.snapshot || this.stagedSnapshotIndex !== m.snapshot.index) return;
     }
-    this.raft.setNow(Date.now()); // lease reads time what a quorum said by the wall clock
+    this.raft.setNow(monotonicNowMs()); // lease reads time what a quorum said on the monotonic clock
     this.raft.step(m);
     this.schedule();
   }
@@ -755,10 +756,11 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     // { maxLagMs }: JE's time consistency: heard from the leader recently and applied what it said was committed.
     for (let i = 0; i < 100_000; i++) {
       const contact = this.raft.lastLeaderContactAt;
-      const fresh = contact !== null && Date.now() - contact <= c.maxLagMs;
+      const now = monotonicNowMs(); // the core's clock (lastLeaderContactAt is on it)
+      const fresh = contact !== null && now - contact <= c.maxLagMs;
       if (fresh && this.storage.applied >= this.raft.commitIndex) return;
       if (Date.now() >= deadline) {
-        throw new ReplicaConsistencyError(`this node is more than ${c.maxLagMs} ms behind the leader (last contact ${contact === null ? 'never' : `${Date.now() - contact} ms ago`})`);
+        throw new ReplicaConsistencyError(`this node is more than ${c.maxLagMs} ms behind the leader (last contact ${contact === null ? 'never' : `${Math.round(now - contact)} ms ago`})`);
       }
       await sleep(Math.min(this.opts.tickMs, Math.max(1, deadline - Date.now())));
     }
@@ -777,7 +779,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
           }, wait);
           this.pendingReads.set(ctx, { resolve, reject, timer });
         });
-        this.raft.setNow(Date.now());
+        this.raft.setNow(monotonicNowMs());
         this.raft.readIndex(ctx, { lease });
         this.schedule();
         return await p;
@@ -1248,7 +1250,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   /** Why a client request could not finish before its deadline, said the way an operator can act on. */
   deadlineError(what: 'write' | 'read', timeoutMs: number): Error {
     const st = this.status();
-    if (st.leader === null) return new NotLeaderError(null, `the ${what} did not finish within ${timeoutMs} ms: ${explainNoLeader(st, Date.now())}`);
+    if (st.leader === null) return new NotLeaderError(null, `the ${what} did not finish within ${timeoutMs} ms: ${explainNoLeader(st, monotonicNowMs())}`);
     if (what === 'read') return new ReplicaConsistencyError(`the read was not served within ${timeoutMs} ms (leader ${st.leader.id})`);
     return new WriteOutcomeUnknownError(`the write was not acknowledged within ${timeoutMs} ms (leader ${st.leader.id}); it may or may not commit`);
   }
