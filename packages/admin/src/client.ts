@@ -247,11 +247,21 @@ export class AdminClient {
 
   // ------------------------------------------------------------------ membership, through the leader
 
-  /** `group add-member`: a new member (electable unless `secondary`), or a secondary at `address` promoted. */
-  async addMember(id: NodeId, address: string, opts: { secondary?: boolean } = {}): Promise<AddMemberResult> {
+  /**
+   * `group add-member`: a new member (electable unless `secondary`), or a secondary at
+   * `address` promoted. An electable one is refused while the leader (or the member asked)
+   * runs with an override, unless `force`.
+   */
+  async addMember(id: NodeId, address: string, opts: { secondary?: boolean; force?: boolean } = {}): Promise<AddMemberResult> {
     parseAddress(address, 'member address');
     const type = opts.secondary === true ? 'secondary' : 'electable';
-    const r = await this.call<{ group: GroupMetadata; change: AddMemberResult['change'] }>('group.addMember', { id, address, type, timeoutMs: operationTimeoutMs(this.timeoutMs) });
+    const r = await this.call<{ group: GroupMetadata; change: AddMemberResult['change'] }>('group.addMember', {
+      id,
+      address,
+      type,
+      force: opts.force === true,
+      timeoutMs: operationTimeoutMs(this.timeoutMs),
+    });
     return { ok: true, id, address, type, change: r.change, electableGroupSize: electableGroupSize(r.group) };
   }
 

@@ -47,11 +47,12 @@ export function registerGroupCommands(program: Command, common: (c: Command) => 
     group
       .command('add-member <id> <address>')
       .description('add a member (electable unless --secondary), then start it with `conclave node start --join`; a secondary already at ADDRESS is promoted')
-      .option('--secondary', 'add it as a secondary (replicates, neither votes nor counts for commit)'),
-  ).action(async (idArg: string, address: string, f: CommonFlags & { secondary?: boolean }) => {
+      .option('--secondary', 'add it as a secondary (replicates, neither votes nor counts for commit)')
+      .option('--force', 'add or promote an electable member even though the leader runs with an override (its quorum falls below a true majority)'),
+  ).action(async (idArg: string, address: string, f: CommonFlags & { secondary?: boolean; force?: boolean }) => {
     const id = parseMemberId(idArg, 'ID');
     parseAddress(address, 'ADDRESS');
-    const r = await withClient(f, (c) => c.addMember(id, address, { secondary: f.secondary === true }));
+    const r = await withClient(f, (c) => c.addMember(id, address, { secondary: f.secondary === true, force: f.force === true }));
     emit(f, r, () =>
       r.change === 'promote'
         ? `OK: ${id} promoted to electable; electable group size E = ${r.electableGroupSize}`

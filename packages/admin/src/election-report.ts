@@ -42,8 +42,11 @@ export interface Verdict {
   /** What the group needs now: the leader's commit quorum, else the smallest election quorum among the electable members that answered (overrides included). */
   readonly quorum: number | null;
   readonly quorumReachable: boolean;
-  /** Members running with an override. */
-  readonly overrides: readonly { readonly id: NodeId; readonly override: number }[];
+  /**
+   * Members running with an override: the quorum it gives, and whether that is below a true
+   * majority of the current E (as when an override outlived the growth of the group).
+   */
+  readonly overrides: readonly { readonly id: NodeId; readonly override: number; readonly quorum: number; readonly belowMajority: boolean }[];
   /** The verdict line as printed. */
   readonly text: string;
 }
@@ -103,7 +106,12 @@ export function verdictOf(survey: Survey): Verdict {
   const majority = e === null ? null : simpleMajority(e);
   const quorum = leaderStatus ? leaderStatus.commitQuorum : electable.length > 0 ? Math.min(...electable.map((st) => st.electionQuorum)) : majority;
   const quorumReachable = quorum !== null && electable.length >= quorum;
-  const overrides = answered.filter((st) => st.electableGroupSizeOverride > 0).map((st) => ({ id: st.id, override: st.electableGroupSizeOverride }));
+  const overrides = answered
+    .filter((st) => st.electableGroupSizeOverride > 0)
+    .map((st) => {
+      const q = simpleMajority(st.electableGroupSizeOverride);
+      return { id: st.id, override: st.electableGroupSizeOverride, quorum: q, belowMajority: q < simpleMajority(e ?? st.electableGroupSize) };
+    });
   const verdict = { leader: leaders[0] ?? null, leaders, splitBrain: leaders.length > 1, electableGroupSize: e, electableAnswering: electable.length, majority, quorum, quorumReachable, overrides };
   return { ...verdict, text: verdictText(verdict, answered.length) };
 }
@@ -117,7 +125,8 @@ function verdictText(v: Omit<Verdict, 'text'>, answered: number): string {
       : 'NO LEADER';
   let quorum = `quorum ${v.quorumReachable ? 'reachable' : 'NOT reachable'}: ${v.electableAnswering} of ${v.electableGroupSize} electable members answer, ${v.quorum} needed`;
   if (v.overrides.length > 0) {
-    quorum += ` (override ${v.overrides.map((o) => `${o.override} on ${o.id}`).join(', ')}; a true majority is ${v.majority})`;
+    const each = v.overrides.map((o) => `${o.override} on ${o.id}${o.belowMajority ? ` (quorum ${o.quorum}: BELOW A TRUE MAJORITY)` : ''}`);
+    quorum += ` (override ${each.join(', ')}; a true majority is ${v.majority})`;
   }
   return `verdict: ${who}; ${quorum}`;
 }

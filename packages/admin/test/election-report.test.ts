@@ -42,8 +42,8 @@ test('two members claiming to lead: split brain, both named, highest term first;
 test('the quorum comes from the leader, override included; without a leader, from the smallest election quorum that answers', (t) => {
   const withOverride = verdictOf(survey([leader('n1', 5, { electableGroupSizeOverride: 2, commitQuorum: 2, electionQuorum: 2 }), follower('n2', 'n1'), failed('n3', 'CONNECTION_REFUSED'), failed('n4', 'CONNECTION_REFUSED'), failed('n5', 'TIMEOUT')]));
   t.like(withOverride, { quorum: 2, majority: 3, electableAnswering: 2, quorumReachable: true, splitBrain: false });
-  t.deepEqual(withOverride.overrides, [{ id: 'n1', override: 2 }]);
-  t.regex(withOverride.text, /quorum reachable: 2 of 5 electable members answer, 2 needed \(override 2 on n1; a true majority is 3\)$/);
+  t.deepEqual(withOverride.overrides, [{ id: 'n1', override: 2, quorum: 2, belowMajority: true }]);
+  t.regex(withOverride.text, /quorum reachable: 2 of 5 electable members answer, 2 needed \(override 2 on n1 \(quorum 2: BELOW A TRUE MAJORITY\); a true majority is 3\)$/);
 
   const noLeader = verdictOf(survey([answered('n1', { electionQuorum: 2, electableGroupSizeOverride: 2 }), answered('n2', {}), failed('n3', 'CONNECTION_REFUSED'), failed('n4', 'CONNECTION_REFUSED'), failed('n5', 'CONNECTION_REFUSED')]));
   t.like(noLeader, { leader: null, quorum: 2, quorumReachable: true });

@@ -122,7 +122,7 @@ export function registerAdminHandlers(transport: Transport, node: ConclaveNode):
       const m = members.find((x) => x.id === change.id);
       if (m && !m.removed && m.address === change.address) return { group: { groupId: node.groupId, members } };
     }
-    return { group: await node.changeMembership(change) };
+    return { group: await node.changeMembership(change, undefined, { force: p.force === true }) };
   });
 
   // --- the operator's commands (packages/admin): group, override and election
@@ -134,7 +134,7 @@ export function registerAdminHandlers(transport: Transport, node: ConclaveNode):
     parseAddress(p.address, 'group.addMember: address');
     const type = p.type ?? 'electable';
     if (type !== 'electable' && type !== 'secondary') throw new InvalidArgumentError(`group.addMember: type must be 'electable' or 'secondary', got ${JSON.stringify(type)}`);
-    return node.addMember(id, p.address, type, timeoutParam(p.timeoutMs, ctx, 'group.addMember: timeoutMs'));
+    return node.addMember(id, p.address, type, timeoutParam(p.timeoutMs, ctx, 'group.addMember: timeoutMs'), { force: p.force === true });
   });
 
   transport.registerAdminHandler('group.removeMember', async (params, ctx) => {

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import {
   checkConfChange,
   ConfChangePendingError,
+  overrideRefusal,
   electableIds,
   initialGroup,
   InvalidArgumentError,
@@ -805,17 +806,29 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
 
   // ------------------------------------------------------------------ membership, override, leadership
 
-  /** Proposes one membership change through the leader; resolves once it is applied here. */
-  async changeMembership(change: ConfChange, timeoutMs = 10_000): Promise<GroupMetadata> {
+  /**
+   * Proposes one membership change through the leader; resolves once it is applied here.
+   * Adding an electable member while this node or the leader runs with an override is
+   * refused unless `force` (the override would fall below a true majority of the new E).
+   */
+  async changeMembership(change: ConfChange, timeoutMs = 10_000, opts: { force?: boolean } = {}): Promise<GroupMetadata> {
     this.checkOpen();
     checkConfChange(change);
-    if (this.raft.currentRole === 'leader') return this.changeMembershipLocal(change, timeoutMs);
-    const res = (await this.callLeader('group.change', { change }, timeoutMs)) as { group: GroupMetadata };
+    const force = opts.force === true;
+    if (this.raft.currentRole === 'leader') return this.changeMembershipLocal(change, timeoutMs, force);
+    this.checkOverrideAllows(change, force);
+    const res = (await this.callLeader('group.change', { change, force }, timeoutMs)) as { group: GroupMetadata };
     return res.group;
   }
 
-  async changeMembershipLocal(change: ConfChange, timeoutMs: number): Promise<GroupMetadata> {
-    const { index } = this.raft.proposeConfChange(checkConfChange(change));
+  /** This node's own override, checked before the change goes to the leader (which checks its own). */
+  private checkOverrideAllows(change: ConfChange, force: boolean): void {
+    const refusal = force ? null : overrideRefusal(this.id, this.raft.electableGroupSizeOverride, this.raft.electableCount, change);
+    if (refusal) throw new ConfChangeError(refusal);
+  }
+
+  async changeMembershipLocal(change: ConfChange, timeoutMs: number, force = false): Promise<GroupMetadata> {
+    const { index } = this.raft.proposeConfChange(checkConfChange(change), { force });
     this.schedule();
     await this.waitApplied(index, Date.now() + timeoutMs, () => `membership change at index ${index} not applied within ${timeoutMs} ms`);
     return this.raft.groupMetadata;
@@ -1007,7 +1020,10 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
           const p = params as { data: Uint8Array; durability: Durability; needsOutcome: boolean };
           return this.proposeLocal(p.data, p.durability, p.needsOutcome);
         }
-        if (method === 'group.change') return { group: await this.changeMembershipLocal((params as { change: ConfChange }).change, deadline - Date.now()) };
+        if (method === 'group.change') {
+          const p = params as { change: ConfChange; force?: boolean };
+          return { group: await this.changeMembershipLocal(p.change, deadline - Date.now(), p.force === true) };
+        }
       }
       const address = leader ? this.addressOf(leader) : null;
       if (!address) {
@@ -1127,11 +1143,11 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   }
 
   /** A new leader (or an unapplied change) makes the core refuse membership changes for a moment: retry until the deadline. */
-  private async changeMembershipWhenReady(change: ConfChange, deadline: number): Promise<GroupMetadata> {
+  private async changeMembershipWhenReady(change: ConfChange, deadline: number, force = false): Promise<GroupMetadata> {
     let lastError: unknown = null;
     for (let attempt = 0; attempt < 1000 && Date.now() < deadline; attempt++) {
       try {
-        return await this.changeMembershipLocal(change, Math.max(1, deadline - Date.now()));
+        return await this.changeMembershipLocal(change, Math.max(1, deadline - Date.now()), force);
       } catch (err) {
         lastError = err;
         if (!(err instanceof ConfChangePendingError)) throw err;
@@ -1178,7 +1194,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
    * `conclave group add-member`: a new id enters as `type`; a secondary already at `address`
    * is promoted when `type` is electable. A removed id is refused (the core checks too).
    */
-  async addMember(id: NodeId, address: string, type: MemberType, timeoutMs = 10_000): Promise<{ group: GroupMetadata; change: ConfChange['op'] }> {
+  async addMember(id: NodeId, address: string, type: MemberType, timeoutMs = 10_000, opts: { force?: boolean } = {}): Promise<{ group: GroupMetadata; change: ConfChange['op'] }> {
     this.checkOpen();
     const deadline = Date.now() + timeoutMs;
     const m = this.raft.groupMetadata.members.find((x) => x.id === id);
@@ -1188,8 +1204,10 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     else if (m.address !== address) throw new ConfChangeError(`member ${id} is already in the group at ${m.address}, not ${address}`);
     else if (m.type === 'secondary' && type === 'electable') change = { op: 'promote', id };
     else throw new ConfChangeError(`member ${id} is already ${m.type === 'electable' ? 'an electable member' : 'a secondary'} at ${m.address}`);
-    return this.onLeader('group.addMember', { id, address, type, timeoutMs }, timeoutMs, async () => ({
-      group: await this.changeMembershipWhenReady(change, deadline),
+    const force = opts.force === true;
+    this.checkOverrideAllows(change, force);
+    return this.onLeader('group.addMember', { id, address, type, timeoutMs, force }, timeoutMs, async () => ({
+      group: await this.changeMembershipWhenReady(change, deadline, force),
       change: change.op,
     }));
   }

@@ -1,6 +1,6 @@
 // Quorum arithmetic, exactly as Berkeley DB JE HA defines it (DESIGN.md, "Quorum rules").
 import { InvalidArgumentError } from './errors.js';
-import type { AckPolicy } from './types.js';
+import type { AckPolicy, ConfChange } from './types.js';
 
 /** floor(n/2) + 1. */
 export function simpleMajority(n: number): number {
@@ -28,6 +28,20 @@ export function validateOverride(n: unknown, electableGroupSize: number, force: 
     );
   }
   return n;
+}
+
+/**
+ * Why a change that adds an electable member (addElectable, promote) is refused on a node
+ * running with an override, or null. The override was sized for the group it rescued: kept
+ * while E grows, its quorum falls below a true majority (override 3 with E = 7: quorum 2).
+ */
+export function overrideRefusal(nodeId: string, override: number, electableGroupSize: number, change: ConfChange): string | null {
+  if (override <= 0 || (change.op !== 'addElectable' && change.op !== 'promote')) return null;
+  const e = electableGroupSize + 1;
+  return (
+    `${nodeId} runs with electable group size override ${override}: with ${change.id} electable, E would become ${e} while quorums stay ` +
+    `${simpleMajority(override)} (a true majority is ${simpleMajority(e)}). Clear the override first (conclave override clear), or force the change (conclave group add-member --force; force: true)`
+  );
 }
 
 /**

@@ -7,7 +7,7 @@ import { activeMembers, applyConfChange, checkConfChange, confChangeRefusal, ele
 import { ElectionHistory, historyRole, type ElectionCounters, type HistoryEntry, type HistoryEvent } from './history.js';
 import { entrySizeBytes, RaftLog } from './log.js';
 import { Progress, type ProgressState } from './progress.js';
-import { ackIndex, effectiveGroupSize, quorumIndex, quorumSize, validateOverride, voteResult } from './quorum.js';
+import { ackIndex, effectiveGroupSize, overrideRefusal, quorumIndex, quorumSize, validateOverride, voteResult } from './quorum.js';
 import { ReadOnlyQueue, type PendingRead } from './read-only.js';
 import { HeartbeatRounds } from './lease.js';
 import { randomInt } from './random.js';
@@ -322,14 +322,18 @@ export class RaftNode {
     return this.appendAsLeader('normal', data);
   }
 
-  /** Proposes one membership change. One at a time: refused while another is unapplied. */
-  proposeConfChange(change: ConfChange): { index: number; term: number } {
+  /**
+   * Proposes one membership change. One at a time: refused while another is unapplied.
+   * Growing E while this leader runs with an override is refused unless `force` (see
+   * overrideRefusal).
+   */
+  proposeConfChange(change: ConfChange, opts: { force?: boolean } = {}): { index: number; term: number } {
     checkConfChange(change);
     this.checkCanPropose();
     if (this.pendingConfIndex > this.log.applying) {
       throw new ConfChangePendingError(this.pendingConfIndex);
     }
-    const refusal = confChangeRefusal(this.group, change);
+    const refusal = confChangeRefusal(this.group, change) ?? (opts.force === true ? null : overrideRefusal(this.id, this.override, this.electableGroupSize(), change));
     if (refusal) throw new ConfChangeError(refusal);
     const at = this.appendAsLeader('conf', new Uint8Array(0), change);
     this.pendingConfIndex = at.index;
