@@ -69,13 +69,15 @@ function positiveInt(name: string, v: number, min = 1): number {
 export function resolveConfig(c: RaftConfig): ResolvedConfig {
   if (typeof c.id !== 'string' || c.id.length === 0) throw new InvalidArgumentError('id must be a non-empty string');
   if (typeof c.random !== 'function') throw new InvalidArgumentError('random must be a function returning numbers in [0, 1)');
-  const r: ResolvedConfig = { ...DEFAULTS, ...c } as ResolvedConfig;
+  const r = { ...DEFAULTS, ...c } as { -readonly [K in keyof ResolvedConfig]: ResolvedConfig[K] };
   positiveInt('electionTicks', r.electionTicks, 2);
   positiveInt('heartbeatTicks', r.heartbeatTicks);
   if (r.heartbeatTicks >= r.electionTicks) throw new InvalidArgumentError(`heartbeatTicks (${r.heartbeatTicks}) must be smaller than electionTicks (${r.electionTicks})`);
   positiveInt('maxMsgBytes', r.maxMsgBytes);
   positiveInt('maxInflightMsgs', r.maxInflightMsgs);
   positiveInt('maxUncommittedBytes', r.maxUncommittedBytes);
+  // Unset, it follows a smaller uncommitted bound; set, it must fit within it.
+  if (c.maxProposalBytes === undefined) r.maxProposalBytes = Math.min(DEFAULTS.maxProposalBytes, r.maxUncommittedBytes);
   positiveInt('maxProposalBytes', r.maxProposalBytes);
   if (r.maxProposalBytes > r.maxUncommittedBytes) {
     throw new InvalidArgumentError(`maxProposalBytes (${r.maxProposalBytes}) must not exceed maxUncommittedBytes (${r.maxUncommittedBytes})`);
