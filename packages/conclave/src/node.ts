@@ -38,6 +38,7 @@ import {
   RollbackProhibitedError,
   WriteOutcomeUnknownError,
 } from './errors.js';
+import { SnapshotReceiver } from './snapshot-receiver.js';
 import { describeLoss, saveRollbackReport, type RollbackReport } from './rollback.js';
 import { resolveDurability, resolveOptions, validateConsistency, type CommitToken, type Consistency, type Durability, type OpenNodeOptions, type ResolvedOptions } from './options.js';
 import { IndexWaiters, sleep } from './waiters.js';
@@ -162,7 +163,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   /** Forwarded requests to the leader, per address (forward-pool.ts). */
   private readonly forwardPools = new Map<string, ForwardPool>();
   private readonly snapshotsSending = new Set<NodeId>();
-  private stagedSnapshotIndex = 0;
+  private snapshots!: SnapshotReceiver;
   private readSeq = 0;
   private lastState: NodeState = 'follower';
   private rollback: RollbackState = { state: 'none' };
@@ -197,6 +198,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       ...(o.snapshotIntervalEntries !== undefined ? { snapshotIntervalEntries: o.snapshotIntervalEntries } : {}),
       ...(o.entriesKeptAfterSnapshot !== undefined ? { entriesKeptAfterSnapshot: o.entriesKeptAfterSnapshot } : {}),
     });
+    this.snapshots = new SnapshotReceiver(this.storage);
     try {
       await this.startWithStorage();
     } catch (err) {
@@ -362,12 +364,11 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
 
   private onMessage(m: Message): void {
     if (this.closed) return;
-    if (m.type === 'snap') {
-      // Step a snapshot only once its data is staged; otherwise the leader will resend it.
-      if (!m.snapshot || this.stagedSnapshotIndex !== m.snapshot.index) return;
-    }
+    // Step a snapshot only once exactly its data is staged; otherwise the leader will resend it.
+    if (m.type === 'snap' && !this.snapshots.isStaged(m.snapshot)) return;
     this.raft.setNow(Date.now()); // lease reads time what a quorum said by the wall clock
     this.raft.step(m);
+    if (m.type === 'snap') this.snapshots.afterStep(m.snapshot!, this.raft.pendingSnapshot).catch((err) => this.fail(asError(err)));
     this.schedule();
   }
 
@@ -401,7 +402,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     if (rd.entries.length > 0 || rd.hardState || rd.snapshot) {
       await this.storage.writeReady(rd);
       if (rd.snapshot) {
-        this.stagedSnapshotIndex = 0;
+        this.snapshots.installed();
         this.onGroupChanged(this.raft.groupMetadata);
       }
     }
@@ -427,11 +428,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     this.checkDivergence();
     this.resolveByAckIndex();
     this.appliedWaiters.advance(this.storage.applied);
-    if (this.stagedSnapshotIndex > 0 && this.raft.commitIndex >= this.stagedSnapshotIndex) {
-      // The core passed over the staged snapshot: it will never be installed.
-      this.stagedSnapshotIndex = 0;
-      await this.storage.abortInstall();
-    }
+    await this.snapshots.dropPassedOver(this.raft.commitIndex);
     if (rd.committedEntries.length > 0) {
       const snap = await this.storage.maybeSnapshot();
       if (snap) {
@@ -553,10 +550,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
 
   private async receiveSnapshot(from: NodeId, index: number, meta: Parameters<NodeStorage['beginInstall']>[0], chunks: AsyncIterable<Uint8Array>): Promise<void> {
     if (this.closed) return;
-    this.stagedSnapshotIndex = 0;
-    await this.storage.beginInstall(meta, { rollback: this.rollback.state === 'rollingBack' });
-    for await (const chunk of chunks) await this.storage.installChunk(chunk);
-    this.stagedSnapshotIndex = index;
+    await this.snapshots.receive(meta, chunks, { rollback: this.rollback.state === 'rollingBack' });
     this.opts.logger.info(`staged snapshot at index ${index} from ${from}`);
   }
 
@@ -1244,6 +1238,10 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     if (what === 'read') return new ReplicaConsistencyError(`the read was not served within ${timeoutMs} ms (leader ${st.leader.id})`);
     return new WriteOutcomeUnknownError(`the write was not acknowledged within ${timeoutMs} ms (leader ${st.leader.id}); it may or may not commit`);
   }
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
 }
 
 /** Turns an error that came over admin RPC back into our typed error, keeping its code. */
