@@ -37,8 +37,10 @@ import {
   ReplicaConsistencyError,
   RollbackProhibitedError,
   WriteOutcomeUnknownError,
+  WriteReplacedError,
 } from './errors.js';
 import { SnapshotReceiver } from './snapshot-receiver.js';
+import { WriteTracker } from './write-tracker.js';
 import { describeLoss, saveRollbackReport, type RollbackReport } from './rollback.js';
 import { resolveDurability, resolveOptions, validateConsistency, type CommitToken, type Consistency, type Durability, type OpenNodeOptions, type ResolvedOptions } from './options.js';
 import { IndexWaiters, sleep } from './waiters.js';
@@ -112,18 +114,6 @@ export interface NodeStatus {
   readonly rollback: RollbackStatus;
 }
 
-interface PendingWrite {
-  readonly term: number;
-  readonly policy: AckPolicy;
-  readonly waitForApply: boolean;
-  readonly timeoutMs: number;
-  readonly resolve: (r: { outcome: CommandOutcome | null; index: number; term: number }) => void;
-  readonly reject: (e: Error) => void;
-  readonly timer: NodeJS.Timeout;
-  outcome: CommandOutcome | null;
-  applied: boolean;
-}
-
 interface PendingRead {
   readonly resolve: (index: number) => void;
   readonly reject: (e: Error) => void;
@@ -156,7 +146,15 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   private loopRunning: Promise<void> | null = null;
   private closed = false;
   private failure: Error | null = null;
-  private readonly pendingWrites = new Map<number, PendingWrite>();
+  /** The leader's writes waiting for their outcome, by (term, index): write-tracker.ts. */
+  private readonly writes = new WriteTracker(
+    {
+      role: () => this.raft.currentRole,
+      termAt: (i) => this.raft.termAt(i),
+      ackIndex: (policy) => this.raft.ackIndex(policy),
+    },
+    MAX_PENDING_WRITES,
+  );
   private readonly pendingReads = new Map<string, PendingRead>();
   private readonly appliedWaiters = new IndexWaiters('applied index', MAX_PENDING_READS);
   private readonly adminClients = new Map<string, Promise<AdminRpcClient>>();
@@ -312,7 +310,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     if (this.closed) return;
     this.closed = true;
     const err = new NodeClosedError(this.id);
-    this.failAll(err);
+    this.failAll(err, `node ${this.id} closed`);
     if (this.loopRunning) await this.loopRunning.catch(() => {});
     await this.closeQuietly();
   }
@@ -331,12 +329,9 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     await this.storage?.close().catch(() => {});
   }
 
-  private failAll(err: Error): void {
-    for (const [index, p] of this.pendingWrites) {
-      clearTimeout(p.timer);
-      p.reject(err);
-      this.pendingWrites.delete(index);
-    }
+  /** Writes in flight may have happened whatever stopped them (`why`); reads have no effect and fail with `err`. */
+  private failAll(err: Error, why: string): void {
+    this.writes.failAll(why, err);
     for (const [ctx, r] of this.pendingReads) {
       clearTimeout(r.timer);
       r.reject(err);
@@ -350,7 +345,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     if (this.failure) return;
     this.failure = err;
     this.opts.logger.error(`stopping node ${this.id}: ${err.message}`);
-    this.failAll(err);
+    this.failAll(err, `node ${this.id} failed (${err.message})`);
     void this.closeQuietly();
     if (this.listenerCount('error') > 0) this.emit('error', err);
   }
@@ -426,7 +421,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       this.emit('rollback', { ...report, file });
     }
     this.checkDivergence();
-    this.resolveByAckIndex();
+    this.writes.settleByAckIndex();
     this.appliedWaiters.advance(this.storage.applied);
     await this.snapshots.dropPassedOver(this.raft.commitIndex);
     if (rd.committedEntries.length > 0) {
@@ -459,10 +454,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       this.lastLeader = st.leader;
       this.emit('leaderChange', st.leader, st.leader ? this.addressOf(st.leader) : null);
     }
-    if (st.role !== 'leader') {
-      // Writes waiting on ack indexes only a leader can see now wait for their apply instead.
-      for (const p of this.pendingWrites.values()) if (p.policy !== 'simpleMajority') (p as { waitForApply: boolean }).waitForApply = true;
-    }
+    if (st.role !== 'leader') this.writes.onLeadershipLost();
   }
 
   private onApplied(entries: readonly Entry[], results: readonly ApplyResult[]): void {
@@ -470,41 +462,9 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       const e = entries[i]!;
       const r = results[i];
       if (r?.outcome?.op === 'conf') this.onGroupChanged(r.outcome.group, e);
-      const p = this.pendingWrites.get(e.index);
-      if (!p) continue;
-      if (e.term !== p.term) {
-        this.settleWrite(e.index, new WriteOutcomeUnknownError(`leadership changed before index ${e.index} committed; the write was not applied`));
-        continue;
-      }
-      p.applied = true;
-      p.outcome = r?.outcome ?? null;
-      if (r?.error) {
-        this.settleWrite(e.index, r.error);
-        continue;
-      }
-      if (p.policy === 'simpleMajority' || p.waitForApply) this.settleWrite(e.index, null);
     }
-    // 'none' and 'all' writes are settled by resolveByAckIndex after advance(), once.
-  }
-
-  /** `none` resolves at the leader's durable write, `all` once every electable member has it. */
-  private resolveByAckIndex(): void {
-    if (this.pendingWrites.size === 0 || this.raft.currentRole !== 'leader') return;
-    const none = this.raft.ackIndex('none');
-    const all = this.raft.ackIndex('all');
-    for (const [index, p] of this.pendingWrites) {
-      if (p.policy === 'all' && p.applied && all >= index) this.settleWrite(index, null);
-      else if (p.policy === 'none' && !p.waitForApply && none >= index && this.raft.termAt(index) === p.term) this.settleWrite(index, null);
-    }
-  }
-
-  private settleWrite(index: number, err: Error | null): void {
-    const p = this.pendingWrites.get(index);
-    if (!p) return;
-    this.pendingWrites.delete(index);
-    clearTimeout(p.timer);
-    if (err) p.reject(err);
-    else p.resolve({ outcome: p.outcome, index, term: p.term });
+    // 'none' and 'all' writes are settled by settleByAckIndex after advance(), once.
+    this.writes.onApplied(entries, results);
   }
 
   private onGroupChanged(group: GroupMetadata, e?: Entry): void {
@@ -654,37 +614,13 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   async proposeLocal(data: Uint8Array, durability: Durability, needsOutcome: boolean): Promise<{ token: CommitToken; outcome: CommandOutcome | null }> {
     this.checkOpen();
     if (this.raft.currentRole !== 'leader') throw new NotLeaderError(this.leaderHint());
-    if (this.pendingWrites.size >= MAX_PENDING_WRITES) throw new ProposalDroppedError(`${MAX_PENDING_WRITES} writes are already pending on this leader`);
+    if (this.writes.size >= MAX_PENDING_WRITES) throw new ProposalDroppedError(`${MAX_PENDING_WRITES} writes are already pending on this leader`);
     await this.waitForReplicas(durability.replicaAck);
+    this.checkOpen(); // closed while waiting: nothing was proposed
     const { index, term } = this.raft.propose(data);
     this.schedule();
-    const r = await new Promise<{ outcome: CommandOutcome | null; index: number; term: number }>((resolve, reject) => {
-      const timer = setTimeout(() => this.onAckTimeout(index), durability.ackTimeoutMs);
-      this.pendingWrites.set(index, {
-        term,
-        policy: durability.replicaAck,
-        waitForApply: needsOutcome,
-        timeoutMs: durability.ackTimeoutMs,
-        resolve,
-        reject,
-        timer,
-        outcome: null,
-        applied: false,
-      });
-    });
+    const r = await this.writes.track(term, index, durability.replicaAck, needsOutcome, durability.ackTimeoutMs);
     return { token: { groupId: this.groupId, term: r.term, index: r.index }, outcome: r.outcome };
-  }
-
-  private onAckTimeout(index: number): void {
-    const p = this.pendingWrites.get(index);
-    if (!p) return;
-    const durableHere = this.raft.termAt(index) === p.term && this.raft.ackIndex('none') >= index;
-    this.settleWrite(
-      index,
-      durableHere
-        ? new InsufficientAcksError(index, p.policy, p.timeoutMs)
-        : new WriteOutcomeUnknownError(`write at index ${index} was not acknowledged within ${p.timeoutMs} ms and this node is no longer the leader`),
-    );
   }
 
   /** Electable members (leader included) the policy needs connected before a write is attempted. */
@@ -1234,9 +1170,16 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   /** Why a client request could not finish before its deadline, said the way an operator can act on. */
   deadlineError(what: 'write' | 'read', timeoutMs: number): Error {
     const st = this.status();
-    if (st.leader === null) return new NotLeaderError(null, `the ${what} did not finish within ${timeoutMs} ms: ${explainNoLeader(st, Date.now())}`);
-    if (what === 'read') return new ReplicaConsistencyError(`the read was not served within ${timeoutMs} ms (leader ${st.leader.id})`);
-    return new WriteOutcomeUnknownError(`the write was not acknowledged within ${timeoutMs} ms (leader ${st.leader.id}); it may or may not commit`);
+    const why = st.leader === null ? explainNoLeader(st, Date.now()) : `leader ${st.leader.id}`;
+    if (what === 'read') {
+      return st.leader === null
+        ? new NotLeaderError(null, `the read did not finish within ${timeoutMs} ms: ${why}`)
+        : new ReplicaConsistencyError(`the read was not served within ${timeoutMs} ms (${why})`);
+    }
+    // The write goes on after this answer (proposed here, or on its way to a leader that
+    // may yet be elected): whatever the leadership, it may still commit.
+    if (st.leader === null) return new WriteOutcomeUnknownError(`the write did not finish within ${timeoutMs} ms: ${why}; it may still commit once a leader is elected`);
+    return new WriteOutcomeUnknownError(`the write was not acknowledged within ${timeoutMs} ms (${why}); it may or may not commit`);
   }
 }
 
@@ -1254,7 +1197,9 @@ export function reviveError(err: unknown): Error {
     case 'INSUFFICIENT_REPLICAS':
       return new InsufficientReplicasError(Number(d.required ?? 0), Number(d.active ?? 0), err.message);
     case 'INSUFFICIENT_ACKS':
-      return new InsufficientAcksError(Number(d.index ?? 0), String(d.policy ?? ''), Number(d.timeoutMs ?? 0));
+      return new InsufficientAcksError(Number(d.index ?? 0), String(d.policy ?? ''), Number(d.timeoutMs ?? 0), err.message);
+    case 'WRITE_REPLACED':
+      return new WriteReplacedError(Number(d.index ?? 0), Number(d.term ?? 0), err.message);
     case 'REPLICA_CONSISTENCY':
       return new ReplicaConsistencyError(err.message);
     case 'WRITE_OUTCOME_UNKNOWN':

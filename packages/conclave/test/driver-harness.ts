@@ -41,7 +41,9 @@ export class DriverHarness {
     const dir = tempDir('harness');
     const options: OpenNodeOptions = { id: self, groupId: GROUP_ID, dataDir: dir.path, listen: peers[self]!, peers, tickMs: 1000, logger: quietLogger, ...extra };
     const node = await openNode(options);
-    return new DriverHarness(node, peers, options, dir);
+    const h = new DriverHarness(node, peers, options, dir);
+    await h.idle(); // the bootstrap entries (the group's members) are applied
+    return h;
   }
 
   get internals(): NodeInternals {
