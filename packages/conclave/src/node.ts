@@ -14,6 +14,7 @@ import {
   ProposalDroppedError,
   RaftNode,
   seededRandom,
+  validateOverride,
   type AckPolicy,
   type ConfChange,
   type Entry,
@@ -22,6 +23,7 @@ import {
   type MemberType,
   type Message,
   type NodeId,
+  type OverrideChange,
   type RaftStatus,
   type Ready,
   type Role,
@@ -162,6 +164,11 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   private readonly forwardPools = new Map<string, ForwardPool>();
   private readonly snapshotsSending = new Set<NodeId>();
   private snapshots!: SnapshotReceiver;
+  /**
+   * Read contexts are `${readContextPrefix}:${seq}`: random per process, so that a late
+   * readIndexResp to a read from before a restart never answers a new one.
+   */
+  private readonly readContextPrefix: string;
   private readSeq = 0;
   private lastState: NodeState = 'follower';
   private rollback: RollbackState = { state: 'none' };
@@ -173,6 +180,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     this.opts = opts;
     this.id = opts.id;
     this.groupId = opts.groupId;
+    this.readContextPrefix = `${opts.id}:${randomBytes(8).toString('hex')}`;
   }
 
   /** Opens (bootstrapping, restarting or joining) a node. See OpenNodeOptions. */
@@ -261,17 +269,12 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     });
     this.transport.onMessage((m) => this.onMessage(m));
     this.transport.onSnapshot((from, meta, chunks) => this.receiveSnapshot(from, meta.index, meta, chunks));
-    this.transport.on('unreachable', (peer) => {
-      this.raft.reportUnreachable(peer);
-      this.schedule();
-    });
+    this.transport.on('unreachable', (peer) => this.guarded(() => this.raft.reportUnreachable(peer)));
     this.transport.on('handlerError', (err) => o.logger.warn(`transport handler failed: ${(err as Error)?.message ?? String(err)}`));
     registerAdminHandlers(this.transport, this);
     await this.transport.start();
     this.tickTimer = setInterval(() => {
-      if (this.closed) return;
-      this.raft.tick(Date.now());
-      this.schedule();
+      if (!this.closed) this.guarded(() => this.raft.tick(Date.now()));
     }, o.tickMs);
     if (override > 0) this.startOverrideWarnings();
     this.schedule();
@@ -361,9 +364,28 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     if (this.closed) return;
     // Step a snapshot only once exactly its data is staged; otherwise the leader will resend it.
     if (m.type === 'snap' && !this.snapshots.isStaged(m.snapshot)) return;
-    this.raft.setNow(Date.now()); // lease reads time what a quorum said by the wall clock
-    this.raft.step(m);
+    try {
+      this.raft.setNow(Date.now()); // lease reads time what a quorum said by the wall clock
+      this.raft.step(m);
+    } catch (err) {
+      // The core failed an assertion (or worse) half-way through a step: its state cannot be
+      // trusted. Stop, as the Ready loop does; the transport would only log it and go on.
+      this.fail(asError(err));
+      return;
+    }
     if (m.type === 'snap') this.snapshots.afterStep(m.snapshot!, this.raft.pendingSnapshot).catch((err) => this.fail(asError(err)));
+    this.schedule();
+  }
+
+  /** Runs `f` on the core from an event handler, failing the node if it throws (as the Ready loop does). */
+  private guarded(f: () => void): void {
+    if (this.closed) return;
+    try {
+      f();
+    } catch (err) {
+      this.fail(asError(err));
+      return;
+    }
     this.schedule();
   }
 
@@ -688,7 +710,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
 
   private async readIndex(lease: boolean, deadline: number): Promise<number> {
     for (let attempt = 0; attempt < 1000; attempt++) {
-      const ctx = `${this.id}:${++this.readSeq}`;
+      const ctx = `${this.readContextPrefix}:${++this.readSeq}`;
       try {
         if (this.pendingReads.size >= MAX_PENDING_READS) throw new ReplicaConsistencyError(`${MAX_PENDING_READS} reads already pending`);
         const p = new Promise<number>((resolve, reject) => {
@@ -747,9 +769,29 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
    */
   async setElectableGroupSizeOverride(n: number, opts: { force?: boolean } = {}): Promise<{ previous: number; current: number; electableGroupSize: number }> {
     this.checkOpen();
-    const change = this.raft.setElectableGroupSizeOverride(n, opts);
-    this.noteOverrideChange();
+    // One change at a time, so that what is stored is what the core uses.
+    const run = this.overrideChanges.then(() => this.changeOverride(n, opts));
+    this.overrideChanges = run.catch(() => {});
+    return run;
+  }
+
+  private overrideChanges: Promise<unknown> = Promise.resolve();
+
+  /** Stores the override, then applies it: a failed store leaves the node as it was (issue 11, item 12). */
+  private async changeOverride(n: number, opts: { force?: boolean }): Promise<{ previous: number; current: number; electableGroupSize: number }> {
+    this.checkOpen();
+    const previous = this.raft.electableGroupSizeOverride;
+    validateOverride(n, this.raft.electableCount, opts.force === true);
     await this.storage.setSettings({ electableGroupSizeOverride: n });
+    let change: OverrideChange;
+    try {
+      change = this.raft.setElectableGroupSizeOverride(n, opts);
+    } catch (err) {
+      // E changed while the setting was stored: put the stored value back.
+      await this.storage.setSettings({ electableGroupSizeOverride: previous });
+      throw err;
+    }
+    this.noteOverrideChange();
     this.opts.logger.warn(
       n > 0
         ? `electable group size override set to ${n} (was ${change.previous}; electable group size ${change.electableGroupSize}): quorums now come from ${n}. Two leaders are possible if the rest of the group is alive; clear it as soon as a true majority is back.`
