@@ -74,7 +74,15 @@ export class DriverHarness {
 
   /** Makes this node the leader with n2's votes and has n2 acknowledge the leader's first entry. */
   async electSelf(): Promise<void> {
+    await this.winElection();
+    this.ack('n2', this.raft.status().lastIndex);
+    await this.idle();
+  }
+
+  /** Campaigns (leaving whatever leader it follows) and wins with n2's pre-vote and vote. */
+  async winElection(): Promise<void> {
     const term = this.raft.currentTerm;
+    if (this.raft.leaderId !== null) this.node.leaveElection();
     this.node.pingElection();
     await this.idle();
     this.deliver(this.message('preVoteResp', 'n2', { term: term + 1 }));
@@ -82,8 +90,6 @@ export class DriverHarness {
     this.deliver(this.message('voteResp', 'n2'));
     await this.idle();
     if (!this.node.isLeader) throw new Error(`the harness node did not become leader (role ${this.raft.currentRole})`);
-    this.ack('n2', this.raft.status().lastIndex);
-    await this.idle();
   }
 
   /** `from` acknowledges having the leader's log up to `index`. */

@@ -1,7 +1,7 @@
 // A follower receiving snapshots (issue 11, items 6 and 7): the install must survive a
 // snapshot message stepped while a Ready is on its way to disk, and two leaders' streams
 // that interleave; neither may stop the node.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { encodeCommand } from '@conclave/storage';
 import { chunksOf, deferred, DriverHarness, leaderSnapshot } from './driver-harness.js';
 
@@ -54,26 +54,25 @@ test('a snapshot stepped while a Ready is on its way to disk is installed, and t
   t.is(await h.node.get('after', { consistency: 'none' }), 'yes');
 });
 
-/** Two leaders' streams for index 20: n1's (deposed, term 2, keys a*) and n2's (term 3, keys b*). */
-async function twoStreams(h: DriverHarness) {
-  const a = await leaderSnapshot(h.peers, 20, 2, 'a');
-  const b = await leaderSnapshot(h.peers, 20, 3, 'b');
-  t0(a.chunks.length > 1 && b.chunks.length > 1, 'each snapshot comes in several chunks');
-  return { a, b };
-}
-
-function t0(ok: boolean, what: string): void {
-  if (!ok) throw new Error(`test setup: ${what}`);
-}
-
-test('two leaders\' snapshot streams that interleave never mix: the later one is staged whole, the earlier is refused (item 7)', async (t) => {
+/**
+ * n3 following n2 (term 2) with index 4 appended, and two leaders' snapshots for index 20:
+ * n1's (deposed, term 2, keys a*) and n2's (term 3, keys b*), each in several chunks.
+ */
+async function followerWithTwoStreams(t: ExecutionContext) {
   const h = await DriverHarness.open('n3');
   t.teardown(() => h.close());
   const errors: Error[] = [];
   h.node.on('error', (e) => errors.push(e));
   h.deliver(appendAt4(h, 2));
   await h.idle();
-  const { a, b } = await twoStreams(h);
+  const a = await leaderSnapshot(h.peers, 20, 2, 'a');
+  const b = await leaderSnapshot(h.peers, 20, 3, 'b');
+  if (a.chunks.length < 2 || b.chunks.length < 2) throw new Error('test setup: each snapshot should come in several chunks');
+  return { h, errors, a, b };
+}
+
+test('two leaders\' snapshot streams that interleave never mix: the later one is staged whole, the earlier is refused (item 7)', async (t) => {
+  const { h, errors, a, b } = await followerWithTwoStreams(t);
   // n1's stream begins; n2's begins; then all of n1's chunks come, then n2's.
   const aStarted = deferred();
   const bBegun = deferred();
@@ -115,13 +114,7 @@ test('two leaders\' snapshot streams that interleave never mix: the later one is
 });
 
 test('a snapshot message that names another stream\'s snapshot than the one staged is ignored, not fatal (item 7)', async (t) => {
-  const h = await DriverHarness.open('n3');
-  t.teardown(() => h.close());
-  const errors: Error[] = [];
-  h.node.on('error', (e) => errors.push(e));
-  h.deliver(appendAt4(h, 2));
-  await h.idle();
-  const { a, b } = await twoStreams(h);
+  const { h, errors, a, b } = await followerWithTwoStreams(t);
   // n2's stream (term 3) is staged; n1's message for its own snapshot at the same index arrives.
   await h.internals.receiveSnapshot('n2', b.meta.index, b.meta, chunksOf(b.chunks));
   h.deliver(h.message('snap', 'n1', { term: 2, snapshot: a.meta }));

@@ -46,14 +46,7 @@ test('writes are keyed by (term, index): a truncated write settles as replaced, 
   t.is(h.raft.status().lastIndex, base + 1);
 
   // n1 is elected again in t2+1: its first entry goes to base+2, the next write to base+3.
-  h.node.leaveElection();
-  h.node.pingElection();
-  await h.idle();
-  h.deliver(h.message('preVoteResp', 'n2', { term: t2 + 1 }));
-  await h.idle();
-  h.deliver(h.message('voteResp', 'n2'));
-  await h.idle();
-  t.true(h.node.isLeader);
+  await h.winElection();
   const t3 = h.raft.currentTerm;
   let dResult: { token: { index: number; term: number } } | null = null;
   const d = outcome(h.node.put('d', 2, { durability: { ackTimeoutMs: 60_000 } }).then((r) => (dResult = r)));
