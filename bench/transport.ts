@@ -4,7 +4,9 @@
 //     alternate one by one, so drift lands on both sides alike);
 //   - batched one-way throughput in Messages per second, with a bounded in-flight window
 //     acknowledged by the receiver every ACK_EVERY messages.
-// Entry sizes 100 B and 4 KiB.
+// Entry sizes 100 B and 4 KiB. And the round trip of a message while a 64 MiB snapshot
+// streams on the same link (the test of it asserts only that no message waits behind more
+// than the snapshot window, in bytes; the milliseconds are measured here).
 //
 //   flock /tmp/conclave-bench.lock npm run bench -- transport [--quick]
 //
@@ -38,6 +40,10 @@ const LATENCY_TARGET_RATIO = 2;
 const THROUGHPUT_TARGET_MSGS_PER_S = 200_000;
 const SECRET = 'benchmark-cluster-secret-0123456789';
 const DEADLINE_MS = 180_000;
+const SNAPSHOT_BYTES = 64 * 1024 * 1024;
+const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
+/** A heartbeat-sized message must not wait long behind a snapshot: p99 round trip while one streams. */
+const DURING_SNAPSHOT_P99_TARGET_MS = 500;
 
 function appMessage(to: string, index: number, data: Uint8Array, context: string): Message {
   return { ...emptyMessage('app', 'a', to, 1), logTerm: 1, index, commit: index, context, entries: [{ index: index + 1, term: 1, type: 'normal', data }] };
@@ -47,6 +53,9 @@ function appMessage(to: string, index: number, data: Uint8Array, context: string
 
 async function child(parentAddress: string): Promise<void> {
   const b = new Transport({ id: 'b', groupId: 'bench', listen: '127.0.0.1:0', peers: { a: parentAddress }, secret: SECRET });
+  b.onSnapshot(async (_from, _meta, chunks) => {
+    for await (const _ of chunks);
+  });
   b.onMessage((m) => {
     if (m.type !== 'app') return;
     // 'lat': answer each; 'tput': answer every ACK_EVERY-th, with the highest index seen.
@@ -189,6 +198,32 @@ async function main(): Promise<void> {
     }
     raw.close();
 
+    // Round trips while a snapshot streams to the child on the same link.
+    const hDuring = histogram();
+    {
+      const meta = { index: 1, term: 1, group: { groupId: 'bench', members: [{ id: 'a', address: a.listenAddress, type: 'electable' as const, removed: false, priority: 1 }] } };
+      const chunk = Buffer.alloc(SNAPSHOT_CHUNK_BYTES, 7);
+      async function* source(): AsyncGenerator<Uint8Array> {
+        for (let sent = 0; sent < SNAPSHOT_BYTES; sent += SNAPSHOT_CHUNK_BYTES) yield chunk;
+      }
+      let streaming = true;
+      const sending = a.sendSnapshot('b', meta, source()).finally(() => (streaming = false));
+      const data = Buffer.alloc(100, 0x61);
+      for (let i = 0; streaming && i < 1_000_000; i++) {
+        const t0 = nowUs();
+        await new Promise<void>((resolve) => {
+          onAnswer = (m) => {
+            if (m.type === 'appResp' && m.index === 2_000_000 + i + 1) resolve();
+          };
+          a.send(appMessage('b', 2_000_000 + i, data, 'lat'));
+        });
+        hDuring.recordValue(Math.max(1, nowUs() - t0));
+      }
+      await sending;
+    }
+    const during = { samples: hDuring.totalCount, p50Ms: hDuring.getValueAtPercentile(50) / 1000, p99Ms: hDuring.getValueAtPercentile(99) / 1000, maxMs: hDuring.maxValue / 1000 };
+    hDuring.destroy();
+
     const table = new Table({ head: ['entry', 'metric', 'transport', 'raw ws echo', 'ratio', 'target', 'ok'], style: { head: [], border: [] } });
     let allOk = true;
     for (const r of rows) {
@@ -204,13 +239,16 @@ async function main(): Promise<void> {
       table.push([size, 'msgs/s (batched)', Math.round(r.msgsPerS).toLocaleString('en-US'), '', tputTarget ? (r.msgsPerS / tputTarget).toFixed(2) : '', tputTarget ? `>= ${tputTarget.toLocaleString('en-US')}` : '', tputTarget ? (tputOk ? 'yes' : 'NO') : '']);
       table.push([size, 'MB/s of entry data', r.mbPerS.toFixed(1), '', '', '', '']);
     }
+    const duringOk = during.p99Ms <= DURING_SNAPSHOT_P99_TARGET_MS;
+    allOk &&= duringOk;
+    table.push(['100 B', `RTT p99 (ms) during a ${SNAPSHOT_BYTES >> 20} MiB snapshot (${during.samples} samples; p50 ${during.p50Ms.toFixed(2)}, max ${during.maxMs.toFixed(1)})`, during.p99Ms.toFixed(2), '', '', `<= ${DURING_SNAPSHOT_P99_TARGET_MS}`, duringOk ? 'yes' : 'NO']);
     console.log(`transport benchmark: 2 processes on loopback, ${cpus().length} CPUs, node ${process.version}${quick ? ' (quick)' : ''}`);
     console.log(`latency: ${LATENCY_SAMPLES} samples of each, alternating one by one, after ${WARMUP_SAMPLES} warm-up; throughput: window ${WINDOW_MESSAGES} msgs, ack every ${ACK_EVERY}`);
     console.log(table.toString());
     console.log(allOk ? 'all targets met' : 'TARGET MISSED');
     const resultsDir = join(here, 'results');
     mkdirSync(resultsDir, { recursive: true });
-    writeFileSync(join(resultsDir, 'transport.json'), JSON.stringify({ at: new Date().toISOString(), node: process.version, quick, rows }, null, 2) + '\n');
+    writeFileSync(join(resultsDir, 'transport.json'), JSON.stringify({ at: new Date().toISOString(), node: process.version, quick, rows, duringSnapshot: during }, null, 2) + '\n');
   } finally {
     clearTimeout(deadline);
     kid.stop();

@@ -22,11 +22,11 @@ export interface WorkloadOptions {
 }
 
 /**
- * Errors after which a write surely did not happen: the node refused it before proposing.
- * NOT_LEADER is not one: a write forwarded to a leader, or one that outlived its deadline
- * while the group had no leader, can report it and still commit.
+ * Errors after which a write surely did not happen (docs/reliability.md): refused before it
+ * was proposed or sent, or replaced by another leader's committed entry (WRITE_REPLACED).
+ * A write that outlived its deadline answers WRITE_OUTCOME_UNKNOWN, whatever the leadership.
  */
-const NOT_WRITTEN = new Set(['INSUFFICIENT_REPLICAS', 'PROPOSAL_DROPPED', 'INVALID_ARGUMENT']);
+const NOT_WRITTEN = new Set(['INSUFFICIENT_REPLICAS', 'PROPOSAL_DROPPED', 'INVALID_ARGUMENT', 'NOT_LEADER', 'WRITE_REPLACED']);
 export const FRESH_KEY_PREFIX = 'fresh:';
 const CONNECT_TIMEOUT_MS = 1000;
 /** Upper bound on operations per client: a 30-minute soak stays far below it. */

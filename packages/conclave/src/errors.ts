@@ -23,14 +23,32 @@ export class InsufficientReplicasError extends ConclaveError {
   }
 }
 
-/** The write is durable on the leader (and may yet commit), but its acks did not arrive in time. */
+/**
+ * The acks the write's policy asked for did not come: within its timeout, or before the
+ * leader stepped down ('all', as JE). The write may have happened: it may yet commit.
+ */
 export class InsufficientAcksError extends ConclaveError {
   constructor(
     readonly index: number,
     readonly policy: string,
     readonly timeoutMs: number,
+    message?: string,
   ) {
-    super('INSUFFICIENT_ACKS', `write at index ${index} is durable on the leader, but not acknowledged under '${policy}' within ${timeoutMs} ms`);
+    super('INSUFFICIENT_ACKS', message ?? `write at index ${index} is durable on the leader, but not acknowledged under '${policy}' within ${timeoutMs} ms`);
+  }
+}
+
+/**
+ * The write certainly did not happen: a leader committed another entry at its log index
+ * (the write's leader lost leadership before it committed). Safe to retry.
+ */
+export class WriteReplacedError extends ConclaveError {
+  constructor(
+    readonly index: number,
+    readonly term: number,
+    message?: string,
+  ) {
+    super('WRITE_REPLACED', message ?? `the write at index ${index} (term ${term}) was replaced by a new leader's entry, which committed: the write did not happen`);
   }
 }
 
@@ -41,10 +59,14 @@ export class ReplicaConsistencyError extends ConclaveError {
   }
 }
 
-/** The write was accepted but the node lost leadership before it was acknowledged: it may or may not commit. */
+/**
+ * The write may or may not take effect (at most once): it was proposed or sent, and then the
+ * leader changed, the deadline passed, or the node closed or failed before its outcome was known.
+ */
 export class WriteOutcomeUnknownError extends ConclaveError {
-  constructor(message: string) {
+  constructor(message: string, cause?: unknown) {
     super('WRITE_OUTCOME_UNKNOWN', message);
+    if (cause !== undefined) this.cause = cause;
   }
 }
 

@@ -4,7 +4,7 @@
 // its forwards over a few connections and beyond those queues them, bounded, each within
 // its own deadline. A connection that fails is dropped and replaced by the next request.
 import { AdminConnectionError, AdminRemoteError, DEFAULTS, type AdminRpcClient } from '@conclave/transport';
-import { WriteOutcomeUnknownError } from './errors.js';
+import { ProposalDroppedError, WriteOutcomeUnknownError } from './errors.js';
 
 interface Lane {
   readonly client: Promise<AdminRpcClient>;
@@ -56,7 +56,8 @@ export class ForwardPool {
   }
 
   private acquire(timeoutMs: number): Promise<Lane> {
-    if (this.closed) return Promise.reject(new WriteOutcomeUnknownError(`forwarding to ${this.address} is closed`));
+    // Refusals before anything was sent: the request did not happen (ProposalDroppedError).
+    if (this.closed) return Promise.reject(new ProposalDroppedError(`forwarding to ${this.address} is closed; nothing was sent`));
     const free = this.lanes.find((l) => l.inflight < this.limits.inflightPerConnection);
     if (free) {
       free.inflight++;
@@ -69,7 +70,7 @@ export class ForwardPool {
       return Promise.resolve(lane);
     }
     if (this.waiting.length >= this.limits.queued) {
-      return Promise.reject(new WriteOutcomeUnknownError(`${this.limits.queued} requests already wait to be forwarded to ${this.address}; nothing was sent`));
+      return Promise.reject(new ProposalDroppedError(`${this.limits.queued} requests already wait to be forwarded to ${this.address}; nothing was sent`));
     }
     return new Promise<Lane>((resolve, reject) => {
       const entry = {
@@ -80,7 +81,7 @@ export class ForwardPool {
         timer: setTimeout(() => {
           const i = this.waiting.indexOf(entry);
           if (i >= 0) this.waiting.splice(i, 1);
-          reject(new WriteOutcomeUnknownError(`no connection to ${this.address} had room within ${timeoutMs} ms; nothing was sent`));
+          reject(new ProposalDroppedError(`no connection to ${this.address} had room within ${timeoutMs} ms; nothing was sent`));
         }, timeoutMs),
       };
       this.waiting.push(entry);

@@ -16,6 +16,7 @@ import {
   RaftNode,
   RequestTooLargeError,
   seededRandom,
+  validateOverride,
   type AckPolicy,
   type ConfChange,
   type Entry,
@@ -24,6 +25,7 @@ import {
   type MemberType,
   type Message,
   type NodeId,
+  type OverrideChange,
   type RaftStatus,
   type Ready,
   type Role,
@@ -39,7 +41,10 @@ import {
   ReplicaConsistencyError,
   RollbackProhibitedError,
   WriteOutcomeUnknownError,
+  WriteReplacedError,
 } from './errors.js';
+import { SnapshotReceiver } from './snapshot-receiver.js';
+import { WriteTracker } from './write-tracker.js';
 import { describeLoss, saveRollbackReport, type RollbackReport } from './rollback.js';
 import { resolveDurability, resolveOptions, validateConsistency, type CommitToken, type Consistency, type Durability, type OpenNodeOptions, type ResolvedOptions } from './options.js';
 import { IndexWaiters, sleep } from './waiters.js';
@@ -115,18 +120,6 @@ export interface NodeStatus {
   readonly rollback: RollbackStatus;
 }
 
-interface PendingWrite {
-  readonly term: number;
-  readonly policy: AckPolicy;
-  readonly waitForApply: boolean;
-  readonly timeoutMs: number;
-  readonly resolve: (r: { outcome: CommandOutcome | null; index: number; term: number }) => void;
-  readonly reject: (e: Error) => void;
-  readonly timer: NodeJS.Timeout;
-  outcome: CommandOutcome | null;
-  applied: boolean;
-}
-
 interface PendingRead {
   readonly resolve: (index: number) => void;
   readonly reject: (e: Error) => void;
@@ -159,14 +152,27 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   private loopRunning: Promise<void> | null = null;
   private closed = false;
   private failure: Error | null = null;
-  private readonly pendingWrites = new Map<number, PendingWrite>();
+  /** The leader's writes waiting for their outcome, by (term, index): write-tracker.ts. */
+  private readonly writes = new WriteTracker(
+    {
+      role: () => this.raft.currentRole,
+      termAt: (i) => this.raft.termAt(i),
+      ackIndex: (policy) => this.raft.ackIndex(policy),
+    },
+    MAX_PENDING_WRITES,
+  );
   private readonly pendingReads = new Map<string, PendingRead>();
   private readonly appliedWaiters = new IndexWaiters('applied index', MAX_PENDING_READS);
   private readonly adminClients = new Map<string, Promise<AdminRpcClient>>();
   /** Forwarded requests to the leader, per address (forward-pool.ts). */
   private readonly forwardPools = new Map<string, ForwardPool>();
   private readonly snapshotsSending = new Set<NodeId>();
-  private stagedSnapshotIndex = 0;
+  private snapshots!: SnapshotReceiver;
+  /**
+   * Read contexts are `${readContextPrefix}:${seq}`: random per process, so that a late
+   * readIndexResp to a read from before a restart never answers a new one.
+   */
+  private readonly readContextPrefix: string;
   private readSeq = 0;
   private lastState: NodeState = 'follower';
   private rollback: RollbackState = { state: 'none' };
@@ -178,6 +184,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     this.opts = opts;
     this.id = opts.id;
     this.groupId = opts.groupId;
+    this.readContextPrefix = `${opts.id}:${randomBytes(8).toString('hex')}`;
   }
 
   /** Opens (bootstrapping, restarting or joining) a node. See OpenNodeOptions. */
@@ -201,6 +208,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       ...(o.snapshotIntervalEntries !== undefined ? { snapshotIntervalEntries: o.snapshotIntervalEntries } : {}),
       ...(o.entriesKeptAfterSnapshot !== undefined ? { entriesKeptAfterSnapshot: o.entriesKeptAfterSnapshot } : {}),
     });
+    this.snapshots = new SnapshotReceiver(this.storage);
     try {
       await this.startWithStorage();
     } catch (err) {
@@ -272,16 +280,13 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     this.transport.on('unreachable', (peer, reason) => {
       // size-limits.ts makes this impossible; should it happen, the core backs off and says so.
       if (reason === 'tooLarge') o.logger.error(`the transport refused a message to ${peer} as larger than its frame limit (counted in droppedTooLarge)`);
-      this.raft.reportUnreachable(peer);
-      this.schedule();
+      this.guarded(() => this.raft.reportUnreachable(peer));
     });
     this.transport.on('handlerError', (err) => o.logger.warn(`transport handler failed: ${(err as Error)?.message ?? String(err)}`));
     registerAdminHandlers(this.transport, this);
     await this.transport.start();
     this.tickTimer = setInterval(() => {
-      if (this.closed) return;
-      this.raft.tick(monotonicNowMs());
-      this.schedule();
+      if (!this.closed) this.guarded(() => this.raft.tick(monotonicNowMs()));
     }, o.tickMs);
     if (override > 0) this.startOverrideWarnings();
     this.schedule();
@@ -320,7 +325,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     if (this.closed) return;
     this.closed = true;
     const err = new NodeClosedError(this.id);
-    this.failAll(err);
+    this.failAll(err, `node ${this.id} closed`);
     if (this.loopRunning) await this.loopRunning.catch(() => {});
     await this.closeQuietly();
   }
@@ -339,12 +344,9 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     await this.storage?.close().catch(() => {});
   }
 
-  private failAll(err: Error): void {
-    for (const [index, p] of this.pendingWrites) {
-      clearTimeout(p.timer);
-      p.reject(err);
-      this.pendingWrites.delete(index);
-    }
+  /** Writes in flight may have happened whatever stopped them (`why`); reads have no effect and fail with `err`. */
+  private failAll(err: Error, why: string): void {
+    this.writes.failAll(why, err);
     for (const [ctx, r] of this.pendingReads) {
       clearTimeout(r.timer);
       r.reject(err);
@@ -358,7 +360,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     if (this.failure) return;
     this.failure = err;
     this.opts.logger.error(`stopping node ${this.id}: ${err.message}`);
-    this.failAll(err);
+    this.failAll(err, `node ${this.id} failed (${err.message})`);
     void this.closeQuietly();
     if (this.listenerCount('error') > 0) this.emit('error', err);
   }
@@ -372,12 +374,30 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
 
   private onMessage(m: Message): void {
     if (this.closed) return;
-    if (m.type === 'snap') {
-      // Step a snapshot only once its data is staged; otherwise the leader will resend it.
-      if (!m.snapshot || this.stagedSnapshotIndex !== m.snapshot.index) return;
+    // Step a snapshot only once exactly its data is staged; otherwise the leader will resend it.
+    if (m.type === 'snap' && !this.snapshots.isStaged(m.snapshot)) return;
+    try {
+      this.raft.setNow(monotonicNowMs()); // lease reads time what a quorum said on the monotonic clock
+      this.raft.step(m);
+    } catch (err) {
+      // The core failed an assertion (or worse) half-way through a step: its state cannot be
+      // trusted. Stop, as the Ready loop does; the transport would only log it and go on.
+      this.fail(asError(err));
+      return;
     }
-    this.raft.setNow(monotonicNowMs()); // lease reads time what a quorum said on the monotonic clock
-    this.raft.step(m);
+    if (m.type === 'snap') this.snapshots.afterStep(m.snapshot!, this.raft.pendingSnapshot).catch((err) => this.fail(asError(err)));
+    this.schedule();
+  }
+
+  /** Runs `f` on the core from an event handler, failing the node if it throws (as the Ready loop does). */
+  private guarded(f: () => void): void {
+    if (this.closed) return;
+    try {
+      f();
+    } catch (err) {
+      this.fail(asError(err));
+      return;
+    }
     this.schedule();
   }
 
@@ -411,7 +431,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     if (rd.entries.length > 0 || rd.hardState || rd.snapshot) {
       await this.storage.writeReady(rd);
       if (rd.snapshot) {
-        this.stagedSnapshotIndex = 0;
+        this.snapshots.installed();
         this.onGroupChanged(this.raft.groupMetadata);
       }
     }
@@ -435,13 +455,9 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       this.emit('rollback', { ...report, file });
     }
     this.checkDivergence();
-    this.resolveByAckIndex();
+    this.writes.settleByAckIndex();
     this.appliedWaiters.advance(this.storage.applied);
-    if (this.stagedSnapshotIndex > 0 && this.raft.commitIndex >= this.stagedSnapshotIndex) {
-      // The core passed over the staged snapshot: it will never be installed.
-      this.stagedSnapshotIndex = 0;
-      await this.storage.abortInstall();
-    }
+    await this.snapshots.dropPassedOver(this.raft.commitIndex);
     if (rd.committedEntries.length > 0) {
       const snap = await this.storage.maybeSnapshot();
       if (snap) {
@@ -472,10 +488,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       this.lastLeader = st.leader;
       this.emit('leaderChange', st.leader, st.leader ? this.addressOf(st.leader) : null);
     }
-    if (st.role !== 'leader') {
-      // Writes waiting on ack indexes only a leader can see now wait for their apply instead.
-      for (const p of this.pendingWrites.values()) if (p.policy !== 'simpleMajority') (p as { waitForApply: boolean }).waitForApply = true;
-    }
+    if (st.role !== 'leader') this.writes.onLeadershipLost();
   }
 
   private onApplied(entries: readonly Entry[], results: readonly ApplyResult[]): void {
@@ -483,41 +496,9 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       const e = entries[i]!;
       const r = results[i];
       if (r?.outcome?.op === 'conf') this.onGroupChanged(r.outcome.group, e);
-      const p = this.pendingWrites.get(e.index);
-      if (!p) continue;
-      if (e.term !== p.term) {
-        this.settleWrite(e.index, new WriteOutcomeUnknownError(`leadership changed before index ${e.index} committed; the write was not applied`));
-        continue;
-      }
-      p.applied = true;
-      p.outcome = r?.outcome ?? null;
-      if (r?.error) {
-        this.settleWrite(e.index, r.error);
-        continue;
-      }
-      if (p.policy === 'simpleMajority' || p.waitForApply) this.settleWrite(e.index, null);
     }
-    // 'none' and 'all' writes are settled by resolveByAckIndex after advance(), once.
-  }
-
-  /** `none` resolves at the leader's durable write, `all` once every electable member has it. */
-  private resolveByAckIndex(): void {
-    if (this.pendingWrites.size === 0 || this.raft.currentRole !== 'leader') return;
-    const none = this.raft.ackIndex('none');
-    const all = this.raft.ackIndex('all');
-    for (const [index, p] of this.pendingWrites) {
-      if (p.policy === 'all' && p.applied && all >= index) this.settleWrite(index, null);
-      else if (p.policy === 'none' && !p.waitForApply && none >= index && this.raft.termAt(index) === p.term) this.settleWrite(index, null);
-    }
-  }
-
-  private settleWrite(index: number, err: Error | null): void {
-    const p = this.pendingWrites.get(index);
-    if (!p) return;
-    this.pendingWrites.delete(index);
-    clearTimeout(p.timer);
-    if (err) p.reject(err);
-    else p.resolve({ outcome: p.outcome, index, term: p.term });
+    // 'none' and 'all' writes are settled by settleByAckIndex after advance(), once.
+    this.writes.onApplied(entries, results);
   }
 
   private onGroupChanged(group: GroupMetadata, e?: Entry): void {
@@ -563,10 +544,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
 
   private async receiveSnapshot(from: NodeId, index: number, meta: Parameters<NodeStorage['beginInstall']>[0], chunks: AsyncIterable<Uint8Array>): Promise<void> {
     if (this.closed) return;
-    this.stagedSnapshotIndex = 0;
-    await this.storage.beginInstall(meta, { rollback: this.rollback.state === 'rollingBack' });
-    for await (const chunk of chunks) await this.storage.installChunk(chunk);
-    this.stagedSnapshotIndex = index;
+    await this.snapshots.receive(meta, chunks, { rollback: this.rollback.state === 'rollingBack' });
     this.opts.logger.info(`staged snapshot at index ${index} from ${from}`);
   }
 
@@ -670,37 +648,13 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   async proposeLocal(data: Uint8Array, durability: Durability, needsOutcome: boolean): Promise<{ token: CommitToken; outcome: CommandOutcome | null }> {
     this.checkOpen();
     if (this.raft.currentRole !== 'leader') throw new NotLeaderError(this.leaderHint());
-    if (this.pendingWrites.size >= MAX_PENDING_WRITES) throw new ProposalDroppedError(`${MAX_PENDING_WRITES} writes are already pending on this leader`);
+    if (this.writes.size >= MAX_PENDING_WRITES) throw new ProposalDroppedError(`${MAX_PENDING_WRITES} writes are already pending on this leader`);
     await this.waitForReplicas(durability.replicaAck);
+    this.checkOpen(); // closed while waiting: nothing was proposed
     const { index, term } = this.raft.propose(data);
     this.schedule();
-    const r = await new Promise<{ outcome: CommandOutcome | null; index: number; term: number }>((resolve, reject) => {
-      const timer = setTimeout(() => this.onAckTimeout(index), durability.ackTimeoutMs);
-      this.pendingWrites.set(index, {
-        term,
-        policy: durability.replicaAck,
-        waitForApply: needsOutcome,
-        timeoutMs: durability.ackTimeoutMs,
-        resolve,
-        reject,
-        timer,
-        outcome: null,
-        applied: false,
-      });
-    });
+    const r = await this.writes.track(term, index, durability.replicaAck, needsOutcome, durability.ackTimeoutMs);
     return { token: { groupId: this.groupId, term: r.term, index: r.index }, outcome: r.outcome };
-  }
-
-  private onAckTimeout(index: number): void {
-    const p = this.pendingWrites.get(index);
-    if (!p) return;
-    const durableHere = this.raft.termAt(index) === p.term && this.raft.ackIndex('none') >= index;
-    this.settleWrite(
-      index,
-      durableHere
-        ? new InsufficientAcksError(index, p.policy, p.timeoutMs)
-        : new WriteOutcomeUnknownError(`write at index ${index} was not acknowledged within ${p.timeoutMs} ms and this node is no longer the leader`),
-    );
   }
 
   /** Electable members (leader included) the policy needs connected before a write is attempted. */
@@ -769,7 +723,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
 
   private async readIndex(lease: boolean, deadline: number): Promise<number> {
     for (let attempt = 0; attempt < 1000; attempt++) {
-      const ctx = `${this.id}:${++this.readSeq}`;
+      const ctx = `${this.readContextPrefix}:${++this.readSeq}`;
       try {
         if (this.pendingReads.size >= MAX_PENDING_READS) throw new ReplicaConsistencyError(`${MAX_PENDING_READS} reads already pending`);
         const p = new Promise<number>((resolve, reject) => {
@@ -840,9 +794,29 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
    */
   async setElectableGroupSizeOverride(n: number, opts: { force?: boolean } = {}): Promise<{ previous: number; current: number; electableGroupSize: number }> {
     this.checkOpen();
-    const change = this.raft.setElectableGroupSizeOverride(n, opts);
-    this.noteOverrideChange();
+    // One change at a time, so that what is stored is what the core uses.
+    const run = this.overrideChanges.then(() => this.changeOverride(n, opts));
+    this.overrideChanges = run.catch(() => {});
+    return run;
+  }
+
+  private overrideChanges: Promise<unknown> = Promise.resolve();
+
+  /** Stores the override, then applies it: a failed store leaves the node as it was (issue 11, item 12). */
+  private async changeOverride(n: number, opts: { force?: boolean }): Promise<{ previous: number; current: number; electableGroupSize: number }> {
+    this.checkOpen();
+    const previous = this.raft.electableGroupSizeOverride;
+    validateOverride(n, this.raft.electableCount, opts.force === true);
     await this.storage.setSettings({ electableGroupSizeOverride: n });
+    let change: OverrideChange;
+    try {
+      change = this.raft.setElectableGroupSizeOverride(n, opts);
+    } catch (err) {
+      // E changed while the setting was stored: put the stored value back.
+      await this.storage.setSettings({ electableGroupSizeOverride: previous });
+      throw err;
+    }
+    this.noteOverrideChange();
     this.opts.logger.warn(
       n > 0
         ? `electable group size override set to ${n} (was ${change.previous}; electable group size ${change.electableGroupSize}): quorums now come from ${n}. Two leaders are possible if the rest of the group is alive; clear it as soon as a true majority is back.`
@@ -1268,10 +1242,21 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   /** Why a client request could not finish before its deadline, said the way an operator can act on. */
   deadlineError(what: 'write' | 'read', timeoutMs: number): Error {
     const st = this.status();
-    if (st.leader === null) return new NotLeaderError(null, `the ${what} did not finish within ${timeoutMs} ms: ${explainNoLeader(st, monotonicNowMs())}`);
-    if (what === 'read') return new ReplicaConsistencyError(`the read was not served within ${timeoutMs} ms (leader ${st.leader.id})`);
-    return new WriteOutcomeUnknownError(`the write was not acknowledged within ${timeoutMs} ms (leader ${st.leader.id}); it may or may not commit`);
+    const why = st.leader === null ? explainNoLeader(st, monotonicNowMs()) : `leader ${st.leader.id}`;
+    if (what === 'read') {
+      return st.leader === null
+        ? new NotLeaderError(null, `the read did not finish within ${timeoutMs} ms: ${why}`)
+        : new ReplicaConsistencyError(`the read was not served within ${timeoutMs} ms (${why})`);
+    }
+    // The write goes on after this answer (proposed here, or on its way to a leader that
+    // may yet be elected): whatever the leadership, it may still commit.
+    if (st.leader === null) return new WriteOutcomeUnknownError(`the write did not finish within ${timeoutMs} ms: ${why}; it may still commit once a leader is elected`);
+    return new WriteOutcomeUnknownError(`the write was not acknowledged within ${timeoutMs} ms (${why}); it may or may not commit`);
   }
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
 }
 
 /** Turns an error that came over admin RPC back into our typed error, keeping its code. */
@@ -1284,7 +1269,9 @@ export function reviveError(err: unknown): Error {
     case 'INSUFFICIENT_REPLICAS':
       return new InsufficientReplicasError(Number(d.required ?? 0), Number(d.active ?? 0), err.message);
     case 'INSUFFICIENT_ACKS':
-      return new InsufficientAcksError(Number(d.index ?? 0), String(d.policy ?? ''), Number(d.timeoutMs ?? 0));
+      return new InsufficientAcksError(Number(d.index ?? 0), String(d.policy ?? ''), Number(d.timeoutMs ?? 0), err.message);
+    case 'WRITE_REPLACED':
+      return new WriteReplacedError(Number(d.index ?? 0), Number(d.term ?? 0), err.message);
     case 'REPLICA_CONSISTENCY':
       return new ReplicaConsistencyError(err.message);
     case 'WRITE_OUTCOME_UNKNOWN':

@@ -1228,6 +1228,11 @@ export class RaftNode {
     return this.log.term(index);
   }
 
+  /** The snapshot a step restored the log to, until ready() hands it to the driver to install. */
+  get pendingSnapshot(): SnapshotMeta | null {
+    return this.log.pendingSnapshot;
+  }
+
   get groupMetadata(): GroupMetadata {
     return this.group;
   }

@@ -66,6 +66,18 @@ export class StorageIoError extends ConclaveError {
   }
 }
 
+/**
+ * A snapshot chunk or abort named an install that is no longer the staged one: another
+ * stream began since (a new leader's, say). Nothing of it is written; the sender may retry.
+ */
+export class InstallSupersededError extends ConclaveError {
+  readonly path: string;
+  constructor(path: string, key: number, current: number | null) {
+    super('INSTALL_SUPERSEDED', `data directory ${path}: snapshot install #${key} was superseded (${current === null ? 'none is staged now' : `#${current} is staged now`}); its data is not used`);
+    this.path = path;
+  }
+}
+
 /** The storage was closed (or crashed in a simulation); no further operations are allowed. */
 export class StorageClosedError extends ConclaveError {
   readonly path: string;

@@ -46,6 +46,7 @@ import {
 } from './defaults.js';
 import {
   ForeignDataDirectoryError,
+  InstallSupersededError,
   LogCompactedError,
   StorageClosedError,
   StorageCorruptError,
@@ -126,6 +127,8 @@ export class NodeStorage {
   private kvSpace: KvSpace = 'a';
   private settingsValue: LocalSettings = DEFAULT_SETTINGS;
   private install: InstallState | null = null;
+  /** The key of the last install begun: each stream's install has its own. */
+  private lastInstallKey = 0;
   /** The log read at open, handed to the first load() so that boot reads the log once. */
   private bootEntries: Entry[] | null = null;
   private pendingClear: Promise<void> | null = null;
@@ -242,6 +245,12 @@ export class NodeStorage {
   /** True while a snapshot install is staged (beginInstall called, not yet finished or aborted). */
   get installing(): boolean {
     return this.install !== null;
+  }
+
+  /** The staged install: its key (from beginInstall), its snapshot, and whether its last chunk arrived. */
+  get stagedInstall(): { readonly key: number; readonly meta: SnapshotMeta; readonly complete: boolean } | null {
+    const i = this.install;
+    return i ? { key: i.key, meta: i.meta, complete: i.lastSeen } : null;
   }
 
   /** Term of entry i (the compaction point included); null if compacted or beyond lastIndex. */
@@ -742,8 +751,10 @@ export class NodeStorage {
    * Starts installing a snapshot received from the leader: clears the staging KV space and
    * records the install. A staged install that was not finished is replaced. `rollback`
    * (JE hard recovery) lets the snapshot replace committed state, at or below `applied`.
+   * Resolves with the install's key: pass it to installChunk and abortInstall, so that the
+   * chunks of a stream that was replaced meanwhile never land in another stream's install.
    */
-  async beginInstall(meta: SnapshotMeta, opts: { rollback?: boolean } = {}): Promise<void> {
+  async beginInstall(meta: SnapshotMeta, opts: { rollback?: boolean } = {}): Promise<number> {
     return this.enqueue(async () => {
       let checked: SnapshotMeta;
       try {
@@ -762,14 +773,20 @@ export class NodeStorage {
       this.install = null;
       await this.clearRange(kvRange(space));
       await this.writeDirect([{ type: 'put', key: META_INSTALL, value: encode({ space, index: checked.index, term: checked.term }) }]);
-      this.install = { meta: checked, space, rollback, nextSeq: 0, lastSeen: false, pairs: 0 };
+      const key = ++this.lastInstallKey;
+      this.install = { key, meta: checked, space, rollback, nextSeq: 0, lastSeen: false, pairs: 0 };
+      return key;
     });
   }
 
-  /** Writes one chunk (from SnapshotStream) into the staging space. Chunks must come in order. */
-  async installChunk(chunk: Uint8Array): Promise<void> {
+  /**
+   * Writes one chunk (from SnapshotStream) into the staging space. Chunks must come in order.
+   * With `key`, the chunk belongs to that install only: InstallSupersededError if another began since.
+   */
+  async installChunk(chunk: Uint8Array, key?: number): Promise<void> {
     return this.enqueue(async () => {
       const install = this.install;
+      if (key !== undefined && install?.key !== key) throw new InstallSupersededError(this.path, key, install?.key ?? null);
       if (!install) throw new InvalidArgumentError('installChunk without beginInstall');
       const decoded = decodeChunk(chunk);
       if (install.lastSeen) throw new InvalidArgumentError(`snapshot chunk ${decoded.seq} arrived after the last chunk`);
@@ -798,10 +815,10 @@ export class NodeStorage {
     });
   }
 
-  /** Drops a staged install; the current state is untouched. */
-  async abortInstall(): Promise<void> {
+  /** Drops a staged install (with `key`: only that one, if still staged); the current state is untouched. */
+  async abortInstall(key?: number): Promise<void> {
     return this.enqueue(async () => {
-      if (!this.install) return;
+      if (!this.install || (key !== undefined && this.install.key !== key)) return;
       const space = this.install.space;
       this.install = null;
       await this.writeDirect([{ type: 'del', key: META_INSTALL }]);

@@ -20,6 +20,8 @@ import type { BatchOp } from './raw-db.js';
 import type { TermIndex } from './term-index.js';
 
 export interface InstallState {
+  /** Names the stream this install stages (beginInstall's answer): chunks of another stream are refused. */
+  readonly key: number;
   readonly meta: SnapshotMeta;
   readonly space: KvSpace;
   /** JE hard recovery: the snapshot replaces committed state, so the whole log and the commit go. */

@@ -8,6 +8,7 @@ import {
   DEFAULT_SNAPSHOT_INTERVAL_ENTRIES,
   encodeChunk,
   encodeCommand,
+  InstallSupersededError,
   LogCompactedError,
   MAX_KEY_BYTES,
   MAX_VALUE_BYTES,
@@ -221,6 +222,37 @@ test('install refuses a snapshot of another group, a stale one, and chunks out o
   t.is(fresh.applied, 50);
   t.deepEqual(await collect(fresh), await collect(leader));
   for (const s of [leader, other, follower, fresh]) await s.close();
+});
+
+test('each install has its own key: a superseded stream\'s chunks and abort are refused, the newer install stays whole', async (t) => {
+  const a = await node();
+  await fill(a, 30, (i) => `a${i}`, 1, 'a');
+  const b = await node();
+  await fill(b, 30, (i) => `b${i}`, 2, 'b');
+  const chunksOf = async (s: NodeStorage) => {
+    const stream = await s.openSnapshot();
+    const out: Uint8Array[] = [];
+    for await (const c of stream) out.push(c);
+    return { meta: stream.meta, chunks: out };
+  };
+  const sa = await chunksOf(a);
+  const sb = await chunksOf(b);
+  const f = await node();
+  const keyA = await f.beginInstall(sa.meta);
+  await f.installChunk(sa.chunks[0]!, keyA);
+  const keyB = await f.beginInstall(sb.meta);
+  t.not(keyA, keyB);
+  t.deepEqual(f.stagedInstall, { key: keyB, meta: sb.meta, complete: false });
+  const err = await t.throwsAsync(f.installChunk(sa.chunks[1] ?? sa.chunks[0]!, keyA), { instanceOf: InstallSupersededError });
+  t.is(err!.code, 'INSTALL_SUPERSEDED');
+  t.regex(err!.message, new RegExp(`install #${keyA} was superseded \\(#${keyB} is staged now\\)`));
+  await f.abortInstall(keyA);
+  t.is(f.stagedInstall?.key, keyB, 'aborting the old install leaves the new one');
+  for (const c of sb.chunks) await f.installChunk(c, keyB);
+  t.true(f.stagedInstall!.complete);
+  await f.finishInstall();
+  t.deepEqual(await collect(f), await collect(b));
+  for (const s of [a, b, f]) await s.close();
 });
 
 test('abortInstall keeps the current state and empties the staging space', async (t) => {

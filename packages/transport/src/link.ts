@@ -11,6 +11,7 @@ import { WebSocket } from 'ws';
 import type { NodeId, SnapshotMeta } from '@conclave/core';
 import { InvalidArgumentError } from '@conclave/core';
 import { wsUrl, type HostPort } from './address.js';
+import { backoffDelayMs } from './backoff.js';
 import { decodeControl, encodeControl, encodeSnapshotChunk, toBuffer } from './codec.js';
 import { CloseCode, PEER_PATH, PROTOCOL_VERSION } from './constants.js';
 import { SnapshotStreamError } from './errors.js';
@@ -366,9 +367,7 @@ export class PeerLink {
     if (this.state === 'closed') return;
     this.state = 'backoff';
     this.failures++;
-    const ceilingMs = Math.min(this.host.config.reconnectMaxMs, this.host.config.reconnectBaseMs * 2 ** Math.min(this.failures - 1, 30));
-    // "Equal jitter": at least half the ceiling, so retries never hammer, never in lockstep.
-    const delayMs = ceilingMs / 2 + this.host.random() * (ceilingMs / 2);
+    const delayMs = backoffDelayMs(this.failures, this.host.config.reconnectBaseMs, this.host.config.reconnectMaxMs, this.host.random);
     this.backoffTimer = setTimeout(() => this.connect(), delayMs);
   }
 

@@ -80,7 +80,9 @@ test('a request past its deadline rejects with AdminTimeoutError and the handler
     const started = Date.now();
     const e = await t.throwsAsync(c.request('slow', null, { timeoutMs: 150 }), { instanceOf: AdminTimeoutError });
     t.is(e!.code, 'TIMEOUT');
-    t.true(Date.now() - started >= 140 && Date.now() - started < 2000);
+    // Not before its deadline; the upper bound only tells a timeout from a hang (load delays timers).
+    const elapsedMs = Date.now() - started;
+    t.true(elapsedMs >= 140 && elapsedMs < 30_000, `rejected after ${elapsedMs} ms`);
     await waitFor(() => n.stats().adminErrors === 1, 'the server to give up on the handler too');
     t.deepEqual(await c.request('echo', 2), { echoed: 2 });
     await c.close();

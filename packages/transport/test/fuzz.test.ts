@@ -17,10 +17,16 @@ const CONCURRENCY = 16;
 const RAW_IDS = Array.from({ length: CONCURRENCY }, (_, i) => `p${i}`);
 
 /** Node 's' that accepts the raw client 'p' and an honest transport 'h'. */
+/**
+ * Liveness timeouts far beyond any stall of this (busy, shared) process: the honest link may
+ * only go down because of what the garbage does, never because the machine is loaded.
+ */
+const PATIENT = { heartbeatTimeoutMs: 120_000 } as const;
+
 async function target(maxPayloadBytes?: number): Promise<{ s: Transport; h: Transport }> {
-  const s = new Transport({ id: 's', groupId: 'g1', listen: '127.0.0.1:0', peers: {}, secret: SECRET, ...(maxPayloadBytes ? { maxPayloadBytes } : {}) });
+  const s = new Transport({ id: 's', groupId: 'g1', listen: '127.0.0.1:0', peers: {}, secret: SECRET, ...PATIENT, ...(maxPayloadBytes ? { maxPayloadBytes } : {}) });
   await s.start();
-  const h = new Transport({ id: 'h', groupId: 'g1', listen: '127.0.0.1:0', peers: { s: s.listenAddress }, secret: SECRET });
+  const h = new Transport({ id: 'h', groupId: 'g1', listen: '127.0.0.1:0', peers: { s: s.listenAddress }, secret: SECRET, ...PATIENT });
   await h.start();
   const peers: Record<string, string> = { h: h.listenAddress };
   for (const id of RAW_IDS) peers[id] = '127.0.0.1:9';

@@ -60,27 +60,40 @@ test('a 24 MiB snapshot arrives intact, in order, with its metadata', async (t) 
   }
 });
 
-test('messages keep flowing while a snapshot streams on the same link', async (t) => {
-  const { ts, a, b } = await pair({ snapshotChunkBytes: 256 * 1024 });
+test('messages keep flowing while a snapshot streams on the same link: none waits behind more than the window', async (t) => {
+  // Measured in snapshot bytes, not milliseconds, so that it holds on a loaded machine: a
+  // message sent while the receiver had taken X bytes of the stream arrives before it has
+  // taken X + window (+ the chunks being cut and read) - never behind the rest of the stream.
+  // The lateness in milliseconds is logged only; speed belongs in bench/.
+  const chunkBytes = 256 * 1024;
+  const windowBytes = 1024 * 1024;
+  const totalBytes = 24 * 1024 * 1024;
+  const { ts, a, b } = await pair({ snapshotChunkBytes: chunkBytes, snapshotWindowBytes: windowBytes });
   try {
+    let consumedBytes = 0;
     b.onSnapshot(async (_from, _m, chunks) => {
-      for await (const _ of chunks);
+      for await (const c of chunks) consumedBytes += c.length;
     });
+    const lateBytes: number[] = [];
     const lateMs: number[] = [];
-    const sentAt = new Map<number, number>();
-    b.onMessage((m) => lateMs.push(performance.now() - sentAt.get(m.commit)!));
+    const sentAt = new Map<number, { bytes: number; ms: number }>();
+    b.onMessage((m) => {
+      const s = sentAt.get(m.commit)!;
+      lateBytes.push(consumedBytes - s.bytes);
+      lateMs.push(performance.now() - s.ms);
+    });
     let streaming = true;
-    const sending = a.sendSnapshot('b', meta, source(48 * 1024 * 1024, 1024 * 1024)).finally(() => (streaming = false));
+    const sending = a.sendSnapshot('b', meta, source(totalBytes, chunkBytes)).finally(() => (streaming = false));
     for (let i = 0; streaming && i < 500; i++) {
-      sentAt.set(i, performance.now());
+      sentAt.set(i, { bytes: consumedBytes, ms: performance.now() });
       a.send(heartbeat('a', 'b', i));
       await sleep(2);
     }
-    await within(sending, 20000, 'snapshot');
-    await waitFor(() => lateMs.length === sentAt.size, 'every heartbeat');
-    t.log(`${lateMs.length} heartbeats during the stream; slowest took ${Math.max(...lateMs).toFixed(1)} ms`);
-    t.true(lateMs.length >= 3, 'the stream lasted long enough to test anything');
-    t.true(Math.max(...lateMs) < 500);
+    await within(sending, 60_000, 'snapshot');
+    await waitFor(() => lateBytes.length === sentAt.size, 'every heartbeat');
+    t.log(`${lateBytes.length} heartbeats during the stream; the latest arrived ${Math.max(...lateBytes)} snapshot bytes and ${Math.max(...lateMs).toFixed(1)} ms after it was sent`);
+    t.true(lateBytes.length >= 3, 'the stream lasted long enough to test anything');
+    t.true(Math.max(...lateBytes) <= windowBytes + 2 * chunkBytes, `a heartbeat waited behind ${Math.max(...lateBytes)} bytes of snapshot`);
   } finally {
     await closeAll(ts.values());
   }
@@ -196,23 +209,25 @@ test('a stalled receiver fails the stream after snapshotStallTimeoutMs', async (
   const { ts, a, b } = await pair({ snapshotChunkBytes: 64 * 1024, snapshotWindowBytes: 128 * 1024, snapshotStallTimeoutMs: 300 });
   try {
     let receiverError: unknown = null;
+    // The receiver reads again only once the sender gave up (not after a fixed pause, which a
+    // loaded machine could stretch past the stall timeout's check).
+    let senderGaveUp!: () => void;
+    const gaveUp = new Promise<void>((resolve) => (senderGaveUp = resolve));
     b.onSnapshot(async (_from, _m, chunks) => {
       const it = chunks[Symbol.asyncIterator]();
-      await it.next(); // takes one chunk, then never reads again
-      try {
-        await within(new Promise(() => {}), 700, 'never');
-      } catch {
-        // fall through: see whether the stream was failed meanwhile
-      }
+      await it.next(); // takes one chunk, then stops reading
+      await within(gaveUp, 60_000, 'the sender to give up').catch(() => {});
       try {
         for (;;) if ((await it.next()).done) break;
       } catch (err) {
         receiverError = err;
       }
     });
-    const e = await t.throwsAsync(within(a.sendSnapshot('b', meta, source(4 * 1024 * 1024, 64 * 1024)), 5000, 'stall'), { instanceOf: SnapshotStreamError });
+    const sending = a.sendSnapshot('b', meta, source(4 * 1024 * 1024, 64 * 1024));
+    sending.catch(() => senderGaveUp());
+    const e = await t.throwsAsync(within(sending, 60_000, 'stall'), { instanceOf: SnapshotStreamError });
     t.regex(e!.message, /stalled/);
-    await waitFor(() => receiverError !== null, 'the receiver to learn of the abort', 5000);
+    await waitFor(() => receiverError !== null, 'the receiver to learn of the abort', 30_000);
   } finally {
     await closeAll(ts.values());
   }
