@@ -2,7 +2,8 @@
 // tarball is complete. Used by `npm run release` (scripts/release-check.ts) and by the
 // packaging test (test/packaging.test.ts). Nothing here publishes anything.
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -137,6 +138,7 @@ export function checkPacked(packed: readonly PackedPackage[]): string[] {
       if (!paths.has(rel)) say(`bin ${bin} (${file}) is not in the package`);
       else if (!readFileSync(join(p.dir, rel), 'utf8').startsWith('#!/usr/bin/env node\n')) say(`bin ${bin} (${file}) has no node shebang`);
     }
+    for (const problem of undeclaredImports(p)) say(problem);
     for (const [dep, range] of Object.entries(m.dependencies ?? {})) {
       const packedVersion = versions.get(dep);
       if (packedVersion !== undefined && range !== packedVersion) say(`depends on ${dep}@${range}, but ${dep}@${packedVersion} is packed beside it`);
@@ -144,6 +146,41 @@ export function checkPacked(packed: readonly PackedPackage[]): string[] {
     }
   }
   return problems;
+}
+
+/**
+ * Imports in the shipped .js and .d.ts files that an installed package could not resolve: a
+ * package missing from `dependencies` (present in the repository only as a devDependency of
+ * the root), or, in a .d.ts, a dependency without types of its own and no @types package.
+ */
+function undeclaredImports(p: PackedPackage): string[] {
+  const deps = new Set(Object.keys(p.manifest.dependencies ?? {}));
+  const problems = new Set<string>();
+  for (const { path } of p.files) {
+    const isDts = path.endsWith('.d.ts');
+    if (!isDts && !/\.m?js$/.test(path)) continue;
+    const text = readFileSync(join(p.dir, path), 'utf8');
+    // Static imports and re-exports (tsc prints each on one line), side-effect imports, import().
+    for (const m of text.matchAll(/^(?:import|export)\b[^\n;]*?\bfrom\s*['"]([^'"]+)['"]|^import\s*['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm)) {
+      const specifier = (m[1] ?? m[2] ?? m[3])!;
+      if (specifier.startsWith('.') || specifier.startsWith('node:') || isBuiltin(specifier)) continue;
+      const name = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]!;
+      if (name === p.name) continue;
+      if (!deps.has(name)) problems.add(`${path} imports ${name}, which is not in dependencies`);
+      else if (isDts && !hasOwnTypes(name) && !deps.has(`@types/${name.replace(/^@([^/]+)\/(.+)$/, '$1__$2')}`)) {
+        problems.add(`${path} uses the types of ${name}, which ships none: @types/${name} belongs in dependencies`);
+      }
+    }
+  }
+  return [...problems];
+}
+
+/** Whether the installed package (as the repository has it) declares its own types. */
+function hasOwnTypes(name: string): boolean {
+  const dirs = workspaceDirs();
+  const dir = dirs.get(name) ?? join(REPO_ROOT, 'node_modules', name);
+  const m = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { types?: string; typings?: string; exports?: unknown };
+  return Boolean(m.types ?? m.typings) || JSON.stringify(m.exports ?? null).includes('"types"') || existsSync(join(dir, 'index.d.ts'));
 }
 
 /** The environment of a plain Node application: no NODE_OPTIONS (so no loader, no source condition). */
