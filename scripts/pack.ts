@@ -2,7 +2,7 @@
 // tarball is complete. Used by `npm run release` (scripts/release-check.ts) and by the
 // packaging test (test/packaging.test.ts). Nothing here publishes anything.
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -15,6 +15,7 @@ export const SOURCE_CONDITION = 'conclave-source';
 
 const BUILD_TIMEOUT_MS = 5 * 60_000;
 const PACK_TIMEOUT_MS = 3 * 60_000;
+const INSTALL_TIMEOUT_MS = 6 * 60_000;
 const OUTPUT_LIMIT_BYTES = 64 * 1024 * 1024;
 
 export interface PackedFile {
@@ -73,6 +74,27 @@ export async function packWorkspaces(destDir: string): Promise<PackedPackage[]> 
     if (dir === undefined) throw new Error(`npm pack produced ${r.name}, which is no workspace of ${REPO_ROOT}`);
     return { name: r.name, version: r.version, tarball: join(destDir, r.filename), dir, files: r.files, manifest: readManifest(dir) };
   });
+}
+
+/**
+ * A fresh application in appDir (an ESM package.json) that `npm install`s the tarballs and any
+ * extra registry specs, as a user would: the tarballs' dependencies come from the registry
+ * (npm's cache first). Runs under plainNodeEnv.
+ */
+export async function installApp(appDir: string, packed: readonly PackedPackage[], extra: readonly string[] = []): Promise<void> {
+  mkdirSync(appDir, { recursive: true });
+  writeFileSync(join(appDir, 'package.json'), JSON.stringify({ name: 'conclave-app', version: '1.0.0', private: true, type: 'module' }, null, 2));
+  await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', ...packed.map((p) => p.tarball), ...extra], {
+    cwd: appDir,
+    env: plainNodeEnv(process.env),
+    timeout: INSTALL_TIMEOUT_MS,
+    maxBuffer: OUTPUT_LIMIT_BYTES,
+  });
+}
+
+/** The version of a package installed in the repository (node_modules at the root). */
+export function repoVersion(pkg: string): string {
+  return (JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 /** Every workspace package by name, with its folder. */

@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePorts, waitFor } from '../packages/conclave/test/helpers.js';
-import { buildPackages, checkPacked, packWorkspaces, plainNodeEnv, REPO_ROOT, type PackedPackage } from '../scripts/pack.js';
+import { buildPackages, checkPacked, installApp, packWorkspaces, plainNodeEnv, REPO_ROOT, repoVersion, type PackedPackage } from '../scripts/pack.js';
 
 const run = promisify(execFile);
-const SETUP_TIMEOUT_MS = 8 * 60_000;
+const SETUP_TIMEOUT_MS = 10 * 60_000;
 const STEP_TIMEOUT_MS = 2 * 60_000;
 const OUTPUT_LIMIT_BYTES = 16 * 1024 * 1024;
 
@@ -22,10 +22,6 @@ const root = mkdtempSync(join(tmpdir(), 'conclave-packaging-'));
 const app = join(root, 'app');
 const env = plainNodeEnv(process.env);
 let packed: PackedPackage[] = [];
-
-function repoVersion(pkg: string): string {
-  return (JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
-}
 
 function codeBlockAfter(heading: string): string {
   const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
@@ -68,16 +64,8 @@ test.before(async (t) => {
   const tarballs = join(root, 'tarballs');
   mkdirSync(tarballs);
   packed = await packWorkspaces(tarballs);
-  mkdirSync(app);
-  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'packaging-app', version: '1.0.0', private: true, type: 'module' }, null, 2));
   // The TypeScript consumer's tools, at the repository's versions (so from npm's cache when it has them).
-  const tools = [`typescript@${repoVersion('typescript')}`, `@types/node@${repoVersion('@types/node')}`];
-  await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', ...packed.map((p) => p.tarball), ...tools], {
-    cwd: app,
-    env,
-    timeout: SETUP_TIMEOUT_MS - 60_000,
-    maxBuffer: OUTPUT_LIMIT_BYTES,
-  });
+  await installApp(app, packed, [`typescript@${repoVersion('typescript')}`, `@types/node@${repoVersion('@types/node')}`]);
 });
 
 test.after.always(() => {
