@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { AdminClient } from './client.js';
+import { openClient } from './common.js';
 import { parseIntArg } from './parse.js';
 
 const STOP_TIMEOUT_MS = 10_000;
@@ -46,7 +46,7 @@ export function registerClusterCommands(program: Command): void {
       console.log(`conclave: ${count} nodes, data under ${root}`);
       for (const [id, address] of peers) console.log(`  ${id}  ${address}`);
       console.log(`Try: npx conclave put a 1 --endpoint ${peers[0]![1]}   (Ctrl-C here stops the group)`);
-      const client = new AdminClient({ endpoints: peers.map(([, a]) => a), timeoutMs: 2000 });
+      const client = await openClient({ endpoints: peers.map(([, a]) => a), timeoutMs: 2000 });
       const leaderWatch = (async () => {
         for (let i = 0; i < 200 && !stopping; i++) {
           try {
