@@ -117,6 +117,7 @@ export function checkPacked(packed: readonly PackedPackage[]): string[] {
   const problems: string[] = [];
   const versions = new Map(packed.map((p) => [p.name, p.version]));
   const repoUrl = readManifest(REPO_ROOT).repository?.url;
+  const rootLicense = readFileSync(join(REPO_ROOT, 'LICENSE'), 'utf8');
   for (const p of packed) {
     const say = (what: string) => problems.push(`${p.name}: ${what}`);
     const paths = new Set(p.files.map((f) => f.path));
@@ -133,6 +134,7 @@ export function checkPacked(packed: readonly PackedPackage[]): string[] {
       }
     }
     for (const f of ['package.json', 'README.md', 'LICENSE']) if (!paths.has(f)) say(`no ${f}`);
+    if (paths.has('LICENSE') && readFileSync(join(p.dir, 'LICENSE'), 'utf8') !== rootLicense) say('LICENSE differs from the repository\'s');
 
     if (!m.version) say('no version');
     if (!m.description) say('no description');
