@@ -3,12 +3,9 @@ import type { Command } from 'commander';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { AdminClient } from './client.js';
+import { openClient } from './common.js';
 import { parseIntArg } from './parse.js';
 
-const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
 const STOP_TIMEOUT_MS = 10_000;
 
 export function registerClusterCommands(program: Command): void {
@@ -27,6 +24,9 @@ export function registerClusterCommands(program: Command): void {
       const root = resolve(f.data);
       const peers = Array.from({ length: count }, (_, i) => [`n${i + 1}`, `127.0.0.1:${base + i}`] as const);
       const peerSpec = peers.map(([id, a]) => `${id}=${a}`).join(',');
+      // Each node is this same program with the same node flags: the compiled CLI when
+      // installed, the source through tsx (bin/conclave.mjs or `--import tsx`) in the repository.
+      const self = process.argv[1] ?? 'conclave';
       const children = new Map<string, ChildProcess>();
       let stopping = false;
       for (const [id, address] of peers) {
@@ -34,7 +34,7 @@ export function registerClusterCommands(program: Command): void {
         mkdirSync(dir, { recursive: true });
         const child = spawn(
           process.execPath,
-          ['--import', TSX, CLI, 'node', 'start', '--id', id, '--data', dir, '--listen', address, '--peers', peerSpec, '--tick-ms', String(tickMs)],
+          [...process.execArgv, self, 'node', 'start', '--id', id, '--data', dir, '--listen', address, '--peers', peerSpec, '--tick-ms', String(tickMs)],
           { stdio: ['ignore', 'inherit', 'inherit'] },
         );
         child.on('exit', (code, signal) => {
@@ -46,7 +46,7 @@ export function registerClusterCommands(program: Command): void {
       console.log(`conclave: ${count} nodes, data under ${root}`);
       for (const [id, address] of peers) console.log(`  ${id}  ${address}`);
       console.log(`Try: npx conclave put a 1 --endpoint ${peers[0]![1]}   (Ctrl-C here stops the group)`);
-      const client = new AdminClient({ endpoints: peers.map(([, a]) => a), timeoutMs: 2000 });
+      const client = await openClient({ endpoints: peers.map(([, a]) => a), timeoutMs: 2000 });
       const leaderWatch = (async () => {
         for (let i = 0; i < 200 && !stopping; i++) {
           try {

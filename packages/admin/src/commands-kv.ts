@@ -2,9 +2,8 @@
 import type { Command } from 'commander';
 import type { Consistency } from 'conclave';
 import { InvalidArgumentError } from '@conclave/core';
-import { AdminClient } from './client.js';
 import { EXIT } from './exit-codes.js';
-import { clientOptions, type CommonFlags } from './common.js';
+import { clientOptions, openClient, type CommonFlags } from './common.js';
 
 function parseConsistency(v: string | undefined): Consistency {
   if (v === undefined || v === 'linearizable' || v === 'lease' || v === 'none') return (v ?? 'linearizable') as Consistency;
@@ -25,7 +24,7 @@ function parseValue(v: string, json: boolean): unknown {
 export function registerKvCommands(program: Command, common: (c: Command) => Command): void {
   common(program.command('put <key> <value>').description('store VALUE under KEY').option('--json-value', 'parse VALUE as JSON')).action(
     async (key: string, value: string, f: CommonFlags & { jsonValue?: boolean }) => {
-      const client = new AdminClient(clientOptions(f));
+      const client = await openClient(clientOptions(f));
       try {
         const { token } = await client.put(key, parseValue(value, f.jsonValue === true));
         if (f.json) console.log(JSON.stringify({ ok: true, key, token }));
@@ -37,7 +36,7 @@ export function registerKvCommands(program: Command, common: (c: Command) => Com
   );
   common(program.command('get <key>').description('print the value of KEY (exit 1 if absent)').option('--consistency <c>', 'linearizable | lease | none | max-lag=MS')).action(
     async (key: string, f: CommonFlags & { consistency?: string }) => {
-      const client = new AdminClient(clientOptions(f));
+      const client = await openClient(clientOptions(f));
       try {
         const r = await client.get(key, parseConsistency(f.consistency));
         if (f.json) console.log(JSON.stringify({ key, found: r.found, value: r.value }));
@@ -50,7 +49,7 @@ export function registerKvCommands(program: Command, common: (c: Command) => Com
     },
   );
   common(program.command('del <key>').description('delete KEY')).action(async (key: string, f: CommonFlags) => {
-    const client = new AdminClient(clientOptions(f));
+    const client = await openClient(clientOptions(f));
     try {
       const { token } = await client.delete(key);
       if (f.json) console.log(JSON.stringify({ ok: true, key, token }));

@@ -1,7 +1,7 @@
 // `conclave node start`: one node in this process, until SIGINT or SIGTERM.
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '@conclave/core';
-import { openNode, type OpenNodeOptions } from 'conclave';
+import type { OpenNodeOptions } from 'conclave';
 import { parseIntArg, parsePeers, readSecretFile } from './parse.js';
 
 interface StartFlags {
@@ -69,6 +69,8 @@ export function registerNodeCommands(program: Command): void {
         if (!['sync', 'writeNoSync', 'noSync'].includes(f.syncPolicy)) throw new InvalidArgumentError(`--sync-policy must be sync, writeNoSync or noSync, got '${f.syncPolicy}'`);
         (options as { syncPolicy?: string }).syncPolicy = f.syncPolicy;
       }
+      // Loaded here, not at the top: the node (storage, transport) is not needed for --help.
+      const { openNode } = await import('conclave');
       const n = await openNode(options);
       const log = (m: string) => console.log(`[${n.id}] ${m}`);
       log(`listening on ${n.address}, group ${n.groupId}, data ${f.data}`);

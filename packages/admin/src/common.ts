@@ -1,6 +1,6 @@
 // Options every client command takes: --endpoint (repeatable), --secret-file, --timeout, --json.
 import { Option, type Command } from 'commander';
-import { AdminClient, type AdminClientOptions } from './client.js';
+import type { AdminClient, AdminClientOptions } from './client.js';
 import { parseIntArg, parseMemberId, readSecretFile } from './parse.js';
 
 export interface CommonFlags {
@@ -37,9 +37,18 @@ export function parseNodes(nodes: string[] | undefined): string[] | undefined {
   return nodes?.map((n) => parseMemberId(n, '--node'));
 }
 
+/**
+ * An AdminClient, loaded on first use: the client and its transport are not needed for
+ * --help or a usage error, and loading them is most of the CLI's start time.
+ */
+export async function openClient(opts: AdminClientOptions): Promise<AdminClient> {
+  const { AdminClient } = await import('./client.js');
+  return new AdminClient(opts);
+}
+
 /** Runs `fn` with a client for the command's flags, closing it whatever happens. */
 export async function withClient<T>(f: CommonFlags, fn: (client: AdminClient) => Promise<T>): Promise<T> {
-  const client = new AdminClient(clientOptions(f));
+  const client = await openClient(clientOptions(f));
   try {
     return await fn(client);
   } finally {

@@ -1,7 +1,7 @@
 // `conclave election leave|ping`: one row per member asked, OpenIO-style (200 when the member
 // did it, else why not). --json prints { ok, members: rows }.
 import type { NodeId, Role } from '@conclave/core';
-import { roleName } from 'conclave';
+import { roleName } from 'conclave/diagnosis';
 import type { Answer } from './member-survey.js';
 import { actionRow } from './openio-status.js';
 

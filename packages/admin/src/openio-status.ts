@@ -1,7 +1,8 @@
 // OpenIO's per-member status codes (`openio election status`), as the conclave CLI prints them:
 // 200 leader, 303 follower (the message names the leader), 500 no leader or election failing,
 // 2 network error (connection refused), 7 timeout, 401 authentication failed.
-import { explainNoLeader, type NodeStatus } from 'conclave';
+import type { NodeStatus } from 'conclave';
+import { explainNoLeader } from 'conclave/diagnosis';
 import { EXIT } from './exit-codes.js';
 import type { Answer, RemoteFailure } from './member-survey.js';
 

@@ -2,7 +2,8 @@
 // of step 1 of the JE HA procedure before setting one ("verify that a simple majority of
 // electable nodes are in fact down"). Pure functions; --json prints these objects as they are.
 import { simpleMajority, electableGroupSize, type NodeId } from '@conclave/core';
-import { ConclaveError, type OverrideSource } from 'conclave';
+import { ConclaveError } from '@conclave/core';
+import type { OverrideSource } from 'conclave';
 import { electionRow } from './election-report.js';
 import type { Answer, MemberProbe, Survey } from './member-survey.js';
 import { actionRow } from './openio-status.js';

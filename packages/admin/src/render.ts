@@ -1,7 +1,7 @@
 // Tables for people (cli-table3, in OpenIO's plain ASCII look) and the text forms of times
 // and election history entries.
 import Table from 'cli-table3';
-import { formatAgoMs } from 'conclave';
+import { formatAgoMs } from 'conclave/diagnosis';
 import type { HistoryEntry } from '@conclave/core';
 import type { DebugBody } from './election-report.js';
 
