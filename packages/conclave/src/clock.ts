@@ -5,6 +5,7 @@
 // whatever steps it took since the process started).
 import { performance } from 'node:perf_hooks';
 
+/** Whole milliseconds (history stamps print as integers); never decreases. */
 export function monotonicNowMs(): number {
-  return performance.timeOrigin + performance.now();
+  return Math.floor(performance.timeOrigin + performance.now());
 }
