@@ -20,8 +20,20 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/**
+ * How long a test waits for something that must happen. Generous: it only decides how soon a
+ * broken test fails, and a loaded 2-core machine stretches everything (issue 11, item 16).
+ */
+export const WAIT_MS = 60_000;
+
+/**
+ * Liveness timeouts for transports whose test is not about detecting a dead peer: a stall of
+ * this loaded process must not look like one (the default is 2 s).
+ */
+export const PATIENT_HEARTBEAT_TIMEOUT_MS = 120_000;
+
 /** Polls `cond` every few ms until it holds; throws naming `what` after `timeoutMs`. */
-export async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+export async function waitFor(cond: () => boolean, what: string, timeoutMs = WAIT_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
@@ -57,7 +69,8 @@ export type Options = Omit<TransportOptions, 'id' | 'listen' | 'peers' | 'groupI
 export async function startCluster(ids: NodeId[], options: Options = {}, perNode: Record<NodeId, Options> = {}): Promise<Map<NodeId, Transport>> {
   const out = new Map<NodeId, Transport>();
   for (const id of ids) {
-    const t = new Transport({ groupId: 'g1', ...options, ...perNode[id], id, listen: '127.0.0.1:0', peers: {} });
+    const patient = options.heartbeatIntervalMs === undefined && perNode[id]?.heartbeatIntervalMs === undefined ? { heartbeatTimeoutMs: PATIENT_HEARTBEAT_TIMEOUT_MS } : {};
+    const t = new Transport({ groupId: 'g1', ...patient, ...options, ...perNode[id], id, listen: '127.0.0.1:0', peers: {} });
     await t.start();
     out.set(id, t);
   }
@@ -67,7 +80,7 @@ export async function startCluster(ids: NodeId[], options: Options = {}, perNode
   return out;
 }
 
-export async function waitConnected(ts: Map<NodeId, Transport>, timeoutMs = 5000): Promise<void> {
+export async function waitConnected(ts: Map<NodeId, Transport>, timeoutMs = WAIT_MS): Promise<void> {
   await waitFor(() => [...ts.values()].every((t) => Object.values(t.stats().peers).every((p) => p.connected && p.inboundConnected)), 'every link to connect', timeoutMs);
 }
 
@@ -110,7 +123,7 @@ export class ChildPeer {
     });
   }
 
-  static async spawn(config: Record<string, unknown>, timeoutMs = 15000): Promise<ChildPeer> {
+  static async spawn(config: Record<string, unknown>, timeoutMs = WAIT_MS): Promise<ChildPeer> {
     const proc = spawn(process.execPath, ['--import', 'tsx', join(fixtures, 'peer-process.ts'), JSON.stringify(config)], {
       cwd: repoRoot,
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -130,7 +143,7 @@ export class ChildPeer {
   }
 
   /** Waits for the next event named `name` not yet consumed. */
-  async next(name: string, timeoutMs = 5000): Promise<ChildEvent> {
+  async next(name: string, timeoutMs = WAIT_MS): Promise<ChildEvent> {
     let found: ChildEvent | undefined;
     await waitFor(() => {
       const i = this.events.findIndex((e) => e.event === name);
@@ -141,12 +154,12 @@ export class ChildPeer {
     return found!;
   }
 
-  async stats(timeoutMs = 5000): Promise<Record<string, unknown>> {
+  async stats(timeoutMs = WAIT_MS): Promise<Record<string, unknown>> {
     this.command({ cmd: 'stats' });
     return (await this.next('stats', timeoutMs)).stats as Record<string, unknown>;
   }
 
-  async kill(signal: NodeJS.Signals = 'SIGKILL', timeoutMs = 5000): Promise<void> {
+  async kill(signal: NodeJS.Signals = 'SIGKILL', timeoutMs = WAIT_MS): Promise<void> {
     if (this.exited) return;
     this.proc.kill(signal);
     await waitFor(() => this.exited, `child ${this.proc.pid} to exit`, timeoutMs);
@@ -178,7 +191,7 @@ export class RawClient {
     ws.on('error', () => {});
   }
 
-  static async open(address: string, path = PEER_PATH, timeoutMs = 5000): Promise<RawClient> {
+  static async open(address: string, path = PEER_PATH, timeoutMs = WAIT_MS): Promise<RawClient> {
     const ws = new WebSocket(`ws://${address}${path}`, { perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
     const c = new RawClient(ws);
     await within(new Promise<void>((resolve, reject) => {
@@ -193,7 +206,7 @@ export class RawClient {
   }
 
   /** Resolves once `cond` holds (checked now and after each frame or close, and when poked). */
-  until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  until(cond: () => boolean, what: string, timeoutMs = WAIT_MS): Promise<void> {
     if (cond()) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const check = (): void => {
@@ -215,7 +228,7 @@ export class RawClient {
     for (const check of [...this.checks]) check();
   }
 
-  async nextFrame(timeoutMs = 5000): Promise<Record<string, unknown>> {
+  async nextFrame(timeoutMs = WAIT_MS): Promise<Record<string, unknown>> {
     await this.until(() => this.frames.length > 0 || this.closed !== null, 'a frame', timeoutMs);
     const f = this.frames.shift();
     if (!f) throw new Error(`closed instead: ${JSON.stringify(this.closed)}`);
@@ -224,7 +237,7 @@ export class RawClient {
     return ctrl;
   }
 
-  async waitClosed(timeoutMs = 5000): Promise<Closed> {
+  async waitClosed(timeoutMs = WAIT_MS): Promise<Closed> {
     await this.until(() => this.closed !== null, 'the server to close the connection', timeoutMs);
     return this.closed!;
   }
