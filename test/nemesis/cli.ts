@@ -1,15 +1,16 @@
 // `npm run nemesis -- --minutes 30`: the soak. Stops by itself after the duration, heals,
 // checks, prints the figures, exits 0 (linearizable, nothing lost) or 1.
-// `--check FILE` re-checks a saved history; `--seed N` fixes the schedule's seed.
-import { readFileSync } from 'node:fs';
+// `--check FILE` re-checks a saved history (ours, or a Jepsen register log); `--seed N`
+// fixes the schedule's seed; `--json` ends the output with a one-line summary for scripts.
 import { parseArgs } from 'node:util';
-import { checkHistory, formatFailure } from './linearizability.js';
-import { operationsOf, type HistoryEvent } from './history.js';
+import { checkHistoryFile, formatFileCheck } from './check-file.js';
 import { formatReport, runNemesis } from './run.js';
+import { summarizeFileCheck, summarizeRun } from './summary.js';
 
 const USAGE = `usage: npm run nemesis -- [--minutes N | --seconds N] [--seed N] [--clients N] [--keys N] [--keep-history] [--out DIR]
                              [--read-consistency linearizable|lease|none]   (weaker reads: to see the checker catch them)
-       npm run nemesis -- --check FILE`;
+                             [--json]   (last line: a JSON summary)
+       npm run nemesis -- --check FILE [--json]   (FILE: a history the nemesis saved, or a Jepsen register log)`;
 
 function positiveInt(name: string, v: string | undefined, dflt: number, max: number): number {
   if (v === undefined) return dflt;
@@ -34,6 +35,7 @@ try {
       'keep-history': { type: 'boolean' },
       'read-consistency': { type: 'string' },
       check: { type: 'string' },
+      json: { type: 'boolean' },
       help: { type: 'boolean' },
     },
   }).values;
@@ -47,13 +49,16 @@ if (args.help) {
 }
 
 if (args.check) {
-  const saved = JSON.parse(readFileSync(args.check, 'utf8')) as { events: HistoryEvent[] };
-  const result = checkHistory(operationsOf(saved.events));
-  for (const k of result.keys) {
-    console.log(`${k.key}: ${k.linearizable} (${k.searched} ops, ${k.segments} segments, ${k.configurations} configurations)`);
-    if (k.failure) console.log(formatFailure(k.failure));
+  let checked;
+  try {
+    checked = checkHistoryFile(args.check);
+  } catch (err) {
+    console.error(`nemesis: --check: ${(err as Error).message}`);
+    process.exit(2);
   }
-  process.exit(result.linearizable === true ? 0 : 1);
+  console.log(formatFileCheck(checked));
+  if (args.json) console.log(JSON.stringify(summarizeFileCheck(checked)));
+  process.exit(checked.result.linearizable === true ? 0 : 1);
 }
 
 const seconds = args.seconds !== undefined ? positiveInt('seconds', args.seconds, 60, 24 * 3600) : positiveInt('minutes', args.minutes, 1, 24 * 60) * 60;
@@ -74,4 +79,5 @@ const report = await runNemesis({
   log: (line) => console.log(`[nemesis] ${line}`),
 });
 console.log(formatReport(report));
+if (args.json) console.log(JSON.stringify(summarizeRun(report)));
 process.exit(report.ok ? 0 : 1);

@@ -46,6 +46,8 @@ export interface FreshCheck {
 
 export interface NemesisReport {
   readonly seed: number;
+  /** How the network is cut: 'hook' (the transport's fault hook) or 'netns' (the kernel). */
+  readonly network: string;
   readonly durationMs: number;
   readonly operations: HistoryCounts;
   readonly okPerSecond: number;
@@ -186,6 +188,7 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
   }
   return {
     seed: o.seed,
+    network: 'hook',
     durationMs: o.durationMs,
     operations,
     okPerSecond: okCount / (o.durationMs / 1000),
