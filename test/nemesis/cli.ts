@@ -9,6 +9,7 @@ import { summarizeFileCheck, summarizeRun } from './summary.js';
 
 const USAGE = `usage: npm run nemesis -- [--minutes N | --seconds N] [--seed N] [--clients N] [--keys N] [--keep-history] [--out DIR]
                              [--read-consistency linearizable|lease|none]   (weaker reads: to see the checker catch them)
+                             [--network hook|netns]   (netns: each node in its own network namespace, links cut by the kernel; root only)
                              [--json]   (last line: a JSON summary)
        npm run nemesis -- --check FILE [--json]   (FILE: a history the nemesis saved, or a Jepsen register log)`;
 
@@ -36,6 +37,7 @@ try {
       'read-consistency': { type: 'string' },
       check: { type: 'string' },
       json: { type: 'boolean' },
+      network: { type: 'string' },
       help: { type: 'boolean' },
     },
   }).values;
@@ -67,6 +69,13 @@ if (readConsistency !== 'linearizable' && readConsistency !== 'lease' && readCon
   console.error(`nemesis: --read-consistency must be linearizable, lease or none, got '${readConsistency}'\n${USAGE}`);
   process.exit(2);
 }
+const network = args.network ?? 'hook';
+if (network !== 'hook' && network !== 'netns') {
+  console.error(`nemesis: --network must be hook or netns, got '${network}'\n${USAGE}`);
+  process.exit(2);
+}
+// An interrupt still removes the namespaces and stops the nodes (exit hooks run on exit()).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 const seed = args.seed !== undefined ? positiveInt('seed', args.seed, 1, 2 ** 31) : Math.floor(Math.random() * 2 ** 31) + 1;
 const report = await runNemesis({
   durationMs: seconds * 1000,
@@ -75,6 +84,7 @@ const report = await runNemesis({
   keys: positiveInt('keys', args.keys, 5, 100),
   keepHistory: args['keep-history'] === true,
   readConsistency,
+  network,
   ...(args.out ? { outDir: args.out } : {}),
   log: (line) => console.log(`[nemesis] ${line}`),
 });

@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { AdminRpcClient } from '@conclave/transport';
 import { seededRandom } from '@conclave/core';
 import type { NodeStatus } from 'conclave';
+import { randomBytes } from 'node:crypto';
 import { NemesisCluster } from './cluster.js';
+import { NetnsNetwork } from './netns.js';
 import { Nemesis, type FaultRecord } from './faults.js';
 import { countOperations, operationsOf, type HistoryCounts, type HistoryEvent } from './history.js';
 import { checkHistory, type CheckResult } from './linearizability.js';
@@ -25,6 +27,8 @@ export interface NemesisRunOptions {
   readonly requestTimeoutMs?: number;
   readonly holdMs?: readonly [number, number];
   readonly quietMs?: readonly [number, number];
+  /** 'hook' (default): the transport's fault hook cuts links; 'netns': the kernel does, in namespaces. */
+  readonly network?: 'hook' | 'netns';
   /** The clients' reads (final reads are always linearizable). Default linearizable. */
   readonly readConsistency?: 'linearizable' | 'lease' | 'none';
   /** Where a failing run's history goes (and every run's, with keepHistory). */
@@ -108,7 +112,7 @@ async function checkFresh(cluster: NemesisCluster, workload: Workload, leader: s
   const unexpected = new Set<string>();
   const members = cluster.ids();
   for (const id of members) {
-    const conn = await AdminRpcClient.connect(cluster.address(id), { connectTimeoutMs: 5000 });
+    const conn = await AdminRpcClient.connect(cluster.address(id), { connectTimeoutMs: 5000, ...cluster.clientOptions() });
     try {
       const views = [await scanFresh(conn, 'none')];
       if (id === leader) views.push(await scanFresh(conn, 'linearizable'));
@@ -127,7 +131,7 @@ async function checkFresh(cluster: NemesisCluster, workload: Workload, leader: s
 async function finalReads(cluster: NemesisCluster, workload: Workload, keys: number, firstProcess: number): Promise<void> {
   let process = firstProcess;
   for (const id of cluster.ids()) {
-    const conn = await AdminRpcClient.connect(cluster.address(id), { connectTimeoutMs: 5000 });
+    const conn = await AdminRpcClient.connect(cluster.address(id), { connectTimeoutMs: 5000, ...cluster.clientOptions() });
     try {
       for (let k = 0; k < keys; k++) await workload.register(conn, process++, registerKey(k), { f: 'read', value: null });
     } finally {
@@ -141,10 +145,25 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
   const random = seededRandom(o.seed);
   const keys = o.keys ?? 5;
   const clients = o.clients ?? 10;
-  const cluster = await NemesisCluster.start({ nodes: o.nodes ?? 5, tickMs: o.tickMs ?? 50, electionTicks: o.electionTicks ?? 10 });
+  const nodes = o.nodes ?? 5;
+  const network = o.network === 'netns' ? await NetnsNetwork.create(nodes) : undefined;
+  let cluster: NemesisCluster;
+  try {
+    cluster = await NemesisCluster.start({
+      nodes,
+      tickMs: o.tickMs ?? 50,
+      electionTicks: o.electionTicks ?? 10,
+      // In the kernel's network, the hook stays off: nothing can cut links but the kernel.
+      ...(network ? { network, faultInjection: false, adminSecret: randomBytes(24).toString('hex'), clusterSecret: randomBytes(24).toString('hex') } : {}),
+    });
+  } catch (err) {
+    await network?.destroy();
+    throw err;
+  }
+  if (network) log(`netns: bridge ${network.bridge}, namespaces ${network.namespace(1)}..${nodes}, delays by ${network.delayMechanism}`);
   const workload = new Workload(cluster, { clients, keys, requestTimeoutMs: o.requestTimeoutMs ?? 5_000, freshKeyShare: 0.1, random, readConsistency: o.readConsistency ?? 'linearizable' });
   const now = () => workload.history.now();
-  const nemesis = new Nemesis(cluster, { random, holdMs: o.holdMs ?? [2000, 6000], quietMs: o.quietMs ?? [1000, 3000], now, log });
+  const nemesis = new Nemesis(cluster, { random, holdMs: o.holdMs ?? [2000, 6000], quietMs: o.quietMs ?? [1000, 3000], now, log, ...(network ? { network } : {}) });
   let setupError: string | null = null;
   let fresh: FreshCheck = { acked: 0, indeterminate: 0, failed: 0, lost: [], unexpected: [], membersChecked: [] };
   let finalMembers: string[] = [];
@@ -168,6 +187,7 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
   } finally {
     workload.stop();
     await cluster.close();
+    await network?.destroy();
   }
   const events: HistoryEvent[] = workload.history.events;
   const ops = operationsOf(events);
@@ -188,7 +208,7 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
   }
   return {
     seed: o.seed,
-    network: 'hook',
+    network: network ? 'netns' : 'hook',
     durationMs: o.durationMs,
     operations,
     okPerSecond: okCount / (o.durationMs / 1000),
