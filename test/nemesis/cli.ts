@@ -5,11 +5,16 @@
 import { parseArgs } from 'node:util';
 import { checkHistoryFile, formatFileCheck } from './check-file.js';
 import { formatReport, runNemesis } from './run.js';
+import { CLOCK_MODES, type ClockMode } from './clock.js';
+import { ALL_FAULT_KINDS, type FaultKind } from './faults.js';
 import { summarizeFileCheck, summarizeRun } from './summary.js';
 
 const USAGE = `usage: npm run nemesis -- [--minutes N | --seconds N] [--seed N] [--clients N] [--keys N] [--keep-history] [--out DIR]
                              [--read-consistency linearizable|lease|none]   (weaker reads: to see the checker catch them)
                              [--network hook|netns]   (netns: each node in its own network namespace, links cut by the kernel; root only)
+                             [--clock within|beyond]   (nodes under libfaketime: clock steps and drift within the lease's bound, or a leader's clock far beyond it)
+                             [--disk]   (nodes under libfiu: fdatasync, open or write fail with EIO or ENOSPC on one node for a while)
+                             [--faults KIND,...]   (only these fault kinds; see the list below)
                              [--json]   (last line: a JSON summary)
        npm run nemesis -- --check FILE [--json]   (FILE: a history the nemesis saved, or a Jepsen register log)`;
 
@@ -38,6 +43,9 @@ try {
       check: { type: 'string' },
       json: { type: 'boolean' },
       network: { type: 'string' },
+      clock: { type: 'string' },
+      disk: { type: 'boolean' },
+      faults: { type: 'string' },
       help: { type: 'boolean' },
     },
   }).values;
@@ -74,6 +82,29 @@ if (network !== 'hook' && network !== 'netns') {
   console.error(`nemesis: --network must be hook or netns, got '${network}'\n${USAGE}`);
   process.exit(2);
 }
+const clock = args.clock;
+if (clock !== undefined && !(CLOCK_MODES as readonly string[]).includes(clock)) {
+  console.error(`nemesis: --clock must be ${CLOCK_MODES.join(' or ')}, got '${clock}'\n${USAGE}`);
+  process.exit(2);
+}
+let faults: FaultKind[] | undefined;
+if (args.faults !== undefined) {
+  faults = args.faults.split(',').map((k) => k.trim()) as FaultKind[];
+  const unknown = faults.filter((k) => !(ALL_FAULT_KINDS as readonly string[]).includes(k));
+  if (unknown.length > 0 || faults.length === 0) {
+    console.error(`nemesis: --faults: unknown kind '${unknown.join(',')}' (known: ${ALL_FAULT_KINDS.join(', ')})\n${USAGE}`);
+    process.exit(2);
+  }
+  if (faults.includes('disk-error') && !args.disk) {
+    console.error(`nemesis: --faults disk-error needs --disk\n${USAGE}`);
+    process.exit(2);
+  }
+  const needsClock = faults.filter((k) => k.startsWith('clock-'));
+  if (needsClock.length > 0 && clock === undefined) {
+    console.error(`nemesis: --faults ${needsClock.join(',')} needs --clock\n${USAGE}`);
+    process.exit(2);
+  }
+}
 // An interrupt still removes the namespaces and stops the nodes (exit hooks run on exit()).
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 const seed = args.seed !== undefined ? positiveInt('seed', args.seed, 1, 2 ** 31) : Math.floor(Math.random() * 2 ** 31) + 1;
@@ -85,6 +116,9 @@ const report = await runNemesis({
   keepHistory: args['keep-history'] === true,
   readConsistency,
   network,
+  ...(clock ? { clock: clock as ClockMode } : {}),
+  ...(faults ? { faults } : {}),
+  ...(args.disk ? { disk: true } : {}),
   ...(args.out ? { outDir: args.out } : {}),
   log: (line) => console.log(`[nemesis] ${line}`),
 });

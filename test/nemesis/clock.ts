@@ -1,14 +1,15 @@
 // Clock faults (`--clock within|beyond`): every node process runs under libfaketime (Debian
 // `faketime`), its fake time read from a file per node that the nemesis rewrites.
 //
-// - within: the wall clock only (CLOCK_MONOTONIC stays true, as on a real machine where NTP
-//   steps and slews the wall clock): steps forward and back by up to 2 s, and rates within
-//   the lease's documented margin (0.8x..1.25x: no two clocks differ by 2x). A lease that
-//   is right finds nothing here.
-// - beyond: both clocks (a slow crystal slows everything): the leader's clock runs at 0.05x
-//   while it is cut off from the others, far beyond the margin, so its lease outlives the
-//   election of another leader. This mode exists to show that the checker sees stale lease
-//   reads.
+// The wall clock only (Date.now(), CLOCK_REALTIME; CLOCK_MONOTONIC stays true, as on a real
+// machine where NTP steps and slews the wall clock):
+// - within: alongside the other faults, a node's clock steps forward or back by up to 2 s,
+//   or runs at a rate within the lease's documented margin (0.8x..1.25x: no two clocks
+//   differ by 2x). A lease that is right finds nothing here.
+// - beyond: the leader's clock runs at 0.05x while it is cut off from the others, far
+//   beyond the margin, so that a lease timed by that clock outlives the election of another
+//   leader. This mode exists to show that the checker sees stale lease reads. (Faking the
+//   monotonic clock too was tried: node's event loop then stalls for many seconds.)
 //
 // libfaketime computes fake time as start + (now - start) * rate + offset; a rate change
 // therefore moves the offset too, so that the clock does not jump (FAKETIME_XRESET would do
@@ -86,7 +87,9 @@ export class ClockControl {
         FAKETIME_TIMESTAMP_FILE: this.file(id),
         // Re-read the file every second (reading it on every clock call would cost too much).
         FAKETIME_CACHE_DURATION: '1',
-        ...(this.mode === 'within' ? { FAKETIME_DONT_FAKE_MONOTONIC: '1' } : {}),
+        // The wall clock only: node's timers run on CLOCK_MONOTONIC, and a process whose
+        // monotonic clock runs at 0.05x stalls its event loop for many seconds.
+        FAKETIME_DONT_FAKE_MONOTONIC: '1',
       },
     };
   };

@@ -17,11 +17,13 @@ import { waitFor } from '../cluster/harness.js';
 import type { NemesisCluster } from './cluster.js';
 import type { NetnsNetwork } from './netns.js';
 import { BEYOND_RATE, MAX_STEP_S, WITHIN_RATES, type ClockControl } from './clock.js';
+import { DISK_FAULTS, type DiskControl } from './disk.js';
+import { AdminRpcClient } from '@conclave/transport';
 
 /** The kinds drawn by default (the clock and disk kinds come with their modes). */
-export const FAULT_KINDS = ['kill', 'pause', 'partition-majority', 'partition-bridge', 'partition-leader', 'partition-one-way', 'transfer', 'membership', 'lossy-links'] as const;
+export const FAULT_KINDS = ['kill', 'pause', 'partition-majority', 'partition-bridge', 'partition-leader', 'partition-one-way', 'transfer', 'membership', 'lossy-links', 'long-delay'] as const;
 /** Every kind, for --faults. */
-export const ALL_FAULT_KINDS = [...FAULT_KINDS, 'clock-step', 'clock-rate', 'clock-slow-leader'] as const;
+export const ALL_FAULT_KINDS = [...FAULT_KINDS, 'clock-step', 'clock-rate', 'clock-slow-leader', 'disk-error'] as const;
 export type FaultKind = (typeof ALL_FAULT_KINDS)[number];
 
 /** Loss, duplication and delay of lossy links in netns mode (percent of peer packets). */
@@ -46,10 +48,20 @@ export interface NemesisOptions {
   readonly network?: NetnsNetwork;
   /** The nodes' fake clocks: 'within' drifts and steps them all along; 'beyond' adds clock-slow-leader. */
   readonly clock?: ClockControl;
-  /** The kinds to draw from (default: FAULT_KINDS, plus clock-slow-leader in the beyond clock mode). */
+  /** Nodes under libfiu: adds disk-error. */
+  readonly disk?: DiskControl;
+  /** The kinds to draw from (default: FAULT_KINDS, plus clock-slow-leader in the beyond clock mode, disk-error with disk). */
   readonly kinds?: readonly FaultKind[];
 }
 
+/** A long delay holds the leader's traffic for at least this long: well past the lease and an election timeout. */
+const LONG_DELAY_MIN_MS = 3000;
+/** Reads queued on the stopped leader: enough bytes to fill its socket buffers, bounded. */
+const LONG_DELAY_QUEUED_READS = 400;
+const LONG_DELAY_KEY_BYTES = 2048;
+
+/** libfaketime re-reads its file every second (FAKETIME_CACHE_DURATION): time for a change to apply. */
+const FAKETIME_REREAD_MS = 1200;
 /** Pause between two clock changes of the within mode. */
 const CLOCK_CHANGE_MS: readonly [number, number] = [500, 2000];
 
@@ -68,6 +80,7 @@ export class Nemesis {
   readonly faults: FaultRecord[] = [];
   private queue: FaultKind[] = [];
   private generation = new Map<string, number>();
+  private diskFaultsInjected = 0;
 
   constructor(
     private readonly cluster: NemesisCluster,
@@ -80,7 +93,7 @@ export class Nemesis {
 
   private kinds(): readonly FaultKind[] {
     if (this.opts.kinds) return this.opts.kinds;
-    return this.opts.clock?.mode === 'beyond' ? [...FAULT_KINDS, 'clock-slow-leader'] : FAULT_KINDS;
+    return [...FAULT_KINDS, ...(this.opts.clock?.mode === 'beyond' ? (['clock-slow-leader'] as const) : []), ...(this.opts.disk ? (['disk-error'] as const) : [])];
   }
 
   private nextKind(): FaultKind {
@@ -159,15 +172,71 @@ export class Nemesis {
         return;
       }
       case 'clock-slow-leader': {
+        // The leader's wall clock at 0.05x, then the leader stopped while the others elect
+        // another leader and clients queue reads on it: resumed, it believes the few hundred
+        // milliseconds its clock saw are within its lease. (Cut off by a partition instead,
+        // its tick-driven quorum check steps it down before another leader is elected.)
         if (!clock) throw new Error('clock faults need --clock');
         const leader = await this.leaderOrAny();
-        const sides = [[leader], ids.filter((id) => id !== leader)];
-        set(`${leader} x${BEYOND_RATE} and cut off`);
+        set(`${leader} x${BEYOND_RATE}, stopped`);
         clock.setRate(leader, BEYOND_RATE);
         try {
-          await this.partition(sides, holdMs);
+          await sleep(FAKETIME_REREAD_MS);
+          this.cluster.pause(leader);
+          await sleep(holdMs);
+          this.cluster.resume(leader);
+          await sleep(FAKETIME_REREAD_MS);
         } finally {
+          this.cluster.resume(leader);
           clock.reset(leader);
+        }
+        return;
+      }
+      case 'long-delay': {
+        // The leader stops; peers and clients keep sending to it until its socket buffers
+        // fill (the nemesis queues a bounded burst of reads too); then everything held is
+        // delivered at once. A lease trusted across the stop would answer stale reads.
+        const leader = await this.leaderOrAny();
+        const ms = Math.max(holdMs, LONG_DELAY_MIN_MS);
+        set(`${leader} held ${ms} ms, ${LONG_DELAY_QUEUED_READS} reads queued`);
+        let conn: AdminRpcClient | null = null;
+        try {
+          conn = await AdminRpcClient.connect(this.cluster.address(leader), { connectTimeoutMs: 2000, ...this.cluster.clientOptions() });
+        } catch {
+          record.detail += ' (could not connect to queue reads)';
+        }
+        this.cluster.pause(leader);
+        const burst: Promise<unknown>[] = [];
+        for (let i = 0; i < LONG_DELAY_QUEUED_READS && conn; i++) {
+          burst.push(conn.request('kv.get', { key: `delay:${'x'.repeat(LONG_DELAY_KEY_BYTES)}${i}`, consistency: 'lease' }, { timeoutMs: ms + 10_000 }).catch(() => {}));
+        }
+        try {
+          await sleep(ms);
+        } finally {
+          this.cluster.resume(leader);
+        }
+        await Promise.race([Promise.all(burst), sleep(10_000)]);
+        await conn?.close().catch(() => {});
+        return;
+      }
+      case 'disk-error': {
+        const disk = this.opts.disk;
+        if (!disk) throw new Error('disk faults need --disk');
+        const target = this.pick(ids.filter((id) => this.cluster.running(id)));
+        const pid = this.cluster.members.get(target)?.proc?.pid;
+        if (pid === undefined) throw new Error(`${target} has no process`);
+        // In turn, so that each failure point comes up in a short run.
+        const f = DISK_FAULTS[this.diskFaultsInjected++ % DISK_FAULTS.length]!;
+        set(`${target} ${f.point} ${f.errno}`);
+        await disk.enable(pid, f);
+        await sleep(holdMs);
+        if (this.cluster.alive(target)) {
+          await disk.disable(pid, f);
+          record.detail += ': kept running';
+        } else {
+          const out = (this.cluster.output.get(target) ?? '').trim().split('\n');
+          record.detail += `: stopped, last line: ${out[out.length - 1]?.slice(0, 300) ?? '(none)'}`;
+          this.cluster.spawn(target); // a healthy disk again: it must catch up
         }
         return;
       }
