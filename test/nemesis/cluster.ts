@@ -81,8 +81,14 @@ export class NemesisCluster {
     const addresses = network ? Array.from({ length: opts.nodes }, (_, i) => network.address(`n${i + 1}`)) : (await freePorts(opts.nodes)).map((p) => `127.0.0.1:${p}`);
     const c = new NemesisCluster(opts, addresses);
     process.once('exit', c.killAllSync);
-    for (const id of c.members.keys()) c.spawn(id);
-    await c.waitForLeader(30_000);
+    try {
+      for (const id of c.members.keys()) c.spawn(id);
+      await c.waitForLeader(60_000);
+    } catch (err) {
+      const logs = c.logs(1500);
+      await c.close();
+      throw new Error(`${(err as Error).message}\n${logs}`);
+    }
     return c;
   }
 
