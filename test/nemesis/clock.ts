@@ -79,11 +79,14 @@ export class ClockControl {
   launcher = (id: string, spec: LaunchSpec): LaunchSpec => {
     this.clocks.set(id, { startMs: Date.now(), offsetS: 0, rate: 1 });
     this.write(id);
+    // A shell adds libfaketime to LD_PRELOAD just before the node starts (and execs it, so
+    // the pid stays the node's): an outer wrapper such as fiu-run replaces LD_PRELOAD.
     return {
-      ...spec,
+      cmd: '/bin/sh',
+      args: ['-c', 'LD_PRELOAD="${LD_PRELOAD:+$LD_PRELOAD }$CONCLAVE_LIBFAKETIME" exec "$0" "$@"', spec.cmd, ...spec.args],
       env: {
         ...spec.env,
-        LD_PRELOAD: [this.library, spec.env.LD_PRELOAD].filter(Boolean).join(' '),
+        CONCLAVE_LIBFAKETIME: this.library,
         FAKETIME_TIMESTAMP_FILE: this.file(id),
         // Re-read the file every second (reading it on every clock call would cost too much).
         FAKETIME_CACHE_DURATION: '1',

@@ -171,7 +171,7 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
       electionTicks: o.electionTicks ?? 10,
       // In the kernel's network, the hook stays off: nothing can cut links but the kernel.
       ...(network ? { network, faultInjection: false, adminSecret: randomBytes(24).toString('hex'), clusterSecret: randomBytes(24).toString('hex') } : {}),
-      // libfaketime's variables first, then fiu-run (which keeps LD_PRELOAD's libraries).
+      // The clock's wrapper inside, fiu-run outside: fiu-run sets LD_PRELOAD, the clock's shell adds to it.
       ...(launchers.length ? { launcher: (id: string, spec: LaunchSpec) => launchers.reduce((acc, l) => l(id, acc), spec) } : {}),
     });
   } catch (err) {
