@@ -45,3 +45,19 @@ test('--check on our own JSON history; a file that is neither is refused with ex
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('malformed nemesis arguments: exit 2 naming what was wrong, before any node starts', async (t) => {
+  const cases: [string[], RegExp][] = [
+    [['--network', 'bogus'], /--network must be hook or netns, got 'bogus'/],
+    [['--clock', 'sideways'], /--clock must be within or beyond, got 'sideways'/],
+    [['--faults', 'kill,meteor'], /--faults: unknown kind 'meteor'/],
+    [['--faults', 'clock-step'], /--faults clock-step needs --clock/],
+    [['--faults', 'disk-error'], /--faults disk-error needs --disk/],
+  ];
+  const runs = await Promise.all(cases.map(([args]) => nemesisCli([...args, '--seconds', '1'], DEADLINE_MS)));
+  runs.forEach((run, i) => {
+    t.is(run.code, 2, `${cases[i]![0].join(' ')}: ${run.stdout}${run.stderr}`);
+    t.regex(run.stderr, cases[i]![1]);
+    t.notRegex(run.stdout, /seed \d+: \d+ nodes/, 'no run started');
+  });
+});
