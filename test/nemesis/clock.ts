@@ -14,7 +14,7 @@
 // libfaketime computes fake time as start + (now - start) * rate + offset; a rate change
 // therefore moves the offset too, so that the clock does not jump (FAKETIME_XRESET would do
 // it, but then drops offsets).
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LaunchSpec } from './cluster.js';
 
@@ -136,6 +136,15 @@ export class ClockControl {
     c.offsetS = 0;
     this.write(id);
   }
+
+  /**
+   * After a node process exits: libfaketime keeps its shared memory and semaphore in /dev/shm
+   * under the pid and removes them only on a clean exit; a killed node leaves them, and a
+   * later process that gets the same pid would then fail to start.
+   */
+  processExited = (_id: string, pid: number): void => {
+    for (const f of [`/dev/shm/faketime_shm_${pid}`, `/dev/shm/sem.faketime_sem_${pid}`]) rmSync(f, { force: true });
+  };
 
   ids(): string[] {
     return [...this.clocks.keys()];

@@ -41,6 +41,8 @@ export interface NemesisClusterOptions {
   readonly network?: NetnsNetwork;
   /** Wraps a node's command line (under libfaketime, under fiu-run): applied before the namespace. */
   readonly launcher?: Launcher;
+  /** Called when a node process has exited (its pid), to clean up what it leaves behind. */
+  readonly onProcessExit?: (id: string, pid: number) => void;
 }
 
 export interface LaunchSpec {
@@ -127,6 +129,8 @@ export class NemesisCluster {
     if (this.opts.launcher) spec = this.opts.launcher(id, spec);
     if (this.opts.network) spec = { ...spec, ...this.opts.network.wrap(id, spec.cmd, spec.args) };
     const child = spawn(spec.cmd, spec.args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...spec.env } });
+    const onExit = this.opts.onProcessExit;
+    if (onExit && child.pid !== undefined) child.once('exit', () => onExit(id, child.pid!));
     const append = (b: Buffer) => this.output.set(id, ((this.output.get(id) ?? '') + b.toString()).slice(-OUTPUT_KEPT_CHARS));
     child.stdout!.on('data', append);
     child.stderr!.on('data', append);

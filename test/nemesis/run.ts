@@ -173,6 +173,7 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
       ...(network ? { network, faultInjection: false, adminSecret: randomBytes(24).toString('hex'), clusterSecret: randomBytes(24).toString('hex') } : {}),
       // The clock's wrapper inside, fiu-run outside: fiu-run sets LD_PRELOAD, the clock's shell adds to it.
       ...(launchers.length ? { launcher: (id: string, spec: LaunchSpec) => launchers.reduce((acc, l) => l(id, acc), spec) } : {}),
+      ...(clock ? { onProcessExit: clock.processExited } : {}),
     });
   } catch (err) {
     await network?.destroy();
