@@ -1,15 +1,22 @@
 // `npm run nemesis -- --minutes 30`: the soak. Stops by itself after the duration, heals,
 // checks, prints the figures, exits 0 (linearizable, nothing lost) or 1.
-// `--check FILE` re-checks a saved history; `--seed N` fixes the schedule's seed.
-import { readFileSync } from 'node:fs';
+// `--check FILE` re-checks a saved history (ours, or a Jepsen register log); `--seed N`
+// fixes the schedule's seed; `--json` ends the output with a one-line summary for scripts.
 import { parseArgs } from 'node:util';
-import { checkHistory, formatFailure } from './linearizability.js';
-import { operationsOf, type HistoryEvent } from './history.js';
+import { checkHistoryFile, formatFileCheck } from './check-file.js';
 import { formatReport, runNemesis } from './run.js';
+import { CLOCK_MODES, type ClockMode } from './clock.js';
+import { ALL_FAULT_KINDS, type FaultKind } from './faults.js';
+import { summarizeFileCheck, summarizeRun } from './summary.js';
 
 const USAGE = `usage: npm run nemesis -- [--minutes N | --seconds N] [--seed N] [--clients N] [--keys N] [--keep-history] [--out DIR]
                              [--read-consistency linearizable|lease|none]   (weaker reads: to see the checker catch them)
-       npm run nemesis -- --check FILE`;
+                             [--network hook|netns]   (netns: each node in its own network namespace, links cut by the kernel; root only)
+                             [--clock within|beyond]   (nodes under libfaketime: clock steps and drift within the lease's bound, or a leader's clock far beyond it)
+                             [--disk]   (nodes under libfiu: fdatasync, open or write fail with EIO or ENOSPC on one node for a while)
+                             [--faults KIND,...]   (only these fault kinds; see the list below)
+                             [--json]   (last line: a JSON summary)
+       npm run nemesis -- --check FILE [--json]   (FILE: a history the nemesis saved, or a Jepsen register log)`;
 
 function positiveInt(name: string, v: string | undefined, dflt: number, max: number): number {
   if (v === undefined) return dflt;
@@ -34,6 +41,11 @@ try {
       'keep-history': { type: 'boolean' },
       'read-consistency': { type: 'string' },
       check: { type: 'string' },
+      json: { type: 'boolean' },
+      network: { type: 'string' },
+      clock: { type: 'string' },
+      disk: { type: 'boolean' },
+      faults: { type: 'string' },
       help: { type: 'boolean' },
     },
   }).values;
@@ -47,13 +59,16 @@ if (args.help) {
 }
 
 if (args.check) {
-  const saved = JSON.parse(readFileSync(args.check, 'utf8')) as { events: HistoryEvent[] };
-  const result = checkHistory(operationsOf(saved.events));
-  for (const k of result.keys) {
-    console.log(`${k.key}: ${k.linearizable} (${k.searched} ops, ${k.segments} segments, ${k.configurations} configurations)`);
-    if (k.failure) console.log(formatFailure(k.failure));
+  let checked;
+  try {
+    checked = checkHistoryFile(args.check);
+  } catch (err) {
+    console.error(`nemesis: --check: ${(err as Error).message}`);
+    process.exit(2);
   }
-  process.exit(result.linearizable === true ? 0 : 1);
+  console.log(formatFileCheck(checked));
+  if (args.json) console.log(JSON.stringify(summarizeFileCheck(checked)));
+  process.exit(checked.result.linearizable === true ? 0 : 1);
 }
 
 const seconds = args.seconds !== undefined ? positiveInt('seconds', args.seconds, 60, 24 * 3600) : positiveInt('minutes', args.minutes, 1, 24 * 60) * 60;
@@ -62,6 +77,36 @@ if (readConsistency !== 'linearizable' && readConsistency !== 'lease' && readCon
   console.error(`nemesis: --read-consistency must be linearizable, lease or none, got '${readConsistency}'\n${USAGE}`);
   process.exit(2);
 }
+const network = args.network ?? 'hook';
+if (network !== 'hook' && network !== 'netns') {
+  console.error(`nemesis: --network must be hook or netns, got '${network}'\n${USAGE}`);
+  process.exit(2);
+}
+const clock = args.clock;
+if (clock !== undefined && !(CLOCK_MODES as readonly string[]).includes(clock)) {
+  console.error(`nemesis: --clock must be ${CLOCK_MODES.join(' or ')}, got '${clock}'\n${USAGE}`);
+  process.exit(2);
+}
+let faults: FaultKind[] | undefined;
+if (args.faults !== undefined) {
+  faults = args.faults.split(',').map((k) => k.trim()) as FaultKind[];
+  const unknown = faults.filter((k) => !(ALL_FAULT_KINDS as readonly string[]).includes(k));
+  if (unknown.length > 0 || faults.length === 0) {
+    console.error(`nemesis: --faults: unknown kind '${unknown.join(',')}' (known: ${ALL_FAULT_KINDS.join(', ')})\n${USAGE}`);
+    process.exit(2);
+  }
+  if (faults.includes('disk-error') && !args.disk) {
+    console.error(`nemesis: --faults disk-error needs --disk\n${USAGE}`);
+    process.exit(2);
+  }
+  const needsClock = faults.filter((k) => k.startsWith('clock-'));
+  if (needsClock.length > 0 && clock === undefined) {
+    console.error(`nemesis: --faults ${needsClock.join(',')} needs --clock\n${USAGE}`);
+    process.exit(2);
+  }
+}
+// An interrupt still removes the namespaces and stops the nodes (exit hooks run on exit()).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 const seed = args.seed !== undefined ? positiveInt('seed', args.seed, 1, 2 ** 31) : Math.floor(Math.random() * 2 ** 31) + 1;
 const report = await runNemesis({
   durationMs: seconds * 1000,
@@ -70,8 +115,13 @@ const report = await runNemesis({
   keys: positiveInt('keys', args.keys, 5, 100),
   keepHistory: args['keep-history'] === true,
   readConsistency,
+  network,
+  ...(clock ? { clock: clock as ClockMode } : {}),
+  ...(faults ? { faults } : {}),
+  ...(args.disk ? { disk: true } : {}),
   ...(args.out ? { outDir: args.out } : {}),
   log: (line) => console.log(`[nemesis] ${line}`),
 });
 console.log(formatReport(report));
+if (args.json) console.log(JSON.stringify(summarizeRun(report)));
 process.exit(report.ok ? 0 : 1);

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { AdminRemoteError, AdminRpcClient } from '@conclave/transport';
 import type { NodeStatus } from 'conclave';
 import { freePorts, waitFor } from '../cluster/harness.js';
+import type { NetnsNetwork } from './netns.js';
 
 const CLI = fileURLToPath(new URL('../../packages/admin/src/cli.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
@@ -34,7 +35,22 @@ export interface NemesisClusterOptions {
   readonly faultInjection?: boolean;
   /** Start nodes with this admin secret (--admin-secret-file); the control connections use it. */
   readonly adminSecret?: string;
+  /** Start nodes with this cluster secret (--secret-file): required beyond loopback. */
+  readonly clusterSecret?: string;
+  /** Each machine in its own network namespace (--network netns) instead of loopback. */
+  readonly network?: NetnsNetwork;
+  /** Wraps a node's command line (under libfaketime, under fiu-run): applied before the namespace. */
+  readonly launcher?: Launcher;
+  /** Called when a node process has exited (its pid), to clean up what it leaves behind. */
+  readonly onProcessExit?: (id: string, pid: number) => void;
 }
+
+export interface LaunchSpec {
+  readonly cmd: string;
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+}
+export type Launcher = (id: string, spec: LaunchSpec) => LaunchSpec;
 
 export class NemesisCluster {
   /** Members with a data directory, by id; a removed member leaves this map. */
@@ -47,24 +63,34 @@ export class NemesisCluster {
 
   private constructor(
     readonly opts: NemesisClusterOptions,
-    ports: number[],
+    addresses: readonly string[],
   ) {
-    ports.forEach((p, i) => {
+    addresses.forEach((address, i) => {
       const id = `n${i + 1}`;
-      this.members.set(id, { id, address: `127.0.0.1:${p}`, dataDir: join(this.root, id), joiner: false, proc: null, paused: false });
+      this.members.set(id, { id, address, dataDir: join(this.root, id), joiner: false, proc: null, paused: false });
     });
     this.initialPeers = [...this.members.values()].map((m) => `${m.id}=${m.address}`).join(',');
-    if (opts.adminSecret !== undefined) {
-      const file = join(this.root, 'admin-secret');
-      writeFileSync(file, opts.adminSecret, { mode: 0o600 });
-      this.secretArgs.push('--admin-secret-file', file);
+    for (const [flag, secret] of [['--admin-secret-file', opts.adminSecret], ['--secret-file', opts.clusterSecret]] as const) {
+      if (secret === undefined) continue;
+      const file = join(this.root, flag.slice(2));
+      writeFileSync(file, secret, { mode: 0o600 });
+      this.secretArgs.push(flag, file);
     }
   }
 
   static async start(opts: NemesisClusterOptions): Promise<NemesisCluster> {
-    const c = new NemesisCluster(opts, await freePorts(opts.nodes));
-    for (const id of c.members.keys()) c.spawn(id);
-    await c.waitForLeader(30_000);
+    const network = opts.network;
+    const addresses = network ? Array.from({ length: opts.nodes }, (_, i) => network.address(`n${i + 1}`)) : (await freePorts(opts.nodes)).map((p) => `127.0.0.1:${p}`);
+    const c = new NemesisCluster(opts, addresses);
+    process.once('exit', c.killAllSync);
+    try {
+      for (const id of c.members.keys()) c.spawn(id);
+      await c.waitForLeader(60_000);
+    } catch (err) {
+      const logs = c.logs(1500);
+      await c.close();
+      throw new Error(`${(err as Error).message}\n${logs}`);
+    }
     return c;
   }
 
@@ -99,7 +125,12 @@ export class NemesisCluster {
       '--tick-ms', String(this.opts.tickMs), '--election-ticks', String(this.opts.electionTicks),
       ...(this.opts.faultInjection === false ? [] : ['--enable-fault-injection']), ...this.secretArgs,
     ];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let spec: LaunchSpec = { cmd: process.execPath, args, env: {} };
+    if (this.opts.launcher) spec = this.opts.launcher(id, spec);
+    if (this.opts.network) spec = { ...spec, ...this.opts.network.wrap(id, spec.cmd, spec.args) };
+    const child = spawn(spec.cmd, spec.args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...spec.env } });
+    const onExit = this.opts.onProcessExit;
+    if (onExit && child.pid !== undefined) child.once('exit', () => onExit(id, child.pid!));
     const append = (b: Buffer) => this.output.set(id, ((this.output.get(id) ?? '') + b.toString()).slice(-OUTPUT_KEPT_CHARS));
     child.stdout!.on('data', append);
     child.stderr!.on('data', append);
@@ -154,13 +185,18 @@ export class NemesisCluster {
     this.members.set(id, { id, address, dataDir: join(this.root, id), joiner: true, proc: null, paused: false });
   }
 
+  /** What an admin client needs to connect to any member (the admin secret, if any). */
+  clientOptions(): { credential?: string } {
+    return this.opts.adminSecret !== undefined ? { credential: this.opts.adminSecret } : {};
+  }
+
   /** One admin request on the control connection of `id`. */
   async call<T>(id: string, method: string, params: unknown, timeoutMs = 3000): Promise<T> {
     let p = this.control.get(id);
     if (!p) {
       p = AdminRpcClient.connect(this.address(id), {
         connectTimeoutMs: Math.min(timeoutMs, 2000),
-        ...(this.opts.adminSecret !== undefined ? { credential: this.opts.adminSecret } : {}),
+        ...this.clientOptions(),
       });
       p.catch(() => this.control.delete(id));
       this.control.set(id, p);
@@ -207,7 +243,13 @@ export class NemesisCluster {
     return [...this.output].map(([id, out]) => `--- ${id}\n${out.slice(-maxCharsPerNode)}`).join('\n');
   }
 
+  /** For a run that exits without close() (an interrupt): no node process outlives it. */
+  private readonly killAllSync = (): void => {
+    for (const m of this.members.values()) if (m.proc && m.proc.exitCode === null && m.proc.signalCode === null) m.proc.kill('SIGKILL');
+  };
+
   async close(): Promise<void> {
+    process.removeListener('exit', this.killAllSync);
     for (const id of [...this.control.keys()]) this.dropControl(id);
     for (const id of this.ids()) {
       this.resume(id);

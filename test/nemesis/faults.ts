@@ -1,9 +1,11 @@
 // The nemesis: one fault at a time, held for a few seconds, then healed. Kinds are drawn
 // from a seeded permutation, so every kind comes up once before any comes up twice.
 //
-// Partitions go through each node's own fault hook (the `test.faults` admin method); the
-// admin channel itself is not cut, so clients keep reaching every node and a minority
-// member keeps forwarding writes to the majority's leader.
+// Partitions go through each node's own fault hook (the `test.faults` admin method), or with
+// `network` (--network netns) through the kernel: nft rules in each machine's namespace,
+// and then the nodes run without the hook. Either way the admin channel itself is not cut,
+// so clients keep reaching every node and a minority member keeps forwarding writes to the
+// majority's leader.
 //
 // "Remove a member, then add it back": a removed id can never rejoin, so the machine comes
 // back under a new id (n3 -> n3-2) at the same address, with an empty data directory, joins
@@ -13,9 +15,19 @@ import { randomInt, type RandomSource } from '@conclave/core';
 import type { NodeStatus } from 'conclave';
 import { waitFor } from '../cluster/harness.js';
 import type { NemesisCluster } from './cluster.js';
+import type { NetnsNetwork } from './netns.js';
+import { BEYOND_RATE, MAX_STEP_S, WITHIN_RATES, type ClockControl } from './clock.js';
+import { DISK_FAULTS, type DiskControl } from './disk.js';
+import { AdminRpcClient } from '@conclave/transport';
 
-export const FAULT_KINDS = ['kill', 'pause', 'partition-majority', 'partition-bridge', 'partition-leader', 'transfer', 'membership', 'lossy-links'] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number];
+/** The kinds drawn by default (the clock and disk kinds come with their modes). */
+export const FAULT_KINDS = ['kill', 'pause', 'partition-majority', 'partition-bridge', 'partition-leader', 'partition-one-way', 'transfer', 'membership', 'lossy-links', 'long-delay'] as const;
+/** Every kind, for --faults. */
+export const ALL_FAULT_KINDS = [...FAULT_KINDS, 'clock-step', 'clock-rate', 'clock-slow-leader', 'disk-error'] as const;
+export type FaultKind = (typeof ALL_FAULT_KINDS)[number];
+
+/** Loss, duplication and delay of lossy links in netns mode (percent of peer packets). */
+const NETNS_LOSSY = { lossPercent: 20, duplicatePercent: 10, delayPercent: 30, delayMs: 50 };
 
 export interface FaultRecord {
   readonly kind: FaultKind;
@@ -32,7 +44,26 @@ export interface NemesisOptions {
   readonly quietMs: readonly [number, number];
   readonly now: () => number;
   readonly log: (line: string) => void;
+  /** Cut links in the kernel instead of through the nodes' fault hook. */
+  readonly network?: NetnsNetwork;
+  /** The nodes' fake clocks: 'within' drifts and steps them all along; 'beyond' adds clock-slow-leader. */
+  readonly clock?: ClockControl;
+  /** Nodes under libfiu: adds disk-error. */
+  readonly disk?: DiskControl;
+  /** The kinds to draw from (default: FAULT_KINDS, plus clock-slow-leader in the beyond clock mode, disk-error with disk). */
+  readonly kinds?: readonly FaultKind[];
 }
+
+/** A long delay holds the leader's traffic for at least this long: well past the lease and an election timeout. */
+const LONG_DELAY_MIN_MS = 3000;
+/** Reads queued on the stopped leader: enough bytes to fill its socket buffers, bounded. */
+const LONG_DELAY_QUEUED_READS = 400;
+const LONG_DELAY_KEY_BYTES = 2048;
+
+/** libfaketime re-reads its file every second (FAKETIME_CACHE_DURATION): time for a change to apply. */
+const FAKETIME_REREAD_MS = 1200;
+/** Pause between two clock changes of the within mode. */
+const CLOCK_CHANGE_MS: readonly [number, number] = [500, 2000];
 
 const STEP_TIMEOUT_MS = 30_000;
 
@@ -49,6 +80,7 @@ export class Nemesis {
   readonly faults: FaultRecord[] = [];
   private queue: FaultKind[] = [];
   private generation = new Map<string, number>();
+  private diskFaultsInjected = 0;
 
   constructor(
     private readonly cluster: NemesisCluster,
@@ -59,19 +91,35 @@ export class Nemesis {
     return randomInt(this.opts.random, this.opts.holdMs[0], this.opts.holdMs[1] + 1);
   }
 
+  private kinds(): readonly FaultKind[] {
+    if (this.opts.kinds) return this.opts.kinds;
+    return [...FAULT_KINDS, ...(this.opts.clock?.mode === 'beyond' ? (['clock-slow-leader'] as const) : []), ...(this.opts.disk ? (['disk-error'] as const) : [])];
+  }
+
   private nextKind(): FaultKind {
-    if (this.queue.length === 0) this.queue = shuffle(FAULT_KINDS, this.opts.random);
+    if (this.queue.length === 0) this.queue = shuffle(this.kinds(), this.opts.random);
     return this.queue.shift()!;
   }
 
   /** Injects faults until `stopAtMs` (the clock of opts.now), then heals everything. */
   async run(stopAtMs: number, stopped: () => boolean = () => false): Promise<void> {
+    const drift = this.opts.clock?.mode === 'within' && !this.opts.kinds ? this.driftClocks(stopAtMs, stopped) : Promise.resolve();
     for (let i = 0; i < 100_000 && this.opts.now() < stopAtMs && !stopped(); i++) {
       await sleep(randomInt(this.opts.random, this.opts.quietMs[0], this.opts.quietMs[1] + 1));
       if (this.opts.now() >= stopAtMs || stopped()) break;
       await this.inject(this.nextKind(), stopAtMs);
     }
+    await drift;
     await this.healAll();
+  }
+
+  /** Within the bound, alongside the other faults: a node's wall clock steps or changes rate. */
+  private async driftClocks(stopAtMs: number, stopped: () => boolean): Promise<void> {
+    for (let i = 0; i < 100_000 && this.opts.now() < stopAtMs && !stopped(); i++) {
+      await sleep(randomInt(this.opts.random, CLOCK_CHANGE_MS[0], CLOCK_CHANGE_MS[1] + 1));
+      if (this.opts.now() >= stopAtMs || stopped()) break;
+      await this.inject(this.opts.random() < 0.5 ? 'clock-step' : 'clock-rate', stopAtMs);
+    }
   }
 
   async inject(kind: FaultKind, stopAtMs = Infinity): Promise<void> {
@@ -102,7 +150,96 @@ export class Nemesis {
   private async apply(kind: FaultKind, record: FaultRecord, holdMs: number): Promise<void> {
     const ids = this.cluster.ids();
     const set = (detail: string) => (record.detail = detail);
+    const clock = this.opts.clock;
     switch (kind) {
+      case 'clock-step': {
+        if (!clock) throw new Error('clock faults need --clock');
+        const target = this.pick(ids);
+        // Keep each clock within a few steps of true time: step towards it when far off.
+        const skew = clock.skewS(target);
+        const size = 0.2 + this.opts.random() * (MAX_STEP_S - 0.2);
+        const delta = Math.abs(skew) > 2 * MAX_STEP_S ? -Math.sign(skew) * size : this.opts.random() < 0.5 ? -size : size;
+        set(`${target} ${delta >= 0 ? '+' : ''}${delta.toFixed(2)} s (wall clock)`);
+        clock.step(target, delta);
+        return;
+      }
+      case 'clock-rate': {
+        if (!clock) throw new Error('clock faults need --clock');
+        const target = this.pick(ids);
+        const rate = Number((WITHIN_RATES[0] + this.opts.random() * (WITHIN_RATES[1] - WITHIN_RATES[0])).toFixed(3));
+        set(`${target} x${rate}`);
+        clock.setRate(target, rate);
+        return;
+      }
+      case 'clock-slow-leader': {
+        // The leader's wall clock at 0.05x, then the leader stopped while the others elect
+        // another leader and clients queue reads on it: resumed, it believes the few hundred
+        // milliseconds its clock saw are within its lease. (Cut off by a partition instead,
+        // its tick-driven quorum check steps it down before another leader is elected.)
+        if (!clock) throw new Error('clock faults need --clock');
+        const leader = await this.leaderOrAny();
+        set(`${leader} x${BEYOND_RATE}, stopped`);
+        clock.setRate(leader, BEYOND_RATE);
+        try {
+          await sleep(FAKETIME_REREAD_MS);
+          this.cluster.pause(leader);
+          await sleep(holdMs);
+          this.cluster.resume(leader);
+          await sleep(FAKETIME_REREAD_MS);
+        } finally {
+          this.cluster.resume(leader);
+          clock.reset(leader);
+        }
+        return;
+      }
+      case 'long-delay': {
+        // The leader stops; peers and clients keep sending to it until its socket buffers
+        // fill (the nemesis queues a bounded burst of reads too); then everything held is
+        // delivered at once. A lease trusted across the stop would answer stale reads.
+        const leader = await this.leaderOrAny();
+        const ms = Math.max(holdMs, LONG_DELAY_MIN_MS);
+        set(`${leader} held ${ms} ms, ${LONG_DELAY_QUEUED_READS} reads queued`);
+        let conn: AdminRpcClient | null = null;
+        try {
+          conn = await AdminRpcClient.connect(this.cluster.address(leader), { connectTimeoutMs: 2000, ...this.cluster.clientOptions() });
+        } catch {
+          record.detail += ' (could not connect to queue reads)';
+        }
+        this.cluster.pause(leader);
+        const burst: Promise<unknown>[] = [];
+        for (let i = 0; i < LONG_DELAY_QUEUED_READS && conn; i++) {
+          burst.push(conn.request('kv.get', { key: `delay:${'x'.repeat(LONG_DELAY_KEY_BYTES)}${i}`, consistency: 'lease' }, { timeoutMs: ms + 10_000 }).catch(() => {}));
+        }
+        try {
+          await sleep(ms);
+        } finally {
+          this.cluster.resume(leader);
+        }
+        await Promise.race([Promise.all(burst), sleep(10_000)]);
+        await conn?.close().catch(() => {});
+        return;
+      }
+      case 'disk-error': {
+        const disk = this.opts.disk;
+        if (!disk) throw new Error('disk faults need --disk');
+        const target = this.pick(ids.filter((id) => this.cluster.running(id)));
+        const pid = this.cluster.members.get(target)?.proc?.pid;
+        if (pid === undefined) throw new Error(`${target} has no process`);
+        // In turn, so that each failure point comes up in a short run.
+        const f = DISK_FAULTS[this.diskFaultsInjected++ % DISK_FAULTS.length]!;
+        set(`${target} ${f.point} ${f.errno}`);
+        await disk.enable(pid, f);
+        await sleep(holdMs);
+        if (this.cluster.alive(target)) {
+          await disk.disable(pid, f);
+          record.detail += ': kept running';
+        } else {
+          const out = (this.cluster.output.get(target) ?? '').trim().split('\n');
+          record.detail += `: stopped, last line: ${out[out.length - 1]?.slice(0, 300) ?? '(none)'}`;
+          this.cluster.spawn(target); // a healthy disk again: it must catch up
+        }
+        return;
+      }
       case 'kill': {
         const target = this.opts.random() < 0.5 ? await this.leaderOrAny() : this.pick(ids);
         set(target);
@@ -158,7 +295,24 @@ export class Nemesis {
       case 'membership':
         await this.replaceMember(set);
         return;
+      case 'partition-one-way': {
+        const s = shuffle(ids, this.opts.random);
+        const [from, to] = [s[0]!, s[1]!];
+        set(`${from} -> ${to} dropped`);
+        if (this.opts.network) await this.opts.network.oneWay(from, to);
+        else await this.cluster.call(from, 'test.faults', { action: 'setLink', to, faults: { dropProbability: 1 } }, 2000);
+        await sleep(holdMs);
+        await this.healLinks();
+        return;
+      }
       case 'lossy-links': {
+        if (this.opts.network) {
+          set(`${JSON.stringify(NETNS_LOSSY)} (delay by ${this.opts.network.delayMechanism})`);
+          await this.opts.network.degrade(NETNS_LOSSY);
+          await sleep(holdMs);
+          await this.opts.network.heal();
+          return;
+        }
         const faults = { dropProbability: 0.2, duplicateProbability: 0.1, delayMs: 5, delayJitterMs: 40 };
         set(JSON.stringify(faults));
         await this.everyNode({ action: 'setLink', to: '*', faults });
@@ -170,9 +324,15 @@ export class Nemesis {
   }
 
   private async partition(sides: string[][], holdMs: number): Promise<void> {
-    await this.everyNode({ action: 'partition', sides });
+    if (this.opts.network) await this.opts.network.partition(sides);
+    else await this.everyNode({ action: 'partition', sides });
     await sleep(holdMs);
-    await this.everyNode({ action: 'heal' });
+    await this.healLinks();
+  }
+
+  private async healLinks(): Promise<void> {
+    if (this.opts.network) await this.opts.network.heal();
+    else await this.everyNode({ action: 'reset' });
   }
 
   /** Sends a fault command to every running member; retries; throws naming those it missed. */
@@ -251,8 +411,9 @@ export class Nemesis {
     );
   }
 
-  /** Ends every fault: resumes paused members, restarts dead ones, clears every fault hook. */
+  /** Ends every fault: resumes paused members, restarts dead ones, clears every fault hook, true clocks. */
   async healAll(): Promise<void> {
+    for (const id of this.opts.clock?.ids() ?? []) this.opts.clock!.reset(id);
     for (const id of this.cluster.ids()) {
       if (this.cluster.members.get(id)!.paused) this.cluster.resume(id);
       if (!this.cluster.alive(id)) this.cluster.spawn(id);
@@ -260,7 +421,7 @@ export class Nemesis {
     await waitFor(async () => this.cluster.ids().every((id) => this.cluster.running(id)) && true, 5000, 'every member running').catch(() => {});
     for (let attempt = 0; attempt < 10; attempt++) {
       try {
-        await this.everyNode({ action: 'reset' });
+        await this.healLinks();
         return;
       } catch {
         await sleep(500);

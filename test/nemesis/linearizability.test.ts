@@ -72,9 +72,15 @@ test('keys are checked independently: a value of another key is not a value of t
   t.deepEqual(res.keys.map((k) => [k.key, k.linearizable]), [['k1', true], ['k2', false]]);
 });
 
-test('two writes of one value are refused: the checker needs unique values', (t) => {
-  t.throws(() => checkHistory([op(w('a'), 0, 1), op(w('a'), 2, 3)]), { message: /written twice/ });
-});
+// Repeated values (Jepsen's histories): every info op stays, open to the end of the history.
+good('a value written twice, read after each write', [op(w('a'), 0, 1), op(w('b'), 2, 3), op(w('a'), 4, 5), op(r('a'), 6, 7)]);
+bad('a value written twice, then a read of the overwritten one', [op(w('a'), 0, 1), op(w('b'), 2, 3), op(w('a'), 4, 5), op(r('b'), 6, 7)]);
+good('repeated values: an info write may take effect long after it gave up', [op(w('a'), 0, 1), op(w('b'), 2, 3, 'info'), op(w('a'), 4, 5), op(r('b'), 6, 7)]);
+bad('repeated values: an info write cannot take effect before its invocation', [op(w('a'), 0, 1), op(r('b'), 2, 3), op(w('b'), 4, 5, 'info'), op(w('a'), 6, 7)]);
+good('repeated values: an info cas that never ran', [op(w('a'), 0, 1), op(cas('a', 'b'), 2, 3, 'info'), op(r('a'), 4, 5), op(w('a'), 6, 7)]);
+good('a failed cas that does not say what it found (Jepsen :fail)', [op(w('a'), 0, 1), op(cas('x', 'b', false), 2, 3), op(r('a'), 4, 5)]);
+bad('a failed cas that does not say what it found, but the register held its value', [op(w('a'), 0, 1), op(cas('a', 'b', false), 2, 3), op(r('a'), 4, 5)]);
+good('a failed cas, concurrent with the write that made it miss', [op(w('a'), 0, 1), op(w('c'), 2, 10), op(cas('a', 'b', false), 3, 4), op(r('c'), 11, 12)]);
 
 test('info writes nobody observed are not searched; observed ones get their observer as completion', (t) => {
   const ops = [op(w('a'), 0, 5, 'info'), op(w('b'), 1, 2, 'info'), op(r('a'), 10, 20), op(r('a'), 15, 30)];

@@ -9,49 +9,18 @@
 // Indeterminate operations (`info`: a timeout, a lost connection, WriteOutcomeUnknownError)
 // follow Knossos: an info operation may take effect at any point after its invocation, or
 // never. Reads without a result have no effect and are dropped; so are failed operations,
-// which did not happen. Because every written value is unique, an info write (or CAS) whose
-// value nobody observed can always be left out, and one whose value was observed must have
-// taken effect before the earliest of its observers returned: that earliest return becomes
-// its completion. With every completion finite, the history falls apart into segments at
-// the moments no operation is open; each segment is searched from every value the previous
-// one could have left, which keeps each search small on hour-long histories. And values
-// nobody observed all behave alike (no read or CAS can match them), so the search merges
-// them into one, which keeps the set of end values small.
+// which did not happen. How info operations are bounded, and how values nobody observed are
+// merged, is prepare.ts's business: it works with unique values (our clients) and with
+// repeated ones (Jepsen's histories). Each segment of the prepared history (a run of
+// operations between moments when none is open) is searched from every value the previous
+// one could have left.
 
-/** A register's value: a unique string, or null when the key is absent. */
-export type Value = string | null;
+import { compareNumbers, prepareKey, UNOBSERVED, type SearchOp } from './prepare.js';
+import { ILLEGAL, observed, produced, stepRegister, type HistoryOp, type RegisterOp, type Value } from './register.js';
 
-export type RegisterOp =
-  /** `value`: what the read returned (only meaningful when ok). */
-  | { readonly f: 'read'; readonly value: Value }
-  | { readonly f: 'write'; readonly value: string }
-  /** When ok: `succeeded`, and `current` = the value the CAS found. */
-  | { readonly f: 'cas'; readonly expected: Value; readonly next: string; readonly succeeded?: boolean; readonly current?: Value };
-
-export type Outcome = 'ok' | 'fail' | 'info';
-
-export interface HistoryOp {
-  readonly process: number;
-  readonly key: string;
-  readonly op: RegisterOp;
-  readonly outcome: Outcome;
-  readonly invokeMs: number;
-  /** When the client got its answer (or gave up, for info). */
-  readonly completeMs: number;
-  /** Why the operation failed or is indeterminate (an error code), for the report. */
-  readonly error?: string;
-}
-
-/** An operation as the search sees it: mandatory, with a finite completion. */
-interface SearchOp {
-  readonly source: HistoryOp;
-  /** The operation as the search steps it: values nobody observed replaced by UNOBSERVED. */
-  readonly model: RegisterOp;
-  readonly invokeMs: number;
-  readonly completeMs: number;
-  /** An info operation whose completion was derived from its earliest observer. */
-  readonly derived: boolean;
-}
+export type { HistoryOp, Outcome, RegisterOp, Value } from './register.js';
+export { stepRegister } from './register.js';
+export { prepareKey } from './prepare.js';
 
 export interface KeyResult {
   readonly key: string;
@@ -92,119 +61,12 @@ export interface CheckOptions {
   readonly maxStepsPerSegment?: number;
   /** Checks the shrinker may run for one failing key. */
   readonly shrinkChecks?: number;
+  /** Search steps the shrinker may spend on one failing key, all its checks together. */
+  readonly shrinkSteps?: number;
 }
 
-const DEFAULTS = { maxStepsPerSegment: 20_000_000, shrinkChecks: 2_000 };
+const DEFAULTS = { maxStepsPerSegment: 20_000_000, shrinkChecks: 2_000, shrinkSteps: 5_000_000 };
 
-const ILLEGAL = Symbol('illegal');
-/** Stands for every written value that no operation observed. */
-const UNOBSERVED = '\u0000unobserved';
-
-/** The sequential register: the value after `op` from `state`, or ILLEGAL. */
-export function stepRegister(state: Value, op: RegisterOp): Value | typeof ILLEGAL {
-  switch (op.f) {
-    case 'read':
-      return state === op.value ? state : ILLEGAL;
-    case 'write':
-      return op.value;
-    case 'cas':
-      if (op.succeeded === false) {
-        // The CAS found `current`, which differs from what it expected.
-        const current = op.current ?? null;
-        return state === current && current !== op.expected ? state : ILLEGAL;
-      }
-      return state === op.expected ? op.next : ILLEGAL;
-  }
-}
-
-/** The value an operation writes, if it writes. */
-function produced(op: RegisterOp): string | null {
-  if (op.f === 'write') return op.value;
-  if (op.f === 'cas' && op.succeeded !== false) return op.next;
-  return null;
-}
-
-/** Values a (taking-effect) operation requires the register to hold. */
-function observed(h: HistoryOp): Value[] {
-  const op = h.op;
-  if (op.f === 'read') return h.outcome === 'ok' ? [op.value] : [];
-  if (op.f === 'cas') {
-    if (h.outcome === 'ok' && op.succeeded === false) return [op.current ?? null];
-    return [op.expected];
-  }
-  return [];
-}
-
-/**
- * Drops what cannot matter and gives every remaining operation a finite completion.
- * Throws if two operations of the key write the same value (the clients must write unique values).
- */
-export function prepareKey(ops: readonly HistoryOp[]): SearchOp[] {
-  const producer = new Map<string, HistoryOp>();
-  for (const h of ops) {
-    if (h.outcome === 'fail') continue;
-    const v = produced(h.op);
-    if (v === null) continue;
-    if (v === UNOBSERVED) throw new Error(`key ${h.key}: the value ${JSON.stringify(v)} is reserved by the checker`);
-    if (producer.has(v)) throw new Error(`key ${h.key}: value ${JSON.stringify(v)} is written twice; the checker needs unique values`);
-    producer.set(v, h);
-  }
-  const oks = ops.filter((h) => h.outcome === 'ok');
-  const infos = ops.filter((h) => h.outcome === 'info' && h.op.f !== 'read');
-  // Keep the info operations whose value some kept operation observes (a worklist to a fixpoint).
-  const kept = new Set<HistoryOp>();
-  const queue: Value[] = oks.flatMap(observed);
-  for (let i = 0; i < queue.length; i++) {
-    const v = queue[i]!;
-    if (v === null) continue;
-    const p = producer.get(v);
-    if (!p || p.outcome !== 'info' || kept.has(p)) continue;
-    kept.add(p);
-    queue.push(...observed(p));
-  }
-  // Completion of a kept info op: the earliest completion among the kept ops that observe its value.
-  const observers = new Map<string, HistoryOp[]>();
-  for (const h of [...oks, ...kept]) {
-    for (const v of observed(h)) {
-      if (v === null) continue;
-      let list = observers.get(v);
-      if (!list) observers.set(v, (list = []));
-      list.push(h);
-    }
-  }
-  const completion = new Map<HistoryOp, number>();
-  for (const h of oks) completion.set(h, h.completeMs);
-  for (const h of kept) completion.set(h, Infinity);
-  // Bellman-Ford style relaxation: at most |kept| + 1 rounds reach the fixpoint.
-  for (let round = 0; round <= kept.size; round++) {
-    let changed = false;
-    for (const h of kept) {
-      const v = produced(h.op)!;
-      let best = completion.get(h)!;
-      for (const o of observers.get(v) ?? []) best = Math.min(best, completion.get(o)!);
-      if (best < completion.get(h)!) {
-        completion.set(h, best);
-        changed = true;
-      }
-    }
-    if (!changed) break;
-  }
-  const model = (op: RegisterOp): RegisterOp => {
-    if (op.f === 'write' && !observers.has(op.value)) return { f: 'write', value: UNOBSERVED };
-    if (op.f === 'cas' && op.succeeded !== false && !observers.has(op.next)) return { ...op, next: UNOBSERVED };
-    return op;
-  };
-  const out: SearchOp[] = [];
-  for (const h of oks) out.push({ source: h, model: model(h.op), invokeMs: h.invokeMs, completeMs: h.completeMs, derived: false });
-  for (const h of kept) {
-    // An observer that returned before this op was invoked is a violation the search will find;
-    // a zero-width window keeps the event order well formed meanwhile.
-    const c = Math.max(h.invokeMs, completion.get(h)!);
-    out.push({ source: h, model: model(h.op), invokeMs: h.invokeMs, completeMs: Number.isFinite(c) ? c : h.invokeMs, derived: true });
-  }
-  out.sort((a, b) => a.invokeMs - b.invokeMs || a.completeMs - b.completeMs);
-  return out;
-}
 
 interface Event {
   readonly time: number;
@@ -220,7 +82,7 @@ export function segmentsOf(ops: readonly SearchOp[]): SearchOp[][] {
     events.push({ time: o.invokeMs, kind: 0, op: i });
     events.push({ time: o.completeMs, kind: 1, op: i });
   });
-  events.sort((a, b) => a.time - b.time || a.kind - b.kind || a.op - b.op);
+  events.sort((a, b) => compareNumbers(a.time, b.time) || a.kind - b.kind || a.op - b.op);
   const segments: SearchOp[][] = [];
   let current: SearchOp[] = [];
   let open = 0;
@@ -255,16 +117,17 @@ export interface SegmentSearch {
 
 /**
  * Wing–Gong–Lowe over one segment, from each start value, exploring every complete
- * linearization (not only the first) to collect the possible end values.
+ * linearization (not only the first) to collect the possible end values; with `firstOnly`
+ * (the last segment, whose end values nobody needs) it stops at the first.
  */
-export function searchSegment(ops: readonly SearchOp[], starts: Iterable<Value>, maxSteps: number): SegmentSearch {
+export function searchSegment(ops: readonly SearchOp[], starts: Iterable<Value>, maxSteps: number, firstOnly = false): SegmentSearch {
   const n = ops.length;
   const events: Event[] = [];
   ops.forEach((o, i) => {
     events.push({ time: o.invokeMs, kind: 0, op: i });
     events.push({ time: o.completeMs, kind: 1, op: i });
   });
-  events.sort((a, b) => a.time - b.time || a.kind - b.kind || a.op - b.op);
+  events.sort((a, b) => compareNumbers(a.time, b.time) || a.kind - b.kind || a.op - b.op);
   const head: Node = { call: false, op: -1, match: null, prev: null, next: null };
   let tail = head;
   const byOp: (Node | undefined)[] = new Array(n);
@@ -290,10 +153,11 @@ export function searchSegment(ops: readonly SearchOp[], starts: Iterable<Value>,
     if (c.next) c.next.prev = c;
   };
 
-  const words = new Uint32Array(Math.ceil(n / 32) || 1);
+  // The set of linearized ops as 16-bit halves, so that a configuration's key is a short string.
+  const words = new Uint16Array(Math.ceil(n / 16) || 1);
   const seen = new Set<string>();
   const endValues = new Set<Value>();
-  const keyOf = (state: Value): string => `${words.join(',')}|${state === null ? '\u0000' : state}`;
+  const keyOf = (state: Value): string => `${String.fromCharCode.apply(null, words as unknown as number[])}|${state === null ? '\u0000' : state}`;
   let steps = 0;
   for (const start of starts) {
     let state: Value = start;
@@ -310,13 +174,14 @@ export function searchSegment(ops: readonly SearchOp[], starts: Iterable<Value>,
       if (head.next === null) {
         // Everything linearized: record where it leaves the register, then look for other orders.
         endValues.add(state);
+        if (firstOnly) return { endValues, steps, configurations: seen.size, exhausted: false };
         entry = null;
       }
       if (entry !== null && entry.call) {
         const next = stepRegister(state, ops[entry.op]!.model);
         if (next !== ILLEGAL) {
-          const w = entry.op >>> 5;
-          const bit = 1 << (entry.op & 31);
+          const w = entry.op >>> 4;
+          const bit = 1 << (entry.op & 15);
           words[w]! |= bit;
           const key = keyOf(next);
           if (!seen.has(key)) {
@@ -336,7 +201,7 @@ export function searchSegment(ops: readonly SearchOp[], starts: Iterable<Value>,
       const top = stack.pop();
       if (!top) break;
       unlift(top.node);
-      words[top.node.op >>> 5]! &= ~(1 << (top.node.op & 31));
+      words[top.node.op >>> 4]! &= ~(1 << (top.node.op & 15));
       state = top.state;
       entry = top.node.next;
     }
@@ -348,6 +213,7 @@ interface RunResult {
   readonly ok: boolean | 'unknown';
   readonly segments: number;
   readonly configurations: number;
+  readonly steps: number;
   /**
    * The failing segment with up to CONTEXT_SEGMENTS before it (so that the minimal history
    * can show the writes that explain the register's value), and the values it starts from.
@@ -360,20 +226,22 @@ const CONTEXT_SEGMENTS = 8;
 function runSegments(ops: readonly SearchOp[], starts: readonly Value[], maxSteps: number): RunResult {
   let values = new Set<Value>(starts);
   let configurations = 0;
+  let steps = 0;
   const segments = segmentsOf(ops);
   const recent: { seg: SearchOp[]; starts: Set<Value> }[] = [];
-  for (const seg of segments) {
-    const r = searchSegment(seg, values, maxSteps);
+  for (const [i, seg] of segments.entries()) {
+    const r = searchSegment(seg, values, maxSteps, i === segments.length - 1);
     configurations += r.configurations;
-    if (r.exhausted) return { ok: 'unknown', segments: segments.length, configurations };
+    steps += r.steps;
+    if (r.exhausted) return { ok: 'unknown', segments: segments.length, configurations, steps };
     recent.push({ seg, starts: values });
     if (recent.length > CONTEXT_SEGMENTS + 1) recent.shift();
     if (r.endValues.size === 0) {
-      return { ok: false, segments: segments.length, configurations, failing: { ops: recent.flatMap((x) => x.seg), starts: [...recent[0]!.starts] } };
+      return { ok: false, segments: segments.length, configurations, steps, failing: { ops: recent.flatMap((x) => x.seg), starts: [...recent[0]!.starts] } };
     }
     values = r.endValues;
   }
-  return { ok: true, segments: segments.length, configurations };
+  return { ok: true, segments: segments.length, configurations, steps };
 }
 
 /**
@@ -407,19 +275,23 @@ function closure(current: readonly SearchOp[], i: number): Set<number> {
 
 /**
  * Drops operations (each with its closure) while the history still fails; bounded by
- * `budget` checks.
+ * `budget` checks and `stepBudget` search steps in all (a candidate whose search would pass
+ * the remaining steps is kept as it is).
  */
-function shrink(ops: readonly SearchOp[], starts: readonly Value[], budget: number, maxSteps: number): { ops: SearchOp[]; incomplete: boolean } {
+function shrink(ops: readonly SearchOp[], starts: readonly Value[], budget: number, stepBudget: number): { ops: SearchOp[]; incomplete: boolean } {
   let current = [...ops];
   let checks = 0;
+  let stepsLeft = stepBudget;
   for (let pass = 0; pass < 20; pass++) {
     let removed = false;
     for (let i = current.length - 1; i >= 0; i--) {
       if (i >= current.length) continue;
-      if (checks++ >= budget) return { ops: current, incomplete: true };
+      if (checks++ >= budget || stepsLeft <= 0) return { ops: current, incomplete: true };
       const drop = closure(current, i);
       const candidate = current.filter((_, j) => !drop.has(j));
-      if (runSegments(candidate, starts, maxSteps).ok === false) {
+      const r = runSegments(candidate, starts, stepsLeft);
+      stepsLeft -= r.steps;
+      if (r.ok === false) {
         current = candidate;
         removed = true;
       }
@@ -437,7 +309,7 @@ export function checkKey(key: string, ops: readonly HistoryOp[], options: CheckO
   const base = { key, searched: prepared.length, segments: r.segments, configurations: r.configurations };
   if (r.ok === 'unknown') return { ...base, linearizable: 'unknown', message: `key ${key}: the search exceeded ${maxSteps} steps in one segment` };
   if (r.ok) return { ...base, linearizable: true };
-  const small = shrink(r.failing!.ops, r.failing!.starts, options.shrinkChecks ?? DEFAULTS.shrinkChecks, maxSteps);
+  const small = shrink(r.failing!.ops, r.failing!.starts, options.shrinkChecks ?? DEFAULTS.shrinkChecks, options.shrinkSteps ?? DEFAULTS.shrinkSteps);
   const writtenHere = new Set(small.ops.map((o) => produced(o.source.op)));
   const seen = new Set(small.ops.flatMap((o) => observed(o.source)).filter((v) => v !== null && !writtenHere.has(v)));
   const failure: Failure = {
@@ -482,23 +354,31 @@ function describeResult(h: HistoryOp): string {
   const op = h.op;
   if (h.outcome !== 'ok') return h.error ? ` (${h.error})` : '';
   if (op.f === 'read') return ` -> ${show(op.value)}`;
-  if (op.f === 'cas') return op.succeeded === false ? ` -> failed, found ${show(op.current)}` : ' -> succeeded';
+  if (op.f === 'cas') return op.succeeded === false ? (op.current === undefined ? ' -> did not match' : ` -> failed, found ${show(op.current)}`) : ' -> succeeded';
   return '';
 }
 
+/** Writers listed under a failing history (with repeated values, a value has many). */
+const MAX_WRITERS_SHOWN = 20;
+
 /** The failing history as Jepsen-style invoke/complete lines in time order. */
-export function formatFailure(f: Failure): string {
+export function formatFailure(f: Failure, opts: { readonly timesAreLineNumbers?: boolean } = {}): string {
   const t0 = Math.min(...f.ops.map((o) => o.op.invokeMs));
+  const at = (ms: number) =>
+    !Number.isFinite(ms) ? '      end' : opts.timesAreLineNumbers ? `line ${String(ms).padStart(5)}` : `${((ms - t0) / 1000).toFixed(3).padStart(9)}s`;
   const lines: { t: number; order: number; text: string }[] = [];
   for (const o of f.ops) {
     const h = o.op;
     lines.push({ t: h.invokeMs, order: 0, text: `p${h.process} invoke ${describeOp(h.op)}` });
-    const note = o.derived ? `info${describeResult(h)}; took effect by here at the latest (an observer returned)` : `${h.outcome}${describeResult(h)}`;
+    const note = o.derived
+      ? `info${describeResult(h)}; took effect by here at the latest (an observer returned)`
+      : Number.isFinite(o.completeMs)
+        ? `${h.outcome}${describeResult(h)}`
+        : `info${describeResult(h)} at ${at(h.completeMs)}; may take effect any time after its invocation, or never`;
     lines.push({ t: o.completeMs, order: 1, text: `p${h.process} ${note}  [${describeOp(h.op)}]` });
   }
-  lines.sort((a, b) => a.t - b.t || a.order - b.order);
+  lines.sort((a, b) => compareNumbers(a.t, b.t) || a.order - b.order);
   const head = `  register before: ${f.initialValues.map(show).join(' or ')}${f.shrinkIncomplete ? '  (shrinking stopped at its budget)' : ''}`;
-  const at = (ms: number) => `${((ms - t0) / 1000).toFixed(3).padStart(9)}s`;
-  const writers = f.writers.map((h) => `  where ${show(produced(h.op) ?? (h.op as { next: string }).next)} was written by p${h.process} ${describeOp(h.op)}: invoked ${at(h.invokeMs)}, ${h.outcome}${describeResult(h)} ${at(h.completeMs)}`);
+  const writers = f.writers.slice(0, MAX_WRITERS_SHOWN).map((h) => `  where ${show(produced(h.op) ?? (h.op as { next: string }).next)} was written by p${h.process} ${describeOp(h.op)}: invoked ${at(h.invokeMs)}, ${h.outcome}${describeResult(h)} ${at(h.completeMs)}`);
   return [head, ...lines.map((l) => `  ${at(l.t)}  ${l.text}`), ...writers].join('\n');
 }

@@ -8,8 +8,14 @@ import { fileURLToPath } from 'node:url';
 import { AdminRpcClient } from '@conclave/transport';
 import { seededRandom } from '@conclave/core';
 import type { NodeStatus } from 'conclave';
-import { NemesisCluster } from './cluster.js';
-import { Nemesis, type FaultRecord } from './faults.js';
+import { randomBytes } from 'node:crypto';
+import { NemesisCluster, type LaunchSpec } from './cluster.js';
+import { NetnsNetwork } from './netns.js';
+import { ClockControl, type ClockMode } from './clock.js';
+import { DiskControl } from './disk.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { Nemesis, type FaultKind, type FaultRecord } from './faults.js';
 import { countOperations, operationsOf, type HistoryCounts, type HistoryEvent } from './history.js';
 import { checkHistory, type CheckResult } from './linearizability.js';
 import { FRESH_KEY_PREFIX, registerKey, Workload } from './workload.js';
@@ -25,6 +31,14 @@ export interface NemesisRunOptions {
   readonly requestTimeoutMs?: number;
   readonly holdMs?: readonly [number, number];
   readonly quietMs?: readonly [number, number];
+  /** 'hook' (default): the transport's fault hook cuts links; 'netns': the kernel does, in namespaces. */
+  readonly network?: 'hook' | 'netns';
+  /** Nodes under libfaketime: 'within' the lease's drift bound, or 'beyond' it (expected to find stale lease reads). */
+  readonly clock?: ClockMode;
+  /** Nodes under libfiu, and disk-error faults (fdatasync, open, write fail with EIO or ENOSPC). */
+  readonly disk?: boolean;
+  /** Only these fault kinds (default: every kind of the chosen modes). */
+  readonly faults?: readonly FaultKind[];
   /** The clients' reads (final reads are always linearizable). Default linearizable. */
   readonly readConsistency?: 'linearizable' | 'lease' | 'none';
   /** Where a failing run's history goes (and every run's, with keepHistory). */
@@ -46,6 +60,8 @@ export interface FreshCheck {
 
 export interface NemesisReport {
   readonly seed: number;
+  /** How the network is cut: 'hook' (the transport's fault hook) or 'netns' (the kernel). */
+  readonly network: string;
   readonly durationMs: number;
   readonly operations: HistoryCounts;
   readonly okPerSecond: number;
@@ -106,7 +122,7 @@ async function checkFresh(cluster: NemesisCluster, workload: Workload, leader: s
   const unexpected = new Set<string>();
   const members = cluster.ids();
   for (const id of members) {
-    const conn = await AdminRpcClient.connect(cluster.address(id), { connectTimeoutMs: 5000 });
+    const conn = await AdminRpcClient.connect(cluster.address(id), { connectTimeoutMs: 5000, ...cluster.clientOptions() });
     try {
       const views = [await scanFresh(conn, 'none')];
       if (id === leader) views.push(await scanFresh(conn, 'linearizable'));
@@ -125,7 +141,7 @@ async function checkFresh(cluster: NemesisCluster, workload: Workload, leader: s
 async function finalReads(cluster: NemesisCluster, workload: Workload, keys: number, firstProcess: number): Promise<void> {
   let process = firstProcess;
   for (const id of cluster.ids()) {
-    const conn = await AdminRpcClient.connect(cluster.address(id), { connectTimeoutMs: 5000 });
+    const conn = await AdminRpcClient.connect(cluster.address(id), { connectTimeoutMs: 5000, ...cluster.clientOptions() });
     try {
       for (let k = 0; k < keys; k++) await workload.register(conn, process++, registerKey(k), { f: 'read', value: null });
     } finally {
@@ -139,10 +155,37 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
   const random = seededRandom(o.seed);
   const keys = o.keys ?? 5;
   const clients = o.clients ?? 10;
-  const cluster = await NemesisCluster.start({ nodes: o.nodes ?? 5, tickMs: o.tickMs ?? 50, electionTicks: o.electionTicks ?? 10 });
+  const nodes = o.nodes ?? 5;
+  const network = o.network === 'netns' ? await NetnsNetwork.create(nodes) : undefined;
+  const controlDir = mkdtempSync(join(tmpdir(), 'conclave-nemesis-control-'));
+  let clock: ClockControl | undefined;
+  let disk: DiskControl | undefined;
+  let cluster: NemesisCluster;
+  try {
+    clock = o.clock ? new ClockControl(controlDir, o.clock) : undefined;
+    disk = o.disk ? new DiskControl(controlDir) : undefined;
+    const launchers = [clock?.launcher, disk?.launcher].filter((l) => l !== undefined);
+    cluster = await NemesisCluster.start({
+      nodes,
+      tickMs: o.tickMs ?? 50,
+      electionTicks: o.electionTicks ?? 10,
+      // In the kernel's network, the hook stays off: nothing can cut links but the kernel.
+      ...(network ? { network, faultInjection: false, adminSecret: randomBytes(24).toString('hex'), clusterSecret: randomBytes(24).toString('hex') } : {}),
+      // The clock's wrapper inside, fiu-run outside: fiu-run sets LD_PRELOAD, the clock's shell adds to it.
+      ...(launchers.length ? { launcher: (id: string, spec: LaunchSpec) => launchers.reduce((acc, l) => l(id, acc), spec) } : {}),
+      ...(clock ? { onProcessExit: clock.processExited } : {}),
+    });
+  } catch (err) {
+    await network?.destroy();
+    rmSync(controlDir, { recursive: true, force: true });
+    throw err;
+  }
+  if (clock) log(`clocks: libfaketime, ${clock.mode} the lease's drift bound`);
+  if (disk) log('disks: libfiu (fiu-run -x), faults turned on and off with fiu-ctrl');
+  if (network) log(`netns: bridge ${network.bridge}, namespaces ${network.namespace(1)}..${nodes}, delays by ${network.delayMechanism}`);
   const workload = new Workload(cluster, { clients, keys, requestTimeoutMs: o.requestTimeoutMs ?? 5_000, freshKeyShare: 0.1, random, readConsistency: o.readConsistency ?? 'linearizable' });
   const now = () => workload.history.now();
-  const nemesis = new Nemesis(cluster, { random, holdMs: o.holdMs ?? [2000, 6000], quietMs: o.quietMs ?? [1000, 3000], now, log });
+  const nemesis = new Nemesis(cluster, { random, holdMs: o.holdMs ?? [2000, 6000], quietMs: o.quietMs ?? [1000, 3000], now, log, ...(network ? { network } : {}), ...(clock ? { clock } : {}), ...(disk ? { disk } : {}), ...(o.faults ? { kinds: o.faults } : {}) });
   let setupError: string | null = null;
   let fresh: FreshCheck = { acked: 0, indeterminate: 0, failed: 0, lost: [], unexpected: [], membersChecked: [] };
   let finalMembers: string[] = [];
@@ -166,6 +209,8 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
   } finally {
     workload.stop();
     await cluster.close();
+    await network?.destroy();
+    rmSync(controlDir, { recursive: true, force: true });
   }
   const events: HistoryEvent[] = workload.history.events;
   const ops = operationsOf(events);
@@ -186,6 +231,7 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
   }
   return {
     seed: o.seed,
+    network: network ? 'netns' : 'hook',
     durationMs: o.durationMs,
     operations,
     okPerSecond: okCount / (o.durationMs / 1000),

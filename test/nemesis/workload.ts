@@ -105,7 +105,7 @@ export class Workload {
           continue;
         }
         try {
-          conn = await AdminRpcClient.connect(this.cluster.address(node), { connectTimeoutMs: CONNECT_TIMEOUT_MS });
+          conn = await AdminRpcClient.connect(this.cluster.address(node), { connectTimeoutMs: CONNECT_TIMEOUT_MS, ...this.cluster.clientOptions() });
         } catch {
           drop(); // nothing was sent: no operation to record
           await sleep(50);
