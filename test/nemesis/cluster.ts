@@ -246,6 +246,7 @@ export class NemesisCluster {
   /** For a run that exits without close() (an interrupt): no node process outlives it. */
   private readonly killAllSync = (): void => {
     for (const m of this.members.values()) if (m.proc && m.proc.exitCode === null && m.proc.signalCode === null) m.proc.kill('SIGKILL');
+    rmSync(this.root, { recursive: true, force: true });
   };
 
   async close(): Promise<void> {

@@ -158,6 +158,8 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
   const nodes = o.nodes ?? 5;
   const network = o.network === 'netns' ? await NetnsNetwork.create(nodes) : undefined;
   const controlDir = mkdtempSync(join(tmpdir(), 'conclave-nemesis-control-'));
+  const removeControlDir = () => rmSync(controlDir, { recursive: true, force: true });
+  process.once('exit', removeControlDir); // an interrupted run too
   let clock: ClockControl | undefined;
   let disk: DiskControl | undefined;
   let cluster: NemesisCluster;
@@ -177,7 +179,8 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
     });
   } catch (err) {
     await network?.destroy();
-    rmSync(controlDir, { recursive: true, force: true });
+    process.removeListener('exit', removeControlDir);
+    removeControlDir();
     throw err;
   }
   if (clock) log(`clocks: libfaketime, ${clock.mode} the lease's drift bound`);
@@ -210,7 +213,8 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
     workload.stop();
     await cluster.close();
     await network?.destroy();
-    rmSync(controlDir, { recursive: true, force: true });
+    process.removeListener('exit', removeControlDir);
+    removeControlDir();
   }
   const events: HistoryEvent[] = workload.history.events;
   const ops = operationsOf(events);
