@@ -49,14 +49,21 @@ export class ProcessGroup {
 
   static async start(opts: ProcessGroupOptions): Promise<ProcessGroup> {
     const g = new ProcessGroup(opts, await freePorts(opts.nodes));
-    for (const id of Object.keys(g.peers)) g.spawn(id);
-    const leader = await g.waitForLeader(15_000);
-    // A leader needs only a majority: on a loaded machine the last process may still be starting.
-    await waitFor(async () => {
-      const all = await Promise.all(Object.keys(g.peers).map((id) => g.status(id)));
-      return all.every((st) => st?.leader?.id === leader);
-    }, 15_000, 'every node to answer and follow the leader');
-    return g;
+    try {
+      for (const id of Object.keys(g.peers)) g.spawn(id);
+      const leader = await g.waitForLeader(15_000);
+      // A leader needs only a majority: on a loaded machine the last process may still be starting.
+      await waitFor(async () => {
+        const all = await Promise.all(Object.keys(g.peers).map((id) => g.status(id)));
+        return all.every((st) => st?.leader?.id === leader);
+      }, 15_000, 'every node to answer and follow the leader');
+      return g;
+    } catch (err) {
+      // The caller never gets the group to close: stop its processes here, or they outlive
+      // the test and keep ava's worker (and so `npm test`) from ever finishing.
+      await g.close();
+      throw err;
+    }
   }
 
   get electionTimeoutMs(): number {
