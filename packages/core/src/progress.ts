@@ -55,6 +55,11 @@ export class Progress {
   lastHeardTick = -Infinity;
   /** Driver time (ms) of the last message heard from this member, for the read lease. */
   lastHeardAtMs = -Infinity;
+  /**
+   * The member refused to give up committed entries that differ from ours (override
+   * divergence): send it no snapshot until it asks for one (it accepted the rollback).
+   */
+  diverged = false;
   readonly inflights: Inflights;
 
   constructor(next: number, maxInflight: number) {

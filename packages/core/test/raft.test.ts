@@ -710,7 +710,7 @@ test('a follower never truncates committed entries; it reports the divergence in
   n2.step(m);
   t.is(n2.commitIndex, c);
   t.is(n2.termAt(c), net.node('n1').termAt(c), 'the committed entry is still there');
-  t.deepEqual(n2.status().divergence, { index: c, leader: 'n3', term, committed: c });
+  t.deepEqual(n2.status().divergence, { index: c, leader: 'n3', term, committed: c, exact: true, leaderOverride: null });
   const rd = n2.ready();
   const resp = rd.messagesAfterPersist.find((x) => x.type === 'appResp')!;
   t.true(resp.reject, 'the leader never counts a diverged follower');
