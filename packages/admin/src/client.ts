@@ -9,6 +9,7 @@ import { leaveRow, pingRow, type LeaveRow, type PingRow } from './election-actio
 import { electionDebugReport, electionReport, type ElectionDebugReport, type ElectionReport } from './election-report.js';
 import { groupReport, type GroupReport } from './group-report.js';
 import { callEach, ConnectionPool, surveyMembers, type Answer, type MemberProbe, type Survey } from './member-survey.js';
+import { acceptRollbackRow, type AcceptRollbackRow } from './rollback-rows.js';
 import {
   MajorityAnswersError,
   overrideChangeRow,
@@ -215,6 +216,12 @@ export class AdminClient {
       const members = targets.map((t, i) => overrideChangeRow(t, answers[i]!, this.timeoutMs));
       return { ok: members.every((m) => m.status === STATUS.ok), n, probe, members };
     });
+  }
+
+  /** `node accept-rollback`: the operator accepts the rollback a diverged member refused (it discards the listed writes). */
+  async acceptRollback(ids: readonly NodeId[]): Promise<ActionReport<AcceptRollbackRow>> {
+    if (ids.length === 0) throw new InvalidArgumentError('accept-rollback needs the member to roll back (--node ID)');
+    return this.onMembers(ids, 'all', 'node.acceptRollback', { confirm: true }, acceptRollbackRow);
   }
 
   /** `override clear`: on `ids`, or every member that answers. */

@@ -158,6 +158,12 @@ export function registerAdminHandlers(transport: Transport, node: ConclaveNode):
     return node.setOverrideByAdmin(p.n, { untilMajority: optionalBoolean(p.untilMajority, 'override.set: untilMajority') });
   });
 
+  transport.registerAdminHandler('node.acceptRollback', async (params) => {
+    const p = obj(params, 'node.acceptRollback');
+    if (p.confirm !== true) throw new InvalidArgumentError('node.acceptRollback: confirm must be true (the diverged committed writes are discarded)');
+    return node.acceptRollback();
+  });
+
   transport.registerAdminHandler('election.leave', (params) => {
     obj(params, 'election.leave');
     const before = node.status().role;

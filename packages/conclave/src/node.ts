@@ -36,9 +36,10 @@ import {
   NodeClosedError,
   ReplicaConsistencyError,
   RollbackProhibitedError,
+  DivergedWithoutOverrideError,
   WriteOutcomeUnknownError,
 } from './errors.js';
-import { describeLoss, saveRollbackReport, type RollbackReport } from './rollback.js';
+import { decideRollback, describeLoss, saveRollbackReport, type RollbackReport } from './rollback.js';
 import { resolveDurability, resolveOptions, validateConsistency, type CommitToken, type Consistency, type Durability, type OpenNodeOptions, type ResolvedOptions } from './options.js';
 import { IndexWaiters, sleep } from './waiters.js';
 import { explainNoLeader, roleName } from './election-diagnosis.js';
@@ -70,17 +71,21 @@ export interface NodeEvents {
   rollback: [report: RollbackReport & { file: string }];
   /** This node diverged by more than rollbackLimit writes and stays out until an operator accepts. */
   rollbackProhibited: [error: RollbackProhibitedError];
+  /** A divergence no override explains (damaged data): the node keeps its data and stays out. */
+  divergedWithoutOverride: [error: DivergedWithoutOverrideError];
   error: [error: Error];
 }
 
 export type RollbackStatus =
   | { readonly state: 'none' }
-  | { readonly state: 'prohibited'; readonly lostWriteCount: number; readonly rollbackLimit: number; readonly fromIndex: number; readonly toIndex: number; readonly leader: NodeId }
+  | { readonly state: 'prohibited'; readonly lostWriteCount: number; readonly rollbackLimit: number; readonly fromIndex: number; readonly toIndex: number; readonly leader: NodeId; readonly exact: boolean }
+  | { readonly state: 'divergedWithoutOverride'; readonly lostWriteCount: number; readonly fromIndex: number; readonly toIndex: number; readonly leader: NodeId; readonly message: string }
   | { readonly state: 'rollingBack'; readonly lostWriteCount: number; readonly file: string; readonly leader: NodeId };
 
 type RollbackState =
   | { state: 'none' }
   | { state: 'prohibited'; report: RollbackReport; error: RollbackProhibitedError }
+  | { state: 'divergedWithoutOverride'; report: RollbackReport; error: DivergedWithoutOverrideError }
   | { state: 'rollingBack'; report: RollbackReport; file: string };
 
 export interface NodeStatus {
@@ -219,6 +224,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       heartbeatTicks: o.heartbeatTicks,
       random: seededRandom(randomBytes(4).readUInt32LE(0)),
       electableGroupSizeOverride: override,
+      overrideSpan: loaded.settings.overrideSpan,
       nowMs: Date.now(),
       // Half the election timeout: margin for the heartbeat's transit and clock drift.
       leaseMs: Math.floor((o.tickMs * o.electionTicks) / 2),
@@ -274,6 +280,8 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       this.schedule();
     }, o.tickMs);
     if (override > 0) this.startOverrideWarnings();
+    const span = this.raft.overrideSpan;
+    if (JSON.stringify(span) !== JSON.stringify(loaded.settings.overrideSpan)) await this.storage.setSettings({ overrideSpan: span });
     this.schedule();
     if (joining) await this.requestJoin(o.join!);
   }
@@ -576,36 +584,38 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   private async onDivergence(accepted: boolean): Promise<void> {
     const d = this.raft.currentDivergence;
     if (!d) return;
-    const report = await describeLoss(this.storage, d, this.id, this.groupId);
-    const limit = this.opts.rollbackLimit;
-    if (!accepted && !this.opts.acceptRollback && report.lostWriteCount > limit) {
-      const err = new RollbackProhibitedError(
-        report.lostWriteCount,
-        limit,
-        `node ${this.id} diverged from leader ${d.leader} (term ${d.term}) at index ${d.index}: rejoining would roll back ${report.lostWriteCount} committed writes, more than rollbackLimit ${limit}. ` +
-          `It stays out of the group. To accept the loss, restart it with --accept-rollback (conclave node start ... --accept-rollback) or call acceptRollback() on it.`,
-      );
-      this.rollback = { state: 'prohibited', report, error: err };
+    const report = await describeLoss(this.storage, d, this.id, this.groupId, this.raft.overrideSpan);
+    const decision = decideRollback(report, { rollbackLimit: this.opts.acceptRollback ? Infinity : this.opts.rollbackLimit, accepted });
+    if (decision.action !== 'rollBack') {
+      const err = decision.error;
+      this.rollback = decision.action === 'prohibit' ? { state: 'prohibited', report, error: decision.error } : { state: 'divergedWithoutOverride', report, error: decision.error };
+      this.raft.noteRollbackRefused(`${err.code}: ${report.exact ? '' : 'up to '}${report.lostWriteCount} committed writes [${report.fromIndex}, ${report.toIndex}] differ from leader ${d.leader}`);
       this.opts.logger.error(err.message);
-      this.emit('rollbackProhibited', err);
+      if (decision.action === 'prohibit') this.emit('rollbackProhibited', decision.error);
+      else this.emit('divergedWithoutOverride', decision.error);
       return;
     }
     // The record for the operator goes to disk before anything is lost.
     const file = await saveRollbackReport(this.opts.dataDir, report);
     this.opts.logger.warn(
-      `diverged from leader ${d.leader} at index ${d.index}: rolling back ${report.lostWriteCount} committed writes [${d.index}, ${d.committed}] to follow it; they are saved in ${file}`,
+      `diverged from leader ${d.leader} at index ${d.index}${d.exact ? '' : ' or later'}: rolling back ${report.exact ? '' : 'up to '}${report.lostWriteCount} committed writes [${d.index}, ${d.committed}] to follow it; they are saved in ${file}`,
     );
     this.rollback = { state: 'rollingBack', report, file };
     this.raft.requestRollback();
     this.schedule();
   }
 
-  /** The operator's answer to RollbackProhibitedError: roll back whatever the size. */
-  async acceptRollback(): Promise<void> {
+  /** The operator's answer to RollbackProhibitedError or DivergedWithoutOverrideError: roll back whatever the size. */
+  async acceptRollback(): Promise<{ lostWriteCount: number; fromIndex: number; toIndex: number; file: string }> {
     this.checkOpen();
-    if (this.rollback.state !== 'prohibited') throw new InvalidArgumentError(`node ${this.id} has no prohibited rollback to accept`);
+    if (this.rollback.state !== 'prohibited' && this.rollback.state !== 'divergedWithoutOverride') {
+      throw new InvalidArgumentError(`node ${this.id} has no prohibited rollback to accept (rollback state: ${this.rollback.state})`);
+    }
     this.rollback = { state: 'none' };
     await this.onDivergence(true);
+    const r = this.rollback as RollbackState;
+    if (r.state !== 'rollingBack') throw new InvalidArgumentError(`node ${this.id} no longer has diverged entries to roll back`);
+    return { lostWriteCount: r.report.lostWriteCount, fromIndex: r.report.fromIndex, toIndex: r.report.toIndex, file: r.file };
   }
 
   // ------------------------------------------------------------------ writes
@@ -819,7 +829,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     this.checkOpen();
     const change = this.raft.setElectableGroupSizeOverride(n, opts);
     this.noteOverrideChange();
-    await this.storage.setSettings({ electableGroupSizeOverride: n });
+    await this.storage.setSettings({ electableGroupSizeOverride: n, overrideSpan: this.raft.overrideSpan });
     this.opts.logger.warn(
       n > 0
         ? `electable group size override set to ${n} (was ${change.previous}; electable group size ${change.electableGroupSize}): quorums now come from ${n}. Two leaders are possible if the rest of the group is alive; clear it as soon as a true majority is back.`
@@ -906,7 +916,10 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   private rollbackStatus(): RollbackStatus {
     const r = this.rollback;
     if (r.state === 'prohibited') {
-      return { state: 'prohibited', lostWriteCount: r.report.lostWriteCount, rollbackLimit: this.opts.rollbackLimit, fromIndex: r.report.fromIndex, toIndex: r.report.toIndex, leader: r.report.leader };
+      return { state: 'prohibited', lostWriteCount: r.report.lostWriteCount, rollbackLimit: this.opts.rollbackLimit, fromIndex: r.report.fromIndex, toIndex: r.report.toIndex, leader: r.report.leader, exact: r.report.exact };
+    }
+    if (r.state === 'divergedWithoutOverride') {
+      return { state: 'divergedWithoutOverride', lostWriteCount: r.report.lostWriteCount, fromIndex: r.report.fromIndex, toIndex: r.report.toIndex, leader: r.report.leader, message: r.error.message };
     }
     if (r.state === 'rollingBack') return { state: 'rollingBack', lostWriteCount: r.report.lostWriteCount, file: r.file, leader: r.report.leader };
     return { state: 'none' };

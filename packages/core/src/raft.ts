@@ -167,7 +167,9 @@ export class RaftNode {
       committed: state.hardState.commit,
       applied: state.applied,
     });
-    this.overrideSpanValue = this.cfg.overrideSpan ?? (this.override > 0 ? { from: this.log.committed + 1, to: 0 } : null);
+    const storedSpan = this.cfg.overrideSpan;
+    // Started with an override: entries after our commit may be committed under it.
+    this.overrideSpanValue = this.override > 0 && (storedSpan === null || storedSpan.to !== 0) ? nextOverrideSpan(storedSpan, 0, this.override, this.log.committed, this.log.lastIndex()) : storedSpan;
     this.prevHardState = state.hardState;
     this.prevSoftState = this.softState();
     this.resetRandomizedElectionTimeout();
