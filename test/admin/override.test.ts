@@ -8,7 +8,7 @@ import { jsonOf, runCli } from './run-cli.js';
 
 const ROW_KEYS = ['address', 'effectiveGroupSize', 'electableGroupSize', 'electionQuorum', 'id', 'message', 'override', 'overrideSource', 'status', 'untilMajority'];
 const CHANGE_KEYS = ['address', 'id', 'message', 'override', 'overrideSource', 'previous', 'status', 'untilMajority'];
-const PROBE_KEYS = ['answering', 'electableGroupSize', 'forced', 'majority', 'majorityAnswers', 'silent'];
+const PROBE_KEYS = ['answering', 'electableGroupSize', 'forced', 'majority', 'majorityAnswers', 'silent', 'unresponsive'];
 
 const keys = (o: object) => Object.keys(o).sort();
 
@@ -110,6 +110,29 @@ test.serial('override set --force sets it on every electable member that answers
   t.deepEqual(keys(c), ['members', 'ok']);
   t.true(c.members.every((m) => m.status === 200 && m.override === 0 && m.overrideSource === 'none'));
   t.true((await overrides()).every((m) => m.override === 0));
+});
+
+test.serial('step 1: members that accept the connection and then stay silent (paused) are not down: override set refuses without --force', async (t) => {
+  const leader = await g.waitForLeader(10_000);
+  const paused = Object.keys(g.peers).filter((id) => id !== leader);
+  for (const id of paused) g.pause(id);
+  try {
+    const r = await runCli(['override', 'set', '1', '--node', leader, ...at(leader), '--timeout', '1500', '--json']);
+    t.is(r.code, 1, r.stdout + r.stderr);
+    const j = jsonOf<{ ok: boolean; error: { code: string; message: string }; probe: { answering: string[]; silent: string[]; unresponsive: string[]; majorityAnswers: boolean } }>(r);
+    t.like(j, { ok: false, error: { code: 'MEMBERS_MAYBE_ALIVE' }, probe: { answering: [leader], silent: paused, unresponsive: paused, majorityAnswers: false } });
+    t.regex(j.error.message, new RegExp(`${paused.join(', ')} accepted the connection but did not answer in time.*verify that a simple majority of electable nodes are in fact down.*--force`));
+    const text = await runCli(['override', 'set', '1', '--node', leader, ...at(leader), '--timeout', '1500']);
+    t.regex(text.stdout, new RegExp(`alive but silent, maybe partitioned \\(accepted the connection, then no answer\\): ${paused.join(', ')}`));
+    t.regex(text.stderr, /\[MEMBERS_MAYBE_ALIVE\]/);
+    t.true((await overrides(leader)).every((m) => m.id !== leader || m.override === 0), 'nothing was set');
+  } finally {
+    for (const id of paused) g.resume(id);
+  }
+  await waitFor(async () => (await overrides()).every((m) => m.status === 200 || m.status === 303), 15_000, 'every member to answer again');
+  // Clearing where there is nothing to clear says so.
+  const cleared = jsonOf<{ members: { message: string }[] }>(await runCli(['override', 'clear', ...at(), '--json']));
+  t.true(cleared.members.every((m) => /^no override: quorums from the electable group size 3$/.test(m.message)), JSON.stringify(cleared.members));
 });
 
 test.serial('a majority lost: writes fail with the quorum error; override 1 --until-majority on the survivor; it clears itself when a member is back', async (t) => {

@@ -65,21 +65,37 @@ test.serial('a divergence no override explains: the node keeps its data and refu
     t.true(st.history.some((h) => h.event === 'DIVERGED'), 'the history records the divergence');
     t.true(st.history.some((h) => h.event === 'ROLLBACK_PROHIBITED' && /DIVERGED_WITHOUT_OVERRIDE/.test(h.detail)), 'and the refusal');
 
-    // The operator accepts, with the confirmation flag.
+    // Issue 21 item 3: the refusing member does not count, and every view shows why.
     const endpoint = g.peers[leader]!;
+    const status = await runCli(['election', 'status', '--endpoint', endpoint, '--json']);
+    const report = jsonOf<{ members: { id: string; status: number; message: string }[]; verdict: { electableAnswering: number; refusing: string[]; quorumReachable: boolean; text: string; next: string } }>(status);
+    t.like(report.verdict, { electableAnswering: 2, refusing: [follower], quorumReachable: true });
+    t.regex(report.verdict.text, new RegExp(`quorum reachable: 2 of 3 electable members answer, 2 needed \\(refusing the leader's log: ${follower}\\)`));
+    t.regex(report.verdict.next, new RegExp(`conclave node accept-rollback --node ${follower} --yes`));
+    const row = report.members.find((m) => m.id === follower)!;
+    t.is(row.status, 500, row.message);
+    t.regex(row.message, new RegExp(`DIVERGED WITHOUT OVERRIDE: ${damaged.writes} committed writes \\[${damaged.from}, ${damaged.to}\\] differ from leader ${leader}`));
+    const group = jsonOf<{ members: { id: string; status: number; rollback: string }[] }>(await runCli(['group', 'show', '--endpoint', endpoint, '--json']));
+    t.like(group.members.find((m) => m.id === follower), { status: 500, rollback: 'divergedWithoutOverride' });
+    const ping = jsonOf<{ members: { message: string }[] }>(await runCli(['election', 'ping', '--node', follower, '--endpoint', endpoint, '--json']));
+    t.regex(ping.members[0]!.message, /DIVERGED WITHOUT OVERRIDE/);
+    const debug = jsonOf<{ members: { id: string; body: { rollback: { state: string } } }[] }>(await runCli(['election', 'debug', '--endpoint', endpoint, '--json']));
+    t.is(debug.members.find((m) => m.id === follower)!.body.rollback.state, 'divergedWithoutOverride');
+
+    // The operator accepts, with the confirmation flag.
     const unconfirmed = await runCli(['node', 'accept-rollback', '--node', follower, '--endpoint', endpoint, '--json']);
     t.is(unconfirmed.code, 2, unconfirmed.stderr);
     t.regex(jsonOf<{ error: { message: string } }>(unconfirmed).error.message, /--yes/);
     const accepted = await runCli(['node', 'accept-rollback', '--node', follower, '--yes', '--endpoint', endpoint, '--json']);
     t.is(accepted.code, 0, accepted.stdout + accepted.stderr);
-    const row = jsonOf<{ members: { id: string; status: number; lostWriteCount: number; file: string }[] }>(accepted).members[0]!;
-    t.like(row, { id: follower, status: 200, lostWriteCount: damaged.writes });
+    const accept = jsonOf<{ members: { id: string; status: number; lostWriteCount: number; file: string }[] }>(accepted).members[0]!;
+    t.like(accept, { id: follower, status: 200, lostWriteCount: damaged.writes });
     await g.client(leader).put('after', 'yes');
     await waitFor(async () => (await g.client(follower).get('after', 'none').catch(() => null))?.found, 20_000, `${follower} to follow the leader`);
     const files = readdirSync(join(g.dataDir(follower), 'rollbacks'));
     t.is(files.length, 1);
-    const report = JSON.parse(readFileSync(join(g.dataDir(follower), 'rollbacks', files[0]!), 'utf8'));
-    t.deepEqual(report.lostWrites.map((w: { command: { key: string } }) => w.command.key), ['k0', 'k1', 'k2'].slice(0, damaged.writes), 'every discarded write is listed');
+    const saved = JSON.parse(readFileSync(join(g.dataDir(follower), 'rollbacks', files[0]!), 'utf8'));
+    t.deepEqual(saved.lostWrites.map((w: { command: { key: string } }) => w.command.key), ['k0', 'k1', 'k2'].slice(0, damaged.writes), 'every discarded write is listed');
     t.deepEqual(await g.client(follower).get('k2', 'none'), { found: true, value: 2 }, 'the leader had the same writes');
   } catch (err) {
     for (const id of ['n1', 'n2', 'n3']) {

@@ -12,6 +12,7 @@ import { callEach, ConnectionPool, surveyMembers, type Answer, type MemberProbe,
 import { acceptRollbackRow, type AcceptRollbackRow } from './rollback-rows.js';
 import {
   MajorityAnswersError,
+  MembersMaybeAliveError,
   overrideChangeRow,
   overrideProbe,
   overrideRows,
@@ -212,6 +213,7 @@ export class AdminClient {
       }
       const targets = targetsOf(survey, opts.ids, 'electable');
       if (probe.majorityAnswers && opts.force !== true) throw new MajorityAnswersError(probe);
+      if (probe.unresponsive.length > 0 && opts.force !== true) throw new MembersMaybeAliveError(probe);
       const answers = await this.callTargets<OverrideSetAnswer>(pool, targets, 'override.set', { n, untilMajority: opts.untilMajority === true });
       const members = targets.map((t, i) => overrideChangeRow(t, answers[i]!, this.timeoutMs));
       return { ok: members.every((m) => m.status === STATUS.ok), n, probe, members };

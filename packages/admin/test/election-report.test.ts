@@ -11,7 +11,7 @@ const members: Member[] = ['n1', 'n2', 'n3', 'n4', 'n5'].map((id, i) => ({ id, a
 function answered(id: string, over: Partial<NodeStatus>): MemberProbe {
   const m = members.find((x) => x.id === id)!;
   const status = {
-    id, address: m.address, groupId: 'g', state: 'follower', role: 'follower', term: 3, leader: null, members, appliedIndex: 1, lastIndex: 1, electableGroupSize: 5, lastIndex: 1,
+    id, address: m.address, groupId: 'g', state: 'follower', role: 'follower', term: 3, leader: null, members, appliedIndex: 1, lastIndex: 1, electableGroupSize: 5,
     electableGroupSizeOverride: 0, overrideSource: 'none', overrideUntilMajority: false, effectiveGroupSize: 5, electionQuorum: 3, commitQuorum: 3, peers: [], history: [],
     counters: { preVotesStarted: 0, preVotesRejected: 0, electionsStarted: 0, electionsWon: 0, electionsLost: 0, votesGranted: 0, votesRefused: 0, leaderChanges: 0, lastLeaderContactAt: null },
     rollback: { state: 'none' },
