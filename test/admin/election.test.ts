@@ -11,7 +11,7 @@ import { jsonOf, runCli } from './run-cli.js';
 const SECRET = 'the-admin-secret-of-the-election-tests';
 const ROW_KEYS = ['address', 'id', 'leader', 'message', 'override', 'state', 'status', 'term'];
 const VERDICT_KEYS = ['electableAnswering', 'electableGroupSize', 'heal', 'leader', 'leaders', 'majority', 'next', 'notFollowing', 'overrides', 'quorum', 'quorumReachable', 'refusing', 'silent', 'splitBrain', 'text'];
-const BODY_KEYS = ['counters', 'history', 'leader', 'local', 'peers', 'quorum'];
+const BODY_KEYS = ['counters', 'history', 'leader', 'local', 'nowMs', 'peers', 'quorum', 'rollback'];
 const QUORUM_KEYS = ['commitQuorum', 'effectiveGroupSize', 'electableGroupSize', 'electionQuorum', 'override', 'overrideSource', 'untilMajority'];
 const HISTORY_KEYS = ['at', 'detail', 'event', 'from', 'term', 'to'];
 const LEAVE_KEYS = ['address', 'id', 'message', 'override', 'previousRole', 'role', 'status', 'term'];
@@ -98,10 +98,13 @@ test.serial('election debug: local, leader, peers, counters, quorum and override
   }
   const human = await runCli(['election', 'debug', ...at(), '--human']);
   t.is(human.code, 0);
-  t.regex(human.stdout, /\| Id +\| Status \| Message +\| Body/);
-  t.regex(human.stdout, /"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \(\d+\.\d s ago\) term \d+ [A-Z_]+:[A-Z_]+:[A-Z_]+/);
+  // Issue 21 item 8: a section per member, the history as a list, no JSON in table cells.
+  t.regex(human.stdout, new RegExp(`== ${leader} \\(${g.peers[leader]}\\): 200 OK: leader in term \\d+\n  local     ${leader} leader \\(leader\\)`));
+  t.regex(human.stdout, /\n  history \(newest first\)\n    - \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \(\d+\.\d s ago\) term \d+ [A-Z_]+:[A-Z_]+:[A-Z_]+/);
+  t.notRegex(human.stdout, /[{}"]/, 'no JSON');
+  t.true(human.stdout.length < 8000, `${human.stdout.length} bytes for 3 members`);
   const raw = await runCli(['election', 'debug', ...at()]);
-  t.regex(raw.stdout, /"\d{13} term \d+ [A-Z_]+:[A-Z_]+:[A-Z_]+/);
+  t.regex(raw.stdout, /\n    - \d{13} term \d+ [A-Z_]+:[A-Z_]+:[A-Z_]+/);
 });
 
 test.serial('a paused member (SIGSTOP) is 7 Timeout, within the one deadline; through a paused endpoint too', async (t) => {

@@ -92,6 +92,8 @@ export interface DebugBody {
   readonly history: readonly HistoryEntry[];
   /** A refused or running rollback (JE hard recovery), as the node reports it. */
   readonly rollback: NodeStatus['rollback'];
+  /** The member's clock when it answered (ms since the epoch): ages are relative to it. */
+  readonly nowMs: number;
 }
 
 export interface ElectionDebugRow extends ElectionRow {
@@ -224,6 +226,7 @@ export function debugBody(st: NodeStatus): DebugBody {
     },
     history: st.history,
     rollback: st.rollback,
+    nowMs: st.nowMs,
   };
 }
 

@@ -58,7 +58,10 @@ export function rollbackNote(st: NodeStatus): string {
 }
 
 /** 200, 303 or 500 for a member that answered, with OpenIO's message (and the override, always). */
-export function answeredStatus(st: NodeStatus, nowMs: number): { status: number; message: string } {
+export function answeredStatus(st: NodeStatus, readerNowMs: number): { status: number; message: string } {
+  // Ages are the member's, at the moment it answered: the reader's clock would add the time
+  // spent waiting for slower members (up to --timeout) and any clock skew.
+  const nowMs = typeof st.nowMs === 'number' ? st.nowMs : readerNowMs;
   const notes = overrideNote(st) + rollbackNote(st);
   // A member that refuses its leader's log is not part of the group's quorum: a failure, whoever it names.
   if (isRefusingLeader(st)) return { status: STATUS.failed, message: `${roleName(st.role)} in term ${st.term}, out of the group${notes}` };

@@ -106,3 +106,11 @@ test('exit codes: 0 healthy, 1 without quorum or with a refused secret, 3 when n
   t.deepEqual(rows.map((r) => r.status), [2, 7, 401, 2, 500]);
   t.deepEqual(rows.map((r) => r.message), ['127.0.0.1:7001: connection refused', 'Timeout (no answer within 1000 ms)', 'authentication failed: wrong or missing admin secret (admin_auth_failed)', '127.0.0.1:7004: connection_failed', 'NODE_CLOSED: node_closed']);
 });
+
+test('ages are the member\'s own, at the moment it answered: waiting for slow members does not inflate them (issue 21 item 5)', (t) => {
+  // n1 answered at its clock 1,000,000 having last heard a leader 2 s before; the reader
+  // finished waiting for silent members 8 s later.
+  const lonely = answered('n1', { nowMs: 1_000_000, counters: { preVotesStarted: 3, preVotesRejected: 3, electionsStarted: 0, electionsWon: 0, electionsLost: 0, votesGranted: 0, votesRefused: 0, leaderChanges: 1, lastLeaderContactAt: 998_000 } });
+  const r = electionReport(survey([lonely, failed('n2', 'TIMEOUT'), failed('n3', 'TIMEOUT'), failed('n4', 'TIMEOUT'), failed('n5', 'TIMEOUT')]), 1_008_000);
+  t.regex(r.members[0]!.message, /leader last heard 2\.0 s ago/);
+});

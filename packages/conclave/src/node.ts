@@ -114,6 +114,8 @@ export interface NodeStatus {
   readonly counters: RaftStatus['counters'];
   readonly divergence: RaftStatus['divergence'];
   readonly rollback: RollbackStatus;
+  /** This node's clock when it made this status (ms since the epoch): ages in it are relative to this, not to the reader's clock. */
+  readonly nowMs: number;
 }
 
 interface PendingWrite {
@@ -910,6 +912,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       counters: st.counters,
       divergence: st.divergence,
       rollback: this.rollbackStatus(),
+      nowMs: Date.now(),
     };
   }
 

@@ -893,6 +893,8 @@ export class RaftNode {
     const from = this.role;
     const termChanged = term !== this.term;
     if (from === 'candidate') this.history.counters.electionsLost++;
+    // A leader heard a leader (itself) until now: its old "last heard" would read as minutes.
+    if (from === 'leader') this.history.counters.lastLeaderContactAt = this.nowMs;
     this.reset(term);
     this.role = 'follower';
     if (leader !== null) {

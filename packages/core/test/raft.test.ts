@@ -825,3 +825,13 @@ test('lease reads: answered at once while a quorum was heard recently by the dri
   t.deepEqual(plain.take('n1').readStates, []);
   t.throws(() => RaftNode.join({ id: 'a', random: seededRandom(1), leaseMs: -1 }, 'g'), { message: /leaseMs must be an integer >= 0, got -1/ });
 });
+
+test('a leader that steps down last heard a leader (itself) when it stepped down, not before it was elected (issue 21 item 5)', (t) => {
+  const net = new Net({ ids: ['n1', 'n2', 'n3'] });
+  for (const n of net.nodes.values()) n.setNow(1_000);
+  t.true(net.elect('n1'));
+  const n1 = net.node('n1');
+  for (const n of net.nodes.values()) n.setNow(78_000);
+  n1.leaveElection();
+  t.is(n1.status().counters.lastLeaderContactAt, 78_000);
+});
