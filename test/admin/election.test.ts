@@ -127,6 +127,20 @@ test.serial('a paused member (SIGSTOP) is 7 Timeout, within the one deadline; th
   }
 });
 
+test.serial('a paused endpoint does not hold a command open once the answer is known (issue 21 item 6)', async (t) => {
+  const [leader, [paused]] = await leaderAndFollowers();
+  g.pause(paused!);
+  try {
+    // The deadline is long; the answer comes from the live endpoint at once.
+    const r = await runCli(['put', 'k6', 'v', '--endpoint', g.peers[paused!]!, '--endpoint', g.peers[leader]!, ...auth(), '--timeout', '20000'], 60_000);
+    t.is(r.code, 0, r.stderr);
+    t.regex(r.stdout, /^OK/);
+    t.true(r.elapsedMs < 20_000, `exited after ${r.elapsedMs} ms, the pending connection to the paused endpoint held it open`);
+  } finally {
+    g.resume(paused!);
+  }
+});
+
 test.serial('a wrong or missing admin secret is 401 for every member, exit 1; other commands say so too', async (t) => {
   const wrong = join(tmpdir(), `conclave-wrong-secret-${process.pid}`);
   writeFileSync(wrong, 'not-the-admin-secret-of-this-group');
@@ -142,6 +156,8 @@ test.serial('a wrong or missing admin secret is 401 for every member, exit 1; ot
     const j = jsonOf<Report>(r);
     t.deepEqual(j.members.map((m) => m.status), [401]);
     t.regex(j.members[0]!.message, /^authentication failed/);
+    // Issue 21 item 8: the member answered, with a refusal.
+    t.is((j as unknown as { verdict: { text: string } }).verdict.text, 'verdict: authentication refused by 1 member; next: give the admin secret of this group (--secret-file FILE)');
   }
   t.regex(text!.stdout, /\| +401 \| authentication failed/);
   for (const r of others) {

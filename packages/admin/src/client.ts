@@ -90,13 +90,17 @@ export class AdminClient {
   }
 
   /** Connects to `endpoint` alone (for per-member queries). */
-  static connectOne(endpoint: string, opts: Omit<AdminClientOptions, 'endpoints'>): Promise<AdminRpcClient> {
+  static connectOne(endpoint: string, opts: Omit<AdminClientOptions, 'endpoints'>, signal?: AbortSignal): Promise<AdminRpcClient> {
     return AdminRpcClient.connect(endpoint, {
       ...(opts.secret !== undefined ? { credential: opts.secret } : {}),
       ...(opts.tls ? { tls: { caFile: opts.tls.caFile } } : {}),
       connectTimeoutMs: opts.timeoutMs ?? 5000,
+      ...(signal ? { signal } : {}),
     });
   }
+
+  /** Abandons connection attempts still pending (a paused endpoint): nothing then holds the process open. */
+  private readonly abandon = new AbortController();
 
   /** The first endpoint to accept, all tried at once: a paused member costs nothing while another answers. */
   private connection(): Promise<AdminRpcClient> {
@@ -105,7 +109,7 @@ export class AdminClient {
       const attempts: { endpoint: string; error: string; code?: string }[] = [];
       let winner: AdminRpcClient | null = null;
       for (const endpoint of this.opts.endpoints) {
-        AdminClient.connectOne(endpoint, { ...this.opts, timeoutMs: this.timeoutMs }).then(
+        AdminClient.connectOne(endpoint, { ...this.opts, timeoutMs: this.timeoutMs }, this.abandon.signal).then(
           (c) => {
             if (winner) return void c.close().catch(() => {});
             winner = c;
@@ -285,6 +289,7 @@ export class AdminClient {
   }
 
   async close(): Promise<void> {
+    this.abandon.abort();
     const c = this.client ?? (await this.connecting?.catch(() => null)) ?? null;
     this.client = null;
     await c?.close().catch(() => {});

@@ -139,8 +139,9 @@ export function verdictOf(survey: Survey): Verdict {
   const overrides = answered.filter((st) => st.electableGroupSizeOverride > 0).map((st) => ({ id: st.id, override: st.electableGroupSizeOverride }));
   const heal = splitBrain ? healOutcome(leaders) : null;
   const verdict = { leader, leaders, splitBrain, electableGroupSize: e, electableAnswering: usable.length, majority, quorum, quorumReachable, overrides, silent, refusing, notFollowing, heal };
-  const next = nextStep(verdict, usable.map((st) => st.id));
-  return { ...verdict, next, text: verdictText({ ...verdict, next }, answered.length) };
+  const refusedAuth = survey.probes.filter((p) => p.status === null && p.error !== null && failureStatus(p.error) === STATUS.unauthorized).length;
+  const next = refusedAuth > 0 && answered.length === 0 ? 'give the admin secret of this group (--secret-file FILE)' : nextStep(verdict, usable.map((st) => st.id));
+  return { ...verdict, next, text: verdictText({ ...verdict, next }, answered.length, refusedAuth) };
 }
 
 function healOutcome(leaders: readonly LeaderClaim[]): HealOutcome {
@@ -177,7 +178,9 @@ function nextStep(v: Omit<Verdict, 'text' | 'next'>, usable: readonly NodeId[]):
   return steps.length > 0 ? steps.join('; ') : null;
 }
 
-function verdictText(v: Omit<Verdict, 'text'>, answered: number): string {
+function verdictText(v: Omit<Verdict, 'text'>, answered: number, refusedAuth: number): string {
+  // Members that refused our credentials did answer: say so, not "no member answered".
+  if (answered === 0 && refusedAuth > 0) return `verdict: authentication refused by ${refusedAuth} member${refusedAuth === 1 ? '' : 's'}; next: ${v.next}`;
   if (answered === 0) return 'verdict: no member answered';
   const who = v.splitBrain
     ? `SPLIT BRAIN: ${v.leaders.map((l) => `${l.id} (term ${l.term}, ${l.override > 0 ? `override ${l.override}` : 'override off'}, last index ${l.lastIndex})`).join(', ')} each claim to lead; when the partition heals ${v.heal!.reason}`

@@ -1235,7 +1235,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
         if (now !== null && ids.includes(now)) return { previous: this.id, leader: now, address: this.addressOf(now), alreadyLeader: false };
         if (this.raft.currentRole !== 'leader') await sleep(this.opts.tickMs);
       }
-      throw new LeaderTransferError(`leadership did not move to any of ${ids.join(', ')} within ${timeoutMs} ms${lastError ? `: ${(lastError as Error).message}` : ''}`);
+      throw new LeaderTransferError(transferFailure(ids, timeoutMs, this.raft.currentRole === 'leader' ? this.status().peers : null, lastError));
     });
   }
 
@@ -1263,6 +1263,16 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
 }
 
 /** Turns an error that came over admin RPC back into our typed error, keeping its code. */
+/** Why leadership did not move, once: the targets that do not answer, else the last attempt's reason. */
+function transferFailure(ids: readonly NodeId[], timeoutMs: number, peers: NodeStatus['peers'] | null, lastError: unknown): string {
+  const head = `leadership did not move to ${ids.length === 1 ? ids[0] : `any of ${ids.join(', ')}`} within ${timeoutMs} ms`;
+  const silent = peers === null ? [] : ids.filter((id) => peers.find((p) => p.id === id)?.active !== true);
+  if (silent.length > 0) return `${head}: ${silent.join(', ')} ${silent.length === 1 ? 'does' : 'do'} not answer the leader (stopped, or cut off from it)`;
+  const reason = (lastError as Error | null)?.message;
+  // The last attempt's error often says the same thing again: only add a different reason.
+  return reason && !reason.startsWith('leadership did not move') ? `${head}: ${reason}` : head;
+}
+
 export function reviveError(err: unknown): Error {
   if (!(err instanceof AdminRemoteError)) return err instanceof Error ? err : new Error(String(err));
   const d = err.data;
