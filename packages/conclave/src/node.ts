@@ -42,7 +42,7 @@ import {
 import { decideRollback, describeLoss, saveRollbackReport, type RollbackReport } from './rollback.js';
 import { resolveDurability, resolveOptions, validateConsistency, type CommitToken, type Consistency, type Durability, type OpenNodeOptions, type ResolvedOptions } from './options.js';
 import { IndexWaiters, sleep } from './waiters.js';
-import { explainNoLeader, roleName } from './election-diagnosis.js';
+import { explainNoLeader, overrideHint, roleName } from './election-diagnosis.js';
 import { ConfChangeError, LeaderTransferError, UnknownMemberError } from './errors.js';
 import { mostCaughtUp, trueMajorityCaughtUp } from './member-choice.js';
 
@@ -1256,7 +1256,11 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   /** Why a client request could not finish before its deadline, said the way an operator can act on. */
   deadlineError(what: 'write' | 'read', timeoutMs: number): Error {
     const st = this.status();
-    if (st.leader === null) return new NotLeaderError(null, `the ${what} did not finish within ${timeoutMs} ms: ${explainNoLeader(st, Date.now())}`);
+    if (st.leader === null) {
+      const peers = this.transport.stats().peers;
+      const reachable = [this.id, ...Object.keys(peers).filter((id) => peers[id]!.connected && peers[id]!.inboundConnected)];
+      return new NotLeaderError(null, `the ${what} did not finish within ${timeoutMs} ms: ${explainNoLeader(st, Date.now())}${overrideHint(st, reachable)}`);
+    }
     if (what === 'read') return new ReplicaConsistencyError(`the read was not served within ${timeoutMs} ms (leader ${st.leader.id})`);
     return new WriteOutcomeUnknownError(`the write was not acknowledged within ${timeoutMs} ms (leader ${st.leader.id}); it may or may not commit`);
   }
