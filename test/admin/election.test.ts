@@ -10,8 +10,8 @@ import { jsonOf, runCli } from './run-cli.js';
 
 const SECRET = 'the-admin-secret-of-the-election-tests';
 const ROW_KEYS = ['address', 'id', 'leader', 'message', 'override', 'state', 'status', 'term'];
-const VERDICT_KEYS = ['electableAnswering', 'electableGroupSize', 'leader', 'leaders', 'majority', 'overrides', 'quorum', 'quorumReachable', 'splitBrain', 'text'];
-const BODY_KEYS = ['counters', 'history', 'leader', 'local', 'peers', 'quorum'];
+const VERDICT_KEYS = ['electableAnswering', 'electableGroupSize', 'heal', 'leader', 'leaders', 'majority', 'next', 'notFollowing', 'overrides', 'quorum', 'quorumReachable', 'refusing', 'silent', 'splitBrain', 'text'];
+const BODY_KEYS = ['counters', 'history', 'leader', 'local', 'nowMs', 'peers', 'quorum', 'rollback'];
 const QUORUM_KEYS = ['commitQuorum', 'effectiveGroupSize', 'electableGroupSize', 'electionQuorum', 'override', 'overrideSource', 'untilMajority'];
 const HISTORY_KEYS = ['at', 'detail', 'event', 'from', 'term', 'to'];
 const LEAVE_KEYS = ['address', 'id', 'message', 'override', 'previousRole', 'role', 'status', 'term'];
@@ -98,10 +98,13 @@ test.serial('election debug: local, leader, peers, counters, quorum and override
   }
   const human = await runCli(['election', 'debug', ...at(), '--human']);
   t.is(human.code, 0);
-  t.regex(human.stdout, /\| Id +\| Status \| Message +\| Body/);
-  t.regex(human.stdout, /"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \(\d+\.\d s ago\) term \d+ [A-Z_]+:[A-Z_]+:[A-Z_]+/);
+  // Issue 21 item 8: a section per member, the history as a list, no JSON in table cells.
+  t.regex(human.stdout, new RegExp(`== ${leader} \\(${g.peers[leader]}\\): 200 OK: leader in term \\d+\n  local     ${leader} leader \\(leader\\)`));
+  t.regex(human.stdout, /\n  history \(newest first\)\n    - \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z \(\d+\.\d s ago\) term \d+ [A-Z_]+:[A-Z_]+:[A-Z_]+/);
+  t.notRegex(human.stdout, /[{}"]/, 'no JSON');
+  t.true(human.stdout.length < 8000, `${human.stdout.length} bytes for 3 members`);
   const raw = await runCli(['election', 'debug', ...at()]);
-  t.regex(raw.stdout, /"\d{13} term \d+ [A-Z_]+:[A-Z_]+:[A-Z_]+/);
+  t.regex(raw.stdout, /\n    - \d{13} term \d+ [A-Z_]+:[A-Z_]+:[A-Z_]+/);
 });
 
 test.serial('a paused member (SIGSTOP) is 7 Timeout, within the one deadline; through a paused endpoint too', async (t) => {
@@ -125,6 +128,20 @@ test.serial('a paused member (SIGSTOP) is 7 Timeout, within the one deadline; th
   }
 });
 
+test.serial('a paused endpoint does not hold a command open once the answer is known (issue 21 item 6)', async (t) => {
+  const [leader, [paused]] = await leaderAndFollowers();
+  g.pause(paused!);
+  try {
+    // The deadline is long; the answer comes from the live endpoint at once.
+    const r = await runCli(['put', 'k6', 'v', '--endpoint', g.peers[paused!]!, '--endpoint', g.peers[leader]!, ...auth(), '--timeout', '20000'], 60_000);
+    t.is(r.code, 0, r.stderr);
+    t.regex(r.stdout, /^OK/);
+    t.true(r.elapsedMs < 20_000, `exited after ${r.elapsedMs} ms, the pending connection to the paused endpoint held it open`);
+  } finally {
+    g.resume(paused!);
+  }
+});
+
 test.serial('a wrong or missing admin secret is 401 for every member, exit 1; other commands say so too', async (t) => {
   const wrong = join(tmpdir(), `conclave-wrong-secret-${process.pid}`);
   writeFileSync(wrong, 'not-the-admin-secret-of-this-group');
@@ -140,6 +157,8 @@ test.serial('a wrong or missing admin secret is 401 for every member, exit 1; ot
     const j = jsonOf<Report>(r);
     t.deepEqual(j.members.map((m) => m.status), [401]);
     t.regex(j.members[0]!.message, /^authentication failed/);
+    // Issue 21 item 8: the member answered, with a refusal.
+    t.is((j as unknown as { verdict: { text: string } }).verdict.text, 'verdict: authentication refused by 1 member; next: give the admin secret of this group (--secret-file FILE)');
   }
   t.regex(text!.stdout, /\| +401 \| authentication failed/);
   for (const r of others) {
@@ -195,7 +214,8 @@ test.serial('killed members are 2 (connection refused); without a quorum the ver
     return r.code === 1 && r.stdout.includes('verdict: NO LEADER') ? r : null;
   }, 10_000, 'the verdict to lose the leader');
   t.regex(down.stdout, new RegExp(`\\| ${survivor} \\(${g.peers[survivor]}\\) +\\| +500 \\| no leader: [A-Z_]+ in term \\d+; an election needs the votes of 2 of 3 \\(electable group size 3, override off\\)`));
-  t.regex(down.stdout, /verdict: NO LEADER; quorum NOT reachable: 1 of 3 electable members answer, 2 needed\n$/);
+  const lost = Object.keys(g.peers).filter((id) => id !== survivor).sort();
+  t.regex(down.stdout, new RegExp(`verdict: NO LEADER; quorum NOT reachable: 1 of 3 electable members answer, 2 needed \\(silent: ${lost.join(', ')}\\); next: if ${lost.join(', ')} are lost for good: conclave override set 1 --node ${survivor} \\(see the procedure`));
   const ping = jsonOf<{ members: { status: number; role: string; message: string }[] }>(await runCli(['election', 'ping', ...at(survivor), '--json']));
   t.is(ping.members.length, 1);
   t.is(ping.members[0]!.status, 200);

@@ -6,7 +6,7 @@ import { ProcessGroup, freePorts, waitFor } from '../cluster/harness.js';
 import { jsonOf, runCli } from './run-cli.js';
 
 const GROUP_KEYS = ['electableGroupSize', 'groupId', 'leader', 'members', 'source'];
-const MEMBER_KEYS = ['address', 'appliedIndex', 'id', 'message', 'override', 'overrideSource', 'priority', 'removed', 'state', 'status', 'term', 'type', 'untilMajority'];
+const MEMBER_KEYS = ['address', 'appliedIndex', 'id', 'message', 'override', 'overrideSource', 'priority', 'removed', 'rollback', 'state', 'status', 'term', 'type', 'untilMajority'];
 
 const keys = (o: object) => Object.keys(o).sort();
 
@@ -86,6 +86,22 @@ test.serial('group remove-member: the leader is refused without --transfer; an u
   t.is(unknown.code, 1);
   t.like(jsonOf(unknown), { ok: false, error: { code: 'UNKNOWN_MEMBER' } });
   t.is((await showGroup()).electableGroupSize, 3, 'nothing changed');
+});
+
+test.serial('group transfer-leader to a stopped member says once that it does not answer (issue 21 item 8)', async (t) => {
+  const leader = await g.waitForLeader(10_000);
+  const stopped = Object.keys(g.peers).find((id) => id !== leader)!;
+  await g.kill(stopped);
+  try {
+    await waitFor(async () => (await g.status(leader))?.peers.find((p) => p.id === stopped)?.active === false, 10_000, `${leader} to see ${stopped} inactive`);
+    const r = await runCli(['group', 'transfer-leader', stopped, ...at(leader), '--timeout', '3000']);
+    t.is(r.code, 1, r.stdout);
+    t.regex(r.stderr, new RegExp(`leadership did not move to ${stopped} within \\d+ ms: ${stopped} does not answer the leader \\(stopped, or cut off from it\\)`));
+    t.is(r.stderr.split('leadership did not move').length - 1, 1, `said once: ${r.stderr}`);
+  } finally {
+    g.spawn(stopped);
+  }
+  await waitFor(async () => (await g.status(stopped))?.leader !== null, 15_000, `${stopped} to rejoin`);
 });
 
 test.serial('group add-member: registered first then started with --join, or joined first then promoted; E grows', async (t) => {

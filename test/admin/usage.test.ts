@@ -50,3 +50,36 @@ test('nothing listening: election status prints code 2 per endpoint and exits 3;
   }
   t.like(jsonOf(show), { ok: false, error: { code: 'NO_ENDPOINT' } });
 });
+
+test('issue 21 item 8: a usage error under --json prints one JSON line with code USAGE', async (t) => {
+  const cases = [
+    ['election', 'status', '--endpoint', '127.0.0.1:1', '--bogus', '--json'],
+    ['group', 'show', '--json'],
+    ['election', 'vote', '--endpoint', '127.0.0.1:1', '--json'],
+  ];
+  const runs = await Promise.all(cases.map((args) => runCli(args)));
+  for (const r of runs) {
+    t.is(r.code, 2, r.args.join(' '));
+    const j = jsonOf<{ ok: boolean; error: { code: string; message: string } }>(r);
+    t.like(j, { ok: false, error: { code: 'USAGE' } });
+    t.true(j.error.message.length > 0);
+  }
+  t.regex(jsonOf<{ error: { message: string } }>(runs[0]!).error.message, /unknown option '--bogus'/);
+});
+
+test('issue 21 item 8: a reader that goes away (| head -1) ends the command quietly, without an EPIPE stack trace', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const cli = fileURLToPath(new URL('../../packages/admin/src/cli.ts', import.meta.url));
+  const [port] = await freePorts(1);
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), cli, 'election', 'status', '--endpoint', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  // Our end of its stdout is closed before it writes, as `head -1` does after its line.
+  child.stdout.destroy();
+  const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  clearTimeout(killer);
+  t.notRegex(stderr, /EPIPE|Error|    at /, stderr);
+  t.true(code === 3 || code === 0, `exit ${String(code)}`);
+});

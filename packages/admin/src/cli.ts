@@ -9,6 +9,16 @@ import { registerOverrideCommands } from './commands-override.js';
 import { withCommonOptions } from './common.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 
+// A reader that went away (`conclave election debug | head -1`) ends the command quietly:
+// what was printed is all that was wanted, and a stack trace helps no one.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+    throw err;
+  });
+}
+
+const json = process.argv.includes('--json');
 const program = new Command();
 program
   .name('conclave')
@@ -26,12 +36,13 @@ try {
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) {
-    // Help and version exit 0; every other commander error is a usage error.
+    // Help and version exit 0; every other commander error is a usage error (commander
+    // printed it on stderr; --json callers get it as the one JSON line too).
+    if (err.exitCode !== 0 && json) console.log(JSON.stringify({ ok: false, error: { code: 'USAGE', message: err.message.replace(/^error: /, '') } }));
     process.exit(err.exitCode === 0 ? EXIT.ok : EXIT.usage);
   }
   const code = exitCodeFor(err);
   const e = err as { code?: string; message?: string };
-  const json = process.argv.includes('--json');
   if (json) console.log(JSON.stringify({ ok: false, error: { code: e.code ?? 'INTERNAL', message: e.message ?? String(err) } }));
   console.error(`conclave: ${e.message ?? String(err)}${e.code ? ` [${e.code}]` : ''}`);
   process.exit(code);

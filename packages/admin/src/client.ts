@@ -9,8 +9,10 @@ import { leaveRow, pingRow, type LeaveRow, type PingRow } from './election-actio
 import { electionDebugReport, electionReport, type ElectionDebugReport, type ElectionReport } from './election-report.js';
 import { groupReport, type GroupReport } from './group-report.js';
 import { callEach, ConnectionPool, surveyMembers, type Answer, type MemberProbe, type Survey } from './member-survey.js';
+import { acceptRollbackRow, type AcceptRollbackRow } from './rollback-rows.js';
 import {
   MajorityAnswersError,
+  MembersMaybeAliveError,
   overrideChangeRow,
   overrideProbe,
   overrideRows,
@@ -88,13 +90,17 @@ export class AdminClient {
   }
 
   /** Connects to `endpoint` alone (for per-member queries). */
-  static connectOne(endpoint: string, opts: Omit<AdminClientOptions, 'endpoints'>): Promise<AdminRpcClient> {
+  static connectOne(endpoint: string, opts: Omit<AdminClientOptions, 'endpoints'>, signal?: AbortSignal): Promise<AdminRpcClient> {
     return AdminRpcClient.connect(endpoint, {
       ...(opts.secret !== undefined ? { credential: opts.secret } : {}),
       ...(opts.tls ? { tls: { caFile: opts.tls.caFile } } : {}),
       connectTimeoutMs: opts.timeoutMs ?? 5000,
+      ...(signal ? { signal } : {}),
     });
   }
+
+  /** Abandons connection attempts still pending (a paused endpoint): nothing then holds the process open. */
+  private readonly abandon = new AbortController();
 
   /** The first endpoint to accept, all tried at once: a paused member costs nothing while another answers. */
   private connection(): Promise<AdminRpcClient> {
@@ -103,7 +109,7 @@ export class AdminClient {
       const attempts: { endpoint: string; error: string; code?: string }[] = [];
       let winner: AdminRpcClient | null = null;
       for (const endpoint of this.opts.endpoints) {
-        AdminClient.connectOne(endpoint, { ...this.opts, timeoutMs: this.timeoutMs }).then(
+        AdminClient.connectOne(endpoint, { ...this.opts, timeoutMs: this.timeoutMs }, this.abandon.signal).then(
           (c) => {
             if (winner) return void c.close().catch(() => {});
             winner = c;
@@ -211,10 +217,17 @@ export class AdminClient {
       }
       const targets = targetsOf(survey, opts.ids, 'electable');
       if (probe.majorityAnswers && opts.force !== true) throw new MajorityAnswersError(probe);
+      if (probe.unresponsive.length > 0 && opts.force !== true) throw new MembersMaybeAliveError(probe);
       const answers = await this.callTargets<OverrideSetAnswer>(pool, targets, 'override.set', { n, untilMajority: opts.untilMajority === true });
       const members = targets.map((t, i) => overrideChangeRow(t, answers[i]!, this.timeoutMs));
       return { ok: members.every((m) => m.status === STATUS.ok), n, probe, members };
     });
+  }
+
+  /** `node accept-rollback`: the operator accepts the rollback a diverged member refused (it discards the listed writes). */
+  async acceptRollback(ids: readonly NodeId[]): Promise<ActionReport<AcceptRollbackRow>> {
+    if (ids.length === 0) throw new InvalidArgumentError('accept-rollback needs the member to roll back (--node ID)');
+    return this.onMembers(ids, 'all', 'node.acceptRollback', { confirm: true }, acceptRollbackRow);
   }
 
   /** `override clear`: on `ids`, or every member that answers. */
@@ -286,6 +299,7 @@ export class AdminClient {
   }
 
   async close(): Promise<void> {
+    this.abandon.abort();
     const c = this.client ?? (await this.connecting?.catch(() => null)) ?? null;
     this.client = null;
     await c?.close().catch(() => {});

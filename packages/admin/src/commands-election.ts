@@ -15,8 +15,8 @@ function statusText(r: ElectionReport): string {
 
 function debugText(r: ElectionDebugReport, human: boolean): string {
   const now = Date.now();
-  const rows = r.members.map((m) => [memberLabel(m), m.status, m.message, m.body ? bodyText(m.body, human, now) : '']);
-  return `${renderTable(['Id', 'Status', 'Message', 'Body'], rows, ['left', 'right', 'left', 'left'])}\n${r.verdict.text}`;
+  const sections = r.members.map((m) => [`== ${memberLabel(m)}: ${m.status} ${m.message}`, ...(m.body ? [bodyText(m.body, human, now)] : [])].join('\n'));
+  return `${sections.join('\n\n')}\n\n${r.verdict.text}`;
 }
 
 function rowsText(rows: readonly { id: string; address: string; status: number; message: string }[]): string {

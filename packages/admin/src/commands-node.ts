@@ -2,7 +2,10 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '@conclave/core';
 import type { OpenNodeOptions } from 'conclave';
+import { emit, parseNodes, withClient, withCommonOptions, type CommonFlags } from './common.js';
+import { actionExitCode } from './openio-status.js';
 import { parseIntArg, parsePeers, readSecretFile } from './parse.js';
+import { renderTable, memberLabel } from './render.js';
 
 interface StartFlags {
   id: string;
@@ -80,6 +83,7 @@ export function registerNodeCommands(program: Command): void {
       n.on('memberRemoved', (m) => log(`member removed: ${m.id}`));
       n.on('rollback', (r) => log(`ROLLED BACK ${r.lostWriteCount} committed writes [${r.fromIndex}, ${r.toIndex}] to follow ${r.leader}; listed in ${r.file}`));
       n.on('rollbackProhibited', (e) => console.error(`[${n.id}] ${e.code}: ${e.message}`));
+      n.on('divergedWithoutOverride', (e) => console.error(`[${n.id}] ${e.code}: ${e.message}`));
       n.on('error', (e) => {
         console.error(`[${n.id}] fatal: ${e.message}`);
         process.exit(1);
@@ -92,4 +96,19 @@ export function registerNodeCommands(program: Command): void {
       log('stopping');
       await n.close();
     });
+
+  withCommonOptions(
+    node
+      .command('accept-rollback')
+      .description('accept the rollback a diverged member refused (ROLLBACK_PROHIBITED or DIVERGED_WITHOUT_OVERRIDE): it discards its diverged committed writes, listed in its report file, and follows the leader')
+      .requiredOption('--node <id>', 'the member to roll back (repeatable)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+      .option('--yes', 'confirm: the diverged committed writes are discarded'),
+  ).action(async (f: CommonFlags & { node: string[]; yes?: boolean }) => {
+    const ids = parseNodes(f.node)!;
+    if (f.yes !== true) {
+      throw new InvalidArgumentError(`accept-rollback discards the diverged committed writes of ${ids.join(', ')} (listed in its rollbacks/ report first); run it again with --yes to confirm`);
+    }
+    const r = await withClient(f, (c) => c.acceptRollback(ids));
+    emit(f, r, () => renderTable(['Id', 'Status', 'Message'], r.members.map((m) => [memberLabel(m), m.status, m.message]), ['left', 'right', 'left']), actionExitCode(r.members));
+  });
 }

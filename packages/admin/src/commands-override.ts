@@ -6,7 +6,7 @@ import { InvalidArgumentError } from '@conclave/core';
 import { emit, parseNodes, withClient, withNodeOption, type CommonFlags } from './common.js';
 import { EXIT } from './exit-codes.js';
 import { actionExitCode } from './openio-status.js';
-import { MajorityAnswersError, probeText, type OverrideChangeRow } from './override-report.js';
+import { MajorityAnswersError, MembersMaybeAliveError, probeText, type OverrideChangeRow } from './override-report.js';
 import { memberLabel, renderTable } from './render.js';
 
 type NodeFlags = CommonFlags & { node?: string[] };
@@ -50,6 +50,7 @@ export function registerOverrideCommands(program: Command, common: (c: Command) 
         () => {
           const lines = [probeText(r.probe)];
           if (r.probe.majorityAnswers) lines.push(`WARNING: --force: a majority answers, so this group can now elect two leaders; clear the override as soon as you can`);
+          if (r.probe.unresponsive.length > 0) lines.push(`WARNING: --force: ${r.probe.unresponsive.join(', ')} may be alive behind a partition; if so, the side whose leader has the higher term wins when it heals and the other side's writes are rolled back`);
           const a = r.probe.answering.length;
           if (a !== n) lines.push(`note: ${a} electable member${a === 1 ? ' answers' : 's answer'} and N = ${n}; the procedure sets N to the number of electable members known to be available`);
           return [...lines, changeText(r.members)].join('\n');
@@ -57,7 +58,7 @@ export function registerOverrideCommands(program: Command, common: (c: Command) 
         actionExitCode(r.members),
       );
     } catch (err) {
-      if (!(err instanceof MajorityAnswersError)) throw err;
+      if (!(err instanceof MajorityAnswersError) && !(err instanceof MembersMaybeAliveError)) throw err;
       if (f.json) console.log(JSON.stringify({ ok: false, error: { code: err.code, message: err.message }, probe: err.probe }));
       else console.log(probeText(err.probe));
       console.error(`conclave: ${err.message} [${err.code}]`);

@@ -28,13 +28,26 @@ interface LeaveAnswer {
   readonly electableGroupSizeOverride: number;
 }
 
+/** What leaving did, by the role the member had: only a leader or a candidate gives anything up. */
+function leaveMessage(r: LeaveAnswer): string {
+  const change = `${roleName(r.previousRole)} -> ${roleName(r.role)} in term ${r.term}`;
+  switch (r.previousRole) {
+    case 'leader':
+      return `stepped down: ${change}; the group elects a leader again (any member with an up-to-date log may win, this one included)`;
+    case 'follower':
+      return `nothing to leave: ${change}; it forgot its leader and follows the next one it hears (the live leader's next heartbeat), and campaigns only if it hears no leader for an election timeout`;
+    default:
+      return `stopped campaigning: ${change}; it campaigns again after an election timeout unless it hears a leader first`;
+  }
+}
+
 export function leaveRow(target: Target, answer: Answer<LeaveAnswer>, timeoutMs: number): LeaveRow {
   return actionRow<LeaveAnswer, Pick<LeaveRow, 'previousRole' | 'role' | 'term' | 'override'>>(
     target,
     answer,
     timeoutMs,
     (r) => ({
-      message: `left the election: ${roleName(r.previousRole)} -> ${roleName(r.role)} in term ${r.term}; it campaigns again after an election timeout${r.electableGroupSizeOverride > 0 ? ` (override ${r.electableGroupSizeOverride})` : ''}`,
+      message: leaveMessage(r) + (r.electableGroupSizeOverride > 0 ? ` (override ${r.electableGroupSizeOverride})` : ''),
       fields: { previousRole: r.previousRole, role: r.role, term: r.term, override: r.electableGroupSizeOverride },
     }),
     { previousRole: null, role: null, term: null, override: null },
@@ -61,6 +74,8 @@ interface PingAnswer {
   readonly term: number;
   readonly leader: { readonly id: NodeId } | null;
   readonly electableGroupSizeOverride: number;
+  /** The node's refused rollback, if any: it will not follow that leader (older nodes omit it). */
+  readonly rollback?: string;
 }
 
 export function pingRow(target: Target, answer: Answer<PingAnswer>, timeoutMs: number): PingRow {
@@ -69,7 +84,7 @@ export function pingRow(target: Target, answer: Answer<PingAnswer>, timeoutMs: n
     answer,
     timeoutMs,
     (r) => ({
-      message: `${r.reason}${r.electableGroupSizeOverride > 0 ? ` (override ${r.electableGroupSizeOverride})` : ''}`,
+      message: `${r.reason}${r.electableGroupSizeOverride > 0 ? ` (override ${r.electableGroupSizeOverride})` : ''}${r.rollback ? `; ${r.rollback}` : ''}`,
       fields: { action: r.action, role: r.role, term: r.term, leader: r.leader?.id ?? null, override: r.electableGroupSizeOverride },
     }),
     { action: null, role: null, term: null, leader: null, override: null },

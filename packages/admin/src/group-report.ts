@@ -21,6 +21,8 @@ export interface GroupMemberRow {
   readonly override: number | null;
   readonly overrideSource: OverrideSource | null;
   readonly untilMajority: boolean | null;
+  /** 'prohibited' or 'divergedWithoutOverride' for a member that refuses its leader's log (see the message). */
+  readonly rollback: string | null;
 }
 
 export interface GroupReport {
@@ -51,6 +53,7 @@ export function groupReport(survey: Survey & { group: NonNullable<Survey['group'
       override: st?.electableGroupSizeOverride ?? null,
       overrideSource: st?.overrideSource ?? null,
       untilMajority: st?.overrideUntilMajority ?? null,
+      rollback: st ? st.rollback.state : null,
     };
   });
   return { groupId: survey.group.groupId, source: survey.source!, electableGroupSize: electableGroupSize(survey.group), leader: verdictOf(survey).leader, members };

@@ -14,5 +14,5 @@ export type { Survey, MemberProbe, RemoteFailure } from './member-survey.js';
 export { STATUS } from './openio-status.js';
 export type { ElectionReport, ElectionRow, ElectionDebugReport, ElectionDebugRow, DebugBody, Verdict, LeaderClaim } from './election-report.js';
 export type { GroupReport, GroupMemberRow } from './group-report.js';
-export { MajorityAnswersError, type OverrideRow, type OverrideProbe, type OverrideChangeRow, type OverrideSetReport, type OverrideClearReport } from './override-report.js';
+export { MajorityAnswersError, MembersMaybeAliveError, type OverrideRow, type OverrideProbe, type OverrideChangeRow, type OverrideSetReport, type OverrideClearReport } from './override-report.js';
 export type { LeaveRow, PingRow } from './election-actions.js';

@@ -21,6 +21,8 @@ export type Answer<T> = { readonly ok: true; readonly value: T } | { readonly ok
 /** One connection per address, opened on first use, each request bounded by the caller's deadline. */
 export class ConnectionPool {
   private readonly connections = new Map<string, Promise<AdminRpcClient>>();
+  /** Aborted at close: a connection still pending (a paused member) must not hold the process open. */
+  private readonly abandon = new AbortController();
 
   constructor(private readonly opts: ConnectOptions) {}
 
@@ -32,6 +34,7 @@ export class ConnectionPool {
           ...(this.opts.secret !== undefined ? { credential: this.opts.secret } : {}),
           ...(this.opts.tls ? { tls: { caFile: this.opts.tls.caFile } } : {}),
           connectTimeoutMs: Math.max(1, deadline - Date.now()),
+          signal: this.abandon.signal,
         });
         this.connections.set(address, c);
       }
@@ -44,6 +47,7 @@ export class ConnectionPool {
   }
 
   async close(): Promise<void> {
+    this.abandon.abort();
     const all = [...this.connections.values()];
     this.connections.clear();
     await Promise.all(all.map((c) => c.then((x) => x.close()).catch(() => {})));

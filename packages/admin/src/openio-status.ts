@@ -2,7 +2,7 @@
 // 200 leader, 303 follower (the message names the leader), 500 no leader or election failing,
 // 2 network error (connection refused), 7 timeout, 401 authentication failed.
 import type { NodeStatus } from 'conclave';
-import { explainNoLeader } from 'conclave/diagnosis';
+import { explainNoLeader, roleName } from 'conclave/diagnosis';
 import { EXIT } from './exit-codes.js';
 import type { Answer, RemoteFailure } from './member-survey.js';
 
@@ -39,16 +39,33 @@ export function overrideNote(st: NodeStatus): string {
   return `; override ${o} (${st.overrideSource}${st.overrideUntilMajority ? ', until majority' : ''}): quorum ${st.commitQuorum} of ${o}, electable group size ${st.electableGroupSize}`;
 }
 
-function rollbackNote(st: NodeStatus): string {
+/** The member refused to rejoin its leader (a prohibited rollback, or a divergence no override explains): it neither votes for nor acknowledges that leader. */
+export function isRefusingLeader(st: NodeStatus): boolean {
+  const r = st.rollback?.state;
+  return r === 'prohibited' || r === 'divergedWithoutOverride';
+}
+
+/** The refusal and the operator's way out, for a member's row. */
+export function rollbackNote(st: NodeStatus): string {
   const r = st.rollback;
-  if (r?.state === 'prohibited') return `; ROLLBACK PROHIBITED: ${r.lostWriteCount} committed writes diverge from ${r.leader} (limit ${r.rollbackLimit}); it stays out until --accept-rollback`;
-  if (r?.state === 'rollingBack') return `; rolling back ${r.lostWriteCount} committed writes to follow ${r.leader}`;
+  if (r?.state === 'prohibited') {
+    return `; ROLLBACK PROHIBITED: ${r.exact ? '' : 'up to '}${r.lostWriteCount} committed writes [${r.fromIndex}, ${r.toIndex}] diverge from leader ${r.leader} (limit ${r.rollbackLimit}); it stays out of the group. To accept the loss: conclave node accept-rollback --node ${st.id} --yes`;
+  }
+  if (r?.state === 'divergedWithoutOverride') {
+    return `; DIVERGED WITHOUT OVERRIDE: ${r.lostWriteCount} committed writes [${r.fromIndex}, ${r.toIndex}] differ from leader ${r.leader} and no override explains it (damaged data?); it stays out and keeps its data. Find the damaged side; to discard this node's: conclave node accept-rollback --node ${st.id} --yes`;
+  }
+  if (r?.state === 'rollingBack') return `; rolling back ${r.lostWriteCount} committed writes to follow ${r.leader} (listed in ${r.file})`;
   return '';
 }
 
 /** 200, 303 or 500 for a member that answered, with OpenIO's message (and the override, always). */
-export function answeredStatus(st: NodeStatus, nowMs: number): { status: number; message: string } {
+export function answeredStatus(st: NodeStatus, readerNowMs: number): { status: number; message: string } {
+  // Ages are the member's, at the moment it answered: the reader's clock would add the time
+  // spent waiting for slower members (up to --timeout) and any clock skew.
+  const nowMs = typeof st.nowMs === 'number' ? st.nowMs : readerNowMs;
   const notes = overrideNote(st) + rollbackNote(st);
+  // A member that refuses its leader's log is not part of the group's quorum: a failure, whoever it names.
+  if (isRefusingLeader(st)) return { status: STATUS.failed, message: `${roleName(st.role)} in term ${st.term}, out of the group${notes}` };
   if (st.state === 'leader') return { status: STATUS.leader, message: `OK: leader in term ${st.term}${notes}` };
   if (st.leader !== null && st.state !== 'detached') {
     return { status: STATUS.follower, message: `${st.leader.id} ${st.leader.address ?? '(address unknown)'}${notes}` };

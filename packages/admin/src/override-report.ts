@@ -6,7 +6,7 @@ import { ConclaveError } from '@conclave/core';
 import type { OverrideSource } from 'conclave';
 import { electionRow } from './election-report.js';
 import type { Answer, MemberProbe, Survey } from './member-survey.js';
-import { actionRow } from './openio-status.js';
+import { actionRow, failureStatus, STATUS } from './openio-status.js';
 
 export interface OverrideRow {
   readonly id: NodeId;
@@ -51,6 +51,11 @@ export interface OverrideProbe {
   readonly majority: number;
   readonly answering: readonly NodeId[];
   readonly silent: readonly NodeId[];
+  /**
+   * Silent members that accepted the connection and then did not answer within the deadline
+   * (status 7): alive but paused, overloaded or partitioned, maybe; not known to be down.
+   */
+  readonly unresponsive: readonly NodeId[];
   /** A majority still answers: it can elect its own leader, and an override elsewhere could make a second one. */
   readonly majorityAnswers: boolean;
   /** --force was given. */
@@ -62,13 +67,15 @@ export function overrideProbe(survey: Survey & { group: NonNullable<Survey['grou
   const electable = survey.probes.filter((p) => p.member?.type === 'electable');
   const answering = electable.filter((p) => p.status !== null).map((p) => p.id);
   const silent = electable.filter((p) => p.status === null).map((p) => p.id);
+  const unresponsive = electable.filter((p) => p.status === null && failureStatus(p.error!) === STATUS.timeout).map((p) => p.id);
   const majority = simpleMajority(e);
-  return { electableGroupSize: e, majority, answering, silent, majorityAnswers: answering.length >= majority, forced };
+  return { electableGroupSize: e, majority, answering, silent, unresponsive, majorityAnswers: answering.length >= majority, forced };
 }
 
 export function probeText(p: OverrideProbe): string {
   const who = p.answering.length > 0 ? ` (${p.answering.join(', ')})` : '';
-  const silent = p.silent.length > 0 ? `; silent: ${p.silent.join(', ')}` : '';
+  const down = p.silent.filter((id) => !p.unresponsive.includes(id));
+  const silent = (down.length > 0 ? `; down (connection refused or failed): ${down.join(', ')}` : '') + (p.unresponsive.length > 0 ? `; alive but silent, maybe partitioned (accepted the connection, then no answer): ${p.unresponsive.join(', ')}` : '');
   return `probe: ${p.answering.length} of ${p.electableGroupSize} electable members answer${who}${silent}; a majority is ${p.majority}`;
 }
 
@@ -80,6 +87,23 @@ export class MajorityAnswersError extends ConclaveError {
       `refusing to set the override: ${probe.answering.length} of ${probe.electableGroupSize} electable members answer (${probe.answering.join(', ')}), ` +
         `a majority (${probe.majority}) that can elect a leader of its own; an override could then elect a second one. ` +
         'Step 1 of the procedure is to verify that a majority is down. Pass --force to set it anyway.',
+    );
+  }
+}
+
+/**
+ * `override set` refused: members counted as down accepted the connection and then stayed
+ * silent. They may be alive behind a partition (or paused), able to elect a leader of their own.
+ */
+export class MembersMaybeAliveError extends ConclaveError {
+  constructor(readonly probe: OverrideProbe) {
+    const who = probe.unresponsive.join(', ');
+    super(
+      'MEMBERS_MAYBE_ALIVE',
+      `refusing to set the override: ${who} accepted the connection but did not answer in time, so ${probe.unresponsive.length === 1 ? 'it is' : 'they are'} not known to be down: alive but silent, maybe partitioned or paused. ` +
+        'Step 1 of the procedure is to verify that a simple majority of electable nodes are in fact down (stopped, not merely unreachable): with the override set while they are alive, each side can elect a master, ' +
+        'and when the partition heals the writes of the side that loses are rolled back (the side whose leader has the higher term wins, whatever the override). ' +
+        `Stop ${who} (or make sure ${probe.unresponsive.length === 1 ? 'it is' : 'they are'} down), or pass --force to set it anyway.`,
     );
   }
 }
@@ -112,7 +136,9 @@ export function overrideChangeRow(target: MemberProbe, answer: Answer<OverrideSe
     (r) => ({
       message:
         r.current === 0
-          ? `override cleared (was ${r.previous}): quorums from the electable group size ${r.electableGroupSize}`
+          ? r.previous === 0
+            ? `no override: quorums from the electable group size ${r.electableGroupSize}`
+            : `override cleared (was ${r.previous}): quorums from the electable group size ${r.electableGroupSize}`
           : `override ${r.current} (was ${r.previous}; electable group size ${r.electableGroupSize})${r.overrideUntilMajority ? ', clears itself once a true majority is back' : ''}`,
       fields: { previous: r.previous, override: r.current, overrideSource: r.overrideSource, untilMajority: r.overrideUntilMajority },
     }),

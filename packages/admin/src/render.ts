@@ -46,13 +46,33 @@ export function historyLine(h: HistoryEntry, human: boolean, nowMs: number): str
   return `${formatTime(h.at, human, nowMs)} term ${h.term} ${h.from}:${h.event}:${h.to}${h.detail ? ` (${h.detail})` : ''}`;
 }
 
-/** The debug body as indented JSON, the history as one line per entry (newest first). */
-export function bodyText(body: DebugBody, human: boolean, nowMs: number): string {
-  const contact = body.counters.lastLeaderContactAt;
-  const shown = {
-    ...body,
-    counters: { ...body.counters, lastLeaderContactAt: contact === null ? null : formatTime(contact, human, nowMs) },
-    history: body.history.map((h) => historyLine(h, human, nowMs)),
-  };
-  return JSON.stringify(shown, null, 2);
+/**
+ * One member's debug body for people: a section per part, one line each, and the history as
+ * a list (newest first). Times are the member's own (`nowMs`: its clock when it answered).
+ */
+export function bodyText(body: DebugBody, human: boolean, readerNowMs: number): string {
+  const nowMs = body.nowMs ?? readerNowMs;
+  const q = body.quorum;
+  const c = body.counters;
+  const peers = body.peers.map((p) => `${p.id} ${p.type}${p.matchIndex === null ? '' : ` match ${p.matchIndex} lag ${p.lag}`}${p.active === null ? '' : p.active ? ' active' : ' inactive'}`);
+  const rb = body.rollback;
+  const rollback =
+    rb.state === 'none'
+      ? 'none'
+      : rb.state === 'rollingBack'
+        ? `rolling back ${rb.lostWriteCount} writes to follow ${rb.leader} (${rb.file})`
+        : rb.state === 'prohibited'
+          ? `PROHIBITED: ${rb.lostWriteCount} committed writes [${rb.fromIndex}, ${rb.toIndex}] diverge from ${rb.leader} (limit ${rb.rollbackLimit})`
+          : `DIVERGED WITHOUT OVERRIDE: ${rb.lostWriteCount} committed writes [${rb.fromIndex}, ${rb.toIndex}] differ from ${rb.leader}`;
+  const lines = [
+    `  local     ${body.local.id} ${body.local.role} (${body.local.state}), term ${body.local.term}, ${body.local.url}`,
+    `  leader    ${body.leader ? `${body.leader.id} (${body.leader.url ?? 'address unknown'})` : 'none'}`,
+    `  quorum    electable group size ${q.electableGroupSize}, override ${q.override} (${q.overrideSource}${q.untilMajority ? ', until majority' : ''}), effective group size ${q.effectiveGroupSize}, election quorum ${q.electionQuorum}, commit quorum ${q.commitQuorum}`,
+    `  peers     ${peers.length > 0 ? peers.join('; ') : 'none'}`,
+    `  counters  pre-votes ${c.preVotesStarted} (rejected ${c.preVotesRejected}), elections ${c.electionsStarted} (won ${c.electionsWon}, lost ${c.electionsLost}), votes granted ${c.votesGranted}, refused ${c.votesRefused}, leader changes ${c.leaderChanges}, leader last heard ${c.lastLeaderContactAt === null ? 'never' : formatTime(c.lastLeaderContactAt, human, nowMs)}`,
+    `  rollback  ${rollback}`,
+    `  history (newest first)`,
+    ...body.history.map((h) => `    - ${historyLine(h, human, nowMs)}`),
+  ];
+  return lines.join('\n');
 }

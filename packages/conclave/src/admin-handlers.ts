@@ -158,6 +158,12 @@ export function registerAdminHandlers(transport: Transport, node: ConclaveNode):
     return node.setOverrideByAdmin(p.n, { untilMajority: optionalBoolean(p.untilMajority, 'override.set: untilMajority') });
   });
 
+  transport.registerAdminHandler('node.acceptRollback', async (params) => {
+    const p = obj(params, 'node.acceptRollback');
+    if (p.confirm !== true) throw new InvalidArgumentError('node.acceptRollback: confirm must be true (the diverged committed writes are discarded)');
+    return node.acceptRollback();
+  });
+
   transport.registerAdminHandler('election.leave', (params) => {
     obj(params, 'election.leave');
     const before = node.status().role;
@@ -170,6 +176,13 @@ export function registerAdminHandlers(transport: Transport, node: ConclaveNode):
     obj(params, 'election.ping');
     const r = node.pingElection();
     const st = node.status();
-    return { ...r, role: st.role, term: st.term, leader: st.leader, electableGroupSizeOverride: st.electableGroupSizeOverride };
+    const rb = st.rollback;
+    const rollback =
+      rb.state === 'prohibited'
+        ? `ROLLBACK PROHIBITED: ${rb.lostWriteCount} committed writes diverge from leader ${rb.leader} (limit ${rb.rollbackLimit}); it stays out of the group until accepted (conclave node accept-rollback --node ${st.id} --yes)`
+        : rb.state === 'divergedWithoutOverride'
+          ? `DIVERGED WITHOUT OVERRIDE: ${rb.lostWriteCount} committed writes differ from leader ${rb.leader}; it stays out of the group and keeps its data`
+          : '';
+    return { ...r, role: st.role, term: st.term, leader: st.leader, electableGroupSizeOverride: st.electableGroupSizeOverride, ...(rollback ? { rollback } : {}) };
   });
 }

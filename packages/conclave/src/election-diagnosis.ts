@@ -38,3 +38,17 @@ export function explainNoLeader(st: NodeStatus, nowMs: number): string {
   parts.push(c.lastLeaderContactAt === null ? 'no leader heard since start' : `leader last heard ${formatAgoMs(nowMs - c.lastLeaderContactAt)} ago`);
   return parts.join('; ');
 }
+
+/**
+ * The JE procedure's next step when the members this node reaches cannot make a quorum:
+ * "; if n3, n4, n5 are lost for good: conclave override set 2 --node n1 --node n2 (...)".
+ * `reachable`: electable members (this one included) this node is connected to. Empty when
+ * they make a quorum anyway (the trouble is elsewhere) or when none is missing.
+ */
+export function overrideHint(st: Pick<NodeStatus, 'members' | 'electionQuorum'>, reachable: readonly string[]): string {
+  const electable = st.members.filter((m) => m.type === 'electable' && !m.removed).map((m) => m.id);
+  const lost = electable.filter((id) => !reachable.includes(id));
+  const here = electable.filter((id) => reachable.includes(id));
+  if (lost.length === 0 || here.length === 0 || here.length >= st.electionQuorum) return '';
+  return `; if ${lost.join(', ')} ${lost.length === 1 ? 'is' : 'are'} lost for good: conclave override set ${here.length} ${here.map((id) => `--node ${id}`).join(' ')} (see the procedure: first make sure they are down, not just silent)`;
+}

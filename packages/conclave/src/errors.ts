@@ -91,6 +91,21 @@ export class RollbackProhibitedError extends ConclaveError {
   }
 }
 
+/**
+ * A leader's log disagrees with entries this node committed, and neither this node nor that
+ * leader ran with an override while they were committed: only damaged data can explain it.
+ * The node keeps its data and stays out of the group (issue 12 item 2).
+ */
+export class DivergedWithoutOverrideError extends ConclaveError {
+  constructor(
+    readonly fromIndex: number,
+    readonly toIndex: number,
+    message: string,
+  ) {
+    super('DIVERGED_WITHOUT_OVERRIDE', message);
+  }
+}
+
 /** An admin operation named a member id the group metadata does not have. */
 export class UnknownMemberError extends ConclaveError {
   constructor(

@@ -40,15 +40,16 @@ import {
   NodeClosedError,
   ReplicaConsistencyError,
   RollbackProhibitedError,
+  DivergedWithoutOverrideError,
   WriteOutcomeUnknownError,
   WriteReplacedError,
 } from './errors.js';
 import { SnapshotReceiver } from './snapshot-receiver.js';
 import { WriteTracker } from './write-tracker.js';
-import { describeLoss, saveRollbackReport, type RollbackReport } from './rollback.js';
+import { decideRollback, describeLoss, saveRollbackReport, type RollbackReport } from './rollback.js';
 import { resolveDurability, resolveOptions, validateConsistency, type CommitToken, type Consistency, type Durability, type OpenNodeOptions, type ResolvedOptions } from './options.js';
 import { IndexWaiters, sleep } from './waiters.js';
-import { explainNoLeader, roleName } from './election-diagnosis.js';
+import { explainNoLeader, overrideHint, roleName } from './election-diagnosis.js';
 import { ConfChangeError, LeaderTransferError, UnknownMemberError } from './errors.js';
 import { mostCaughtUp, trueMajorityCaughtUp } from './member-choice.js';
 import { checkSizeLimits, SIZE_LIMITS } from './size-limits.js';
@@ -79,17 +80,21 @@ export interface NodeEvents {
   rollback: [report: RollbackReport & { file: string }];
   /** This node diverged by more than rollbackLimit writes and stays out until an operator accepts. */
   rollbackProhibited: [error: RollbackProhibitedError];
+  /** A divergence no override explains (damaged data): the node keeps its data and stays out. */
+  divergedWithoutOverride: [error: DivergedWithoutOverrideError];
   error: [error: Error];
 }
 
 export type RollbackStatus =
   | { readonly state: 'none' }
-  | { readonly state: 'prohibited'; readonly lostWriteCount: number; readonly rollbackLimit: number; readonly fromIndex: number; readonly toIndex: number; readonly leader: NodeId }
+  | { readonly state: 'prohibited'; readonly lostWriteCount: number; readonly rollbackLimit: number; readonly fromIndex: number; readonly toIndex: number; readonly leader: NodeId; readonly exact: boolean }
+  | { readonly state: 'divergedWithoutOverride'; readonly lostWriteCount: number; readonly fromIndex: number; readonly toIndex: number; readonly leader: NodeId; readonly message: string }
   | { readonly state: 'rollingBack'; readonly lostWriteCount: number; readonly file: string; readonly leader: NodeId };
 
 type RollbackState =
   | { state: 'none' }
   | { state: 'prohibited'; report: RollbackReport; error: RollbackProhibitedError }
+  | { state: 'divergedWithoutOverride'; report: RollbackReport; error: DivergedWithoutOverrideError }
   | { state: 'rollingBack'; report: RollbackReport; file: string };
 
 export interface NodeStatus {
@@ -118,6 +123,8 @@ export interface NodeStatus {
   readonly counters: RaftStatus['counters'];
   readonly divergence: RaftStatus['divergence'];
   readonly rollback: RollbackStatus;
+  /** This node's clock when it made this status (ms since the epoch): ages in it are relative to this, not to the reader's clock. */
+  readonly nowMs: number;
 }
 
 interface PendingRead {
@@ -234,6 +241,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       heartbeatTicks: o.heartbeatTicks,
       random: seededRandom(randomBytes(4).readUInt32LE(0)),
       electableGroupSizeOverride: override,
+      overrideSpan: loaded.settings.overrideSpan,
       nowMs: monotonicNowMs(),
       // Half the election timeout: margin for the heartbeat's transit and clock drift.
       leaseMs: Math.floor((o.tickMs * o.electionTicks) / 2),
@@ -289,6 +297,8 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       if (!this.closed) this.guarded(() => this.raft.tick(monotonicNowMs()));
     }, o.tickMs);
     if (override > 0) this.startOverrideWarnings();
+    const span = this.raft.overrideSpan;
+    if (JSON.stringify(span) !== JSON.stringify(loaded.settings.overrideSpan)) await this.storage.setSettings({ overrideSpan: span });
     this.schedule();
     if (joining) await this.requestJoin(o.join!);
   }
@@ -564,36 +574,38 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   private async onDivergence(accepted: boolean): Promise<void> {
     const d = this.raft.currentDivergence;
     if (!d) return;
-    const report = await describeLoss(this.storage, d, this.id, this.groupId);
-    const limit = this.opts.rollbackLimit;
-    if (!accepted && !this.opts.acceptRollback && report.lostWriteCount > limit) {
-      const err = new RollbackProhibitedError(
-        report.lostWriteCount,
-        limit,
-        `node ${this.id} diverged from leader ${d.leader} (term ${d.term}) at index ${d.index}: rejoining would roll back ${report.lostWriteCount} committed writes, more than rollbackLimit ${limit}. ` +
-          `It stays out of the group. To accept the loss, restart it with --accept-rollback (conclave node start ... --accept-rollback) or call acceptRollback() on it.`,
-      );
-      this.rollback = { state: 'prohibited', report, error: err };
+    const report = await describeLoss(this.storage, d, this.id, this.groupId, this.raft.overrideSpan);
+    const decision = decideRollback(report, { rollbackLimit: this.opts.acceptRollback ? Infinity : this.opts.rollbackLimit, accepted });
+    if (decision.action !== 'rollBack') {
+      const err = decision.error;
+      this.rollback = decision.action === 'prohibit' ? { state: 'prohibited', report, error: decision.error } : { state: 'divergedWithoutOverride', report, error: decision.error };
+      this.raft.noteRollbackRefused(`${err.code}: ${report.exact ? '' : 'up to '}${report.lostWriteCount} committed writes [${report.fromIndex}, ${report.toIndex}] differ from leader ${d.leader}`);
       this.opts.logger.error(err.message);
-      this.emit('rollbackProhibited', err);
+      if (decision.action === 'prohibit') this.emit('rollbackProhibited', decision.error);
+      else this.emit('divergedWithoutOverride', decision.error);
       return;
     }
     // The record for the operator goes to disk before anything is lost.
     const file = await saveRollbackReport(this.opts.dataDir, report);
     this.opts.logger.warn(
-      `diverged from leader ${d.leader} at index ${d.index}: rolling back ${report.lostWriteCount} committed writes [${d.index}, ${d.committed}] to follow it; they are saved in ${file}`,
+      `diverged from leader ${d.leader} at index ${d.index}${d.exact ? '' : ' or later'}: rolling back ${report.exact ? '' : 'up to '}${report.lostWriteCount} committed writes [${d.index}, ${d.committed}] to follow it; they are saved in ${file}`,
     );
     this.rollback = { state: 'rollingBack', report, file };
     this.raft.requestRollback();
     this.schedule();
   }
 
-  /** The operator's answer to RollbackProhibitedError: roll back whatever the size. */
-  async acceptRollback(): Promise<void> {
+  /** The operator's answer to RollbackProhibitedError or DivergedWithoutOverrideError: roll back whatever the size. */
+  async acceptRollback(): Promise<{ lostWriteCount: number; fromIndex: number; toIndex: number; file: string }> {
     this.checkOpen();
-    if (this.rollback.state !== 'prohibited') throw new InvalidArgumentError(`node ${this.id} has no prohibited rollback to accept`);
+    if (this.rollback.state !== 'prohibited' && this.rollback.state !== 'divergedWithoutOverride') {
+      throw new InvalidArgumentError(`node ${this.id} has no prohibited rollback to accept (rollback state: ${this.rollback.state})`);
+    }
     this.rollback = { state: 'none' };
     await this.onDivergence(true);
+    const r = this.rollback as RollbackState;
+    if (r.state !== 'rollingBack') throw new InvalidArgumentError(`node ${this.id} no longer has diverged entries to roll back`);
+    return { lostWriteCount: r.report.lostWriteCount, fromIndex: r.report.fromIndex, toIndex: r.report.toIndex, file: r.file };
   }
 
   // ------------------------------------------------------------------ writes
@@ -807,16 +819,22 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     this.checkOpen();
     const previous = this.raft.electableGroupSizeOverride;
     validateOverride(n, this.raft.electableCount, opts.force === true);
-    await this.storage.setSettings({ electableGroupSizeOverride: n });
+    // The span of indexes that may commit under the override is stored with it, then
+    // again once the core has applied it (the commit may have moved meanwhile).
+    const previousSpan = this.raft.overrideSpan;
+    const span = this.raft.overrideSpanAfter(n);
+    await this.storage.setSettings({ electableGroupSizeOverride: n, overrideSpan: span });
     let change: OverrideChange;
     try {
       change = this.raft.setElectableGroupSizeOverride(n, opts);
     } catch (err) {
-      // E changed while the setting was stored: put the stored value back.
-      await this.storage.setSettings({ electableGroupSizeOverride: previous });
+      // E changed while the setting was stored: put the stored values back.
+      await this.storage.setSettings({ electableGroupSizeOverride: previous, overrideSpan: previousSpan });
       throw err;
     }
     this.noteOverrideChange();
+    const applied = this.raft.overrideSpan;
+    if (JSON.stringify(applied) !== JSON.stringify(span)) await this.storage.setSettings({ overrideSpan: applied });
     this.opts.logger.warn(
       n > 0
         ? `electable group size override set to ${n} (was ${change.previous}; electable group size ${change.electableGroupSize}): quorums now come from ${n}. Two leaders are possible if the rest of the group is alive; clear it as soon as a true majority is back.`
@@ -897,13 +915,17 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       counters: st.counters,
       divergence: st.divergence,
       rollback: this.rollbackStatus(),
+      nowMs: Date.now(),
     };
   }
 
   private rollbackStatus(): RollbackStatus {
     const r = this.rollback;
     if (r.state === 'prohibited') {
-      return { state: 'prohibited', lostWriteCount: r.report.lostWriteCount, rollbackLimit: this.opts.rollbackLimit, fromIndex: r.report.fromIndex, toIndex: r.report.toIndex, leader: r.report.leader };
+      return { state: 'prohibited', lostWriteCount: r.report.lostWriteCount, rollbackLimit: this.opts.rollbackLimit, fromIndex: r.report.fromIndex, toIndex: r.report.toIndex, leader: r.report.leader, exact: r.report.exact };
+    }
+    if (r.state === 'divergedWithoutOverride') {
+      return { state: 'divergedWithoutOverride', lostWriteCount: r.report.lostWriteCount, fromIndex: r.report.fromIndex, toIndex: r.report.toIndex, leader: r.report.leader, message: r.error.message };
     }
     if (r.state === 'rollingBack') return { state: 'rollingBack', lostWriteCount: r.report.lostWriteCount, file: r.file, leader: r.report.leader };
     return { state: 'none' };
@@ -1221,7 +1243,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
         if (now !== null && ids.includes(now)) return { previous: this.id, leader: now, address: this.addressOf(now), alreadyLeader: false };
         if (this.raft.currentRole !== 'leader') await sleep(this.opts.tickMs);
       }
-      throw new LeaderTransferError(`leadership did not move to any of ${ids.join(', ')} within ${timeoutMs} ms${lastError ? `: ${(lastError as Error).message}` : ''}`);
+      throw new LeaderTransferError(transferFailure(ids, timeoutMs, this.raft.currentRole === 'leader' ? this.status().peers : null, lastError));
     });
   }
 
@@ -1242,21 +1264,33 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   /** Why a client request could not finish before its deadline, said the way an operator can act on. */
   deadlineError(what: 'write' | 'read', timeoutMs: number): Error {
     const st = this.status();
-    const why = st.leader === null ? explainNoLeader(st, monotonicNowMs()) : `leader ${st.leader.id}`;
-    if (what === 'read') {
-      return st.leader === null
-        ? new NotLeaderError(null, `the read did not finish within ${timeoutMs} ms: ${why}`)
-        : new ReplicaConsistencyError(`the read was not served within ${timeoutMs} ms (${why})`);
+    if (st.leader === null) {
+      const peers = this.transport.stats().peers;
+      const reachable = [this.id, ...Object.keys(peers).filter((id) => peers[id]!.connected && peers[id]!.inboundConnected)];
+      const why = `${explainNoLeader(st, monotonicNowMs())}`;
+      const hint = overrideHint(st, reachable);
+      if (what === 'read') return new NotLeaderError(null, `the read did not finish within ${timeoutMs} ms: ${why}${hint}`);
+      // The write goes on after this answer (proposed here, or on its way to a leader that
+      // may yet be elected): it may still commit.
+      return new WriteOutcomeUnknownError(`the write did not finish within ${timeoutMs} ms: ${why}; it may still commit once a leader is elected${hint}`);
     }
-    // The write goes on after this answer (proposed here, or on its way to a leader that
-    // may yet be elected): whatever the leadership, it may still commit.
-    if (st.leader === null) return new WriteOutcomeUnknownError(`the write did not finish within ${timeoutMs} ms: ${why}; it may still commit once a leader is elected`);
-    return new WriteOutcomeUnknownError(`the write was not acknowledged within ${timeoutMs} ms (${why}); it may or may not commit`);
+    if (what === 'read') return new ReplicaConsistencyError(`the read was not served within ${timeoutMs} ms (leader ${st.leader.id})`);
+    return new WriteOutcomeUnknownError(`the write was not acknowledged within ${timeoutMs} ms (leader ${st.leader.id}); it may or may not commit`);
   }
 }
 
 function asError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
+}
+
+/** Why leadership did not move, once: the targets that do not answer, else the last attempt's reason. */
+function transferFailure(ids: readonly NodeId[], timeoutMs: number, peers: NodeStatus['peers'] | null, lastError: unknown): string {
+  const head = `leadership did not move to ${ids.length === 1 ? ids[0] : `any of ${ids.join(', ')}`} within ${timeoutMs} ms`;
+  const silent = peers === null ? [] : ids.filter((id) => peers.find((p) => p.id === id)?.active !== true);
+  if (silent.length > 0) return `${head}: ${silent.join(', ')} ${silent.length === 1 ? 'does' : 'do'} not answer the leader (stopped, or cut off from it)`;
+  const reason = (lastError as Error | null)?.message;
+  // The last attempt's error often says the same thing again: only add a different reason.
+  return reason && !reason.startsWith('leadership did not move') ? `${head}: ${reason}` : head;
 }
 
 /** Turns an error that came over admin RPC back into our typed error, keeping its code. */

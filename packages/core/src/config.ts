@@ -2,6 +2,7 @@
 import { InvalidArgumentError } from './errors.js';
 import { MIN_HISTORY_SIZE } from './history.js';
 import type { RandomSource } from './random.js';
+import type { OverrideSpan } from './divergence.js';
 import type { NodeId } from './types.js';
 
 export interface RaftConfig {
@@ -40,6 +41,8 @@ export interface RaftConfig {
    * half of it. 0 = no lease; lease reads go through ReadIndex.
    */
   readonly leaseMs?: number;
+  /** Indexes this node may have committed under an override, as stored by the driver (see OverrideSpan). */
+  readonly overrideSpan?: OverrideSpan | null;
 }
 
 export type ResolvedConfig = Required<RaftConfig>;
@@ -59,6 +62,7 @@ export const DEFAULTS = {
   historySize: MIN_HISTORY_SIZE,
   nowMs: 0,
   leaseMs: 0,
+  overrideSpan: null,
 } as const;
 
 function positiveInt(name: string, v: number, min = 1): number {
@@ -87,5 +91,9 @@ export function resolveConfig(c: RaftConfig): ResolvedConfig {
   positiveInt('historySize', r.historySize, MIN_HISTORY_SIZE);
   positiveInt('electableGroupSizeOverride', r.electableGroupSizeOverride, 0);
   positiveInt('leaseMs', r.leaseMs, 0);
+  const span = r.overrideSpan;
+  if (span !== null && (typeof span !== 'object' || !Number.isSafeInteger(span.from) || span.from < 1 || !Number.isSafeInteger(span.to) || span.to < 0)) {
+    throw new InvalidArgumentError(`overrideSpan must be null or { from >= 1, to >= 0 }, got ${JSON.stringify(span)}`);
+  }
   return r;
 }

@@ -24,7 +24,9 @@ export type HistoryEvent =
   | 'LEAVE_REQUESTED'
   | 'OVERRIDE_SET'
   | 'SNAPSHOT_INSTALLED'
-  | 'ROLLED_BACK';
+  | 'ROLLED_BACK'
+  | 'DIVERGED'
+  | 'ROLLBACK_PROHIBITED';
 
 export interface HistoryEntry {
   readonly at: number;

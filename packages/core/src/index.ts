@@ -7,4 +7,5 @@ export * from './history.js';
 export { DEFAULTS as RAFT_DEFAULTS, type RaftConfig } from './config.js';
 export { entrySizeBytes } from './log.js';
 export type { ProgressState } from './progress.js';
-export { RaftNode, applyCommittedConfChange, type DurableState, type RaftStatus, type PeerStatus, type OverrideChange, type Divergence } from './raft.js';
+export { RaftNode, applyCommittedConfChange, type DurableState, type RaftStatus, type PeerStatus, type OverrideChange } from './raft.js';
+export { checkCommitted, overrideContext, parseOverrideContext, spanOverlaps, type Divergence, type OverrideSpan, type CommittedCheck } from './divergence.js';

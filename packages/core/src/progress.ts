@@ -58,6 +58,11 @@ export class Progress {
    * lease counts from there (an answer proves the member was ours no earlier than that).
    */
   leaseAckSentAtMs = -Infinity;
+  /**
+   * The member refused to give up committed entries that differ from ours (override
+   * divergence): send it no snapshot until it asks for one (it accepted the rollback).
+   */
+  diverged = false;
   readonly inflights: Inflights;
 
   constructor(next: number, maxInflight: number) {

@@ -4,6 +4,7 @@
 import { resolveConfig, type RaftConfig, type ResolvedConfig } from './config.js';
 import { assert, ConfChangeError, ConfChangePendingError, InvalidArgumentError, NotLeaderError, ProposalDroppedError, RequestTooLargeError } from './errors.js';
 import { activeMembers, applyConfChange, checkConfChange, confChangeRefusal, electableIds, findMember, isElectable } from './group.js';
+import { checkCommitted, nextOverrideSpan, overrideContext, parseOverrideContext, spanOverlaps, type Divergence, type OverrideSpan } from './divergence.js';
 import { ElectionHistory, historyRole, type ElectionCounters, type HistoryEntry, type HistoryEvent } from './history.js';
 import { entrySizeBytes, RaftLog } from './log.js';
 import { Progress, type ProgressState } from './progress.js';
@@ -81,19 +82,6 @@ export interface RaftStatus {
   readonly counters: Readonly<ElectionCounters>;
 }
 
-/**
- * A leader asked this node to overwrite entries it had committed. Only possible after the
- * override was used on both sides of a partition (JE HA's hard recovery case).
- */
-export interface Divergence {
-  /** First index at which the leader's log disagrees with entries this node committed. */
-  readonly index: number;
-  readonly leader: NodeId;
-  readonly term: number;
-  /** This node's commit index when it found the divergence: [index, committed] would be lost. */
-  readonly committed: number;
-}
-
 export interface OverrideChange {
   readonly previous: number;
   readonly current: number;
@@ -158,6 +146,12 @@ export class RaftNode {
    * may have acked a leader whose lease still runs, and it no longer knows that leader.
    */
   private readonly refuseVotesUntilTick: number;
+  /** Lowest committed index at which the current leader's probe disagreed with us (0: none). */
+  private committedMismatch = 0;
+  /** The leader that sent that probe, and its override span. */
+  private mismatchLeader: { id: NodeId; term: number; override: OverrideSpan | null } | null = null;
+  /** Indexes this node may have committed under an override (durable through the driver). */
+  private overrideSpanValue: OverrideSpan | null;
 
   private outbox: Message[] = [];
   private readStates: ReadState[] = [];
@@ -184,6 +178,9 @@ export class RaftNode {
       committed: state.hardState.commit,
       applied: state.applied,
     });
+    const storedSpan = this.cfg.overrideSpan;
+    // Started with an override: entries after our commit may be committed under it.
+    this.overrideSpanValue = this.override > 0 && (storedSpan === null || storedSpan.to !== 0) ? nextOverrideSpan(storedSpan, 0, this.override, this.log.committed, this.log.lastIndex()) : storedSpan;
     this.prevHardState = state.hardState;
     this.prevSoftState = this.softState();
     this.resetRandomizedElectionTimeout();
@@ -366,6 +363,7 @@ export class RaftNode {
     validateOverride(n, e, opts.force === true);
     const previous = this.override;
     this.override = n;
+    this.overrideSpanValue = nextOverrideSpan(this.overrideSpanValue, previous, n, this.log.committed, this.log.lastIndex());
     const role = historyRole(this.role);
     this.record(role, 'OVERRIDE_SET', role, `override ${previous} -> ${n} (electable group size ${e})`);
     if (this.role === 'leader') {
@@ -423,6 +421,21 @@ export class RaftNode {
     if (this.divergence === null) throw new InvalidArgumentError(`node ${this.id} has no diverged entries to roll back`);
     this.rollbackRequested = true;
     return this.divergence;
+  }
+
+  /** The driver refused to roll back a divergence (over the limit, or not from an override): recorded in the history. */
+  noteRollbackRefused(detail: string): void {
+    this.record(historyRole(this.role), 'ROLLBACK_PROHIBITED', historyRole(this.role), detail);
+  }
+
+  /** Indexes this node may have committed under an override; the driver stores it when it changes. */
+  get overrideSpan(): OverrideSpan | null {
+    return this.overrideSpanValue;
+  }
+
+  /** The override span this node would have with override `n` set now (what the driver stores first). */
+  overrideSpanAfter(n: number): OverrideSpan | null {
+    return nextOverrideSpan(this.overrideSpanValue, this.override, n, this.log.committed, this.log.lastIndex());
   }
 
   /** The divergence a leader exposed, if any (see Divergence). */
@@ -531,10 +544,12 @@ export class RaftNode {
         if (!pr) return;
         pr.lastHeardTick = this.ticks;
         if (m.reject && m.context === SNAPSHOT_REQUEST_CONTEXT) {
+          pr.diverged = false;
           if (pr.state !== 'snapshot') this.sendSnapshot(m.from, pr);
           return;
         }
         if (m.reject && m.context === DIVERGED_CONTEXT) {
+          pr.diverged = true;
           // Backing off cannot help a follower that will not truncate committed entries:
           // retry once per heartbeat (it may have accepted a rollback by then), no faster.
           if (pr.state !== 'probe') pr.becomeProbe();
@@ -551,6 +566,7 @@ export class RaftNode {
           return;
         }
         const oldPaused = pr.isPaused();
+        pr.diverged = false;
         if (pr.maybeUpdate(m.index)) {
           if (pr.state === 'probe') pr.becomeReplicate();
           else if (pr.state === 'snapshot' && pr.match >= this.log.firstIndex() - 1) pr.becomeProbe();
@@ -658,28 +674,45 @@ export class RaftNode {
       this.send(resp);
       return;
     }
-    // Never truncate what this node has committed: that only happens when two sides of a
-    // partition both used the override. Refuse, and report the divergence (JE hard recovery).
-    const diverged = this.committedConflict(m);
-    if (diverged !== null) {
-      if (this.divergence === null || this.divergence.index !== diverged || this.divergence.term !== m.term) {
-        this.divergence = { index: diverged, leader: m.from, term: m.term, committed: this.log.committed };
+    // Never truncate what this node has committed: that only happens when the override was
+    // used (or storage was damaged). Find where the logs really part, then report (JE hard recovery).
+    const check = checkCommitted(this.log, m.index, m.logTerm, m.entries);
+    if (check.kind === 'ok' && this.divergence !== null) {
+      // A leader whose log holds our last committed entry proves there is no divergence after all.
+      if (m.index >= this.log.committed && this.log.matchTerm(m.index, m.logTerm)) this.clearDivergence();
+      else if (this.divergence.leader === m.from) {
+        this.refuseDiverged(resp, m);
+        return;
       }
+    }
+    if (check.kind === 'diverged') {
+      this.noteDivergence(m, check.index, true);
+      this.refuseDiverged(resp, m);
+      return;
+    }
+    if (check.kind === 'mismatch') {
+      // Back off like any conflict: the leader probes lower until its entry matches ours.
+      if (this.committedMismatch === 0 || check.index < this.committedMismatch) this.committedMismatch = check.index;
+      this.mismatchLeader = { id: m.from, term: m.term, override: parseOverrideContext(m.context) };
+      const hintIndex = this.log.findConflictByTerm(check.index - 1, m.logTerm);
       resp.reject = true;
       resp.index = m.index;
-      resp.rejectHint = Math.min(m.index, this.log.committed);
-      resp.logTerm = this.log.term(resp.rejectHint) ?? 0;
-      resp.context = DIVERGED_CONTEXT;
+      resp.rejectHint = hintIndex;
+      resp.logTerm = this.log.term(hintIndex) ?? 0;
       this.send(resp);
       return;
     }
     if (m.index < this.log.committed) {
-      resp.index = this.log.committed;
+      // Answer only what this append showed to match: under an override, committed entries
+      // beyond it are not known to be the leader's.
+      resp.index = Math.min(this.log.committed, m.index + m.entries.length);
       this.send(resp);
       return;
     }
     if (!this.log.matchTerm(m.index, m.logTerm)) {
-      const hintIndex = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
+      // Never below our commit index at first: the leader then probes it, so a divergence of
+      // committed entries shows up while the leader still holds them (not only in a snapshot).
+      const hintIndex = Math.max(this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm), Math.min(this.log.committed, m.index - 1));
       resp.reject = true;
       resp.index = m.index;
       resp.rejectHint = hintIndex;
@@ -693,19 +726,49 @@ export class RaftNode {
     this.send(resp);
   }
 
-  /** The first index at or below our commit where the append disagrees with our log, or null. */
-  private committedConflict(m: Message): number | null {
-    const committed = this.log.committed;
-    if (m.index <= committed) {
-      const ours = this.log.term(m.index);
-      if (ours !== undefined && ours !== m.logTerm) return m.index;
+  private refuseDiverged(resp: Message, m: Message): void {
+    resp.reject = true;
+    resp.index = m.index;
+    resp.rejectHint = Math.min(m.index, this.log.committed);
+    resp.logTerm = this.log.term(resp.rejectHint) ?? 0;
+    resp.context = DIVERGED_CONTEXT;
+    this.send(resp);
+  }
+
+  private clearDivergence(): void {
+    this.divergence = null;
+    this.committedMismatch = 0;
+    this.mismatchLeader = null;
+  }
+
+  /**
+   * Whether committed entries we still hold may differ from a leader's that can no longer
+   * show its own (it compacted them): only if either of us ran with an override since.
+   */
+  private mayHaveDiverged(leaderOverride: OverrideSpan | null): boolean {
+    const first = this.log.firstIndex();
+    if (this.log.committed < first) return false;
+    return spanOverlaps(this.overrideSpanValue, first, this.log.committed) || spanOverlaps(leaderOverride, first, Infinity);
+  }
+
+  /**
+   * The lowest index at which our committed entries may differ when the leader can no longer
+   * show where the logs part: entries committed before either side set an override were
+   * committed by a true majority, so they are the same on both sides.
+   */
+  private divergenceLowerBound(leaderOverride: OverrideSpan | null): number {
+    const spansFrom = Math.min(this.overrideSpanValue?.from ?? Infinity, leaderOverride?.from ?? Infinity);
+    const upper = this.committedMismatch > 0 ? this.committedMismatch : this.log.committed;
+    return Math.min(upper, Math.max(this.log.firstIndex(), spansFrom === Infinity ? 0 : spansFrom));
+  }
+
+  private noteDivergence(m: Message, index: number, exact: boolean): void {
+    const d = this.divergence;
+    if (d === null || d.index !== index || d.term !== m.term || d.leader !== m.from) {
+      const leaderOverride = parseOverrideContext(m.context) ?? (this.mismatchLeader?.id === m.from ? this.mismatchLeader.override : null);
+      this.divergence = { index, leader: m.from, term: m.term, committed: this.log.committed, exact, leaderOverride };
+      this.record('FOLLOWER', 'DIVERGED', 'FOLLOWER', `from leader ${m.from} (term ${m.term}) at index ${index}${exact ? '' : ' or earlier'}: committed [${index}, ${this.log.committed}] differ`);
     }
-    for (const e of m.entries) {
-      if (e.index > committed) break;
-      const ours = this.log.term(e.index);
-      if (ours !== undefined && ours !== e.term) return e.index;
-    }
-    return null;
   }
 
   private handleSnapshot(m: Message): void {
@@ -723,13 +786,25 @@ export class RaftNode {
       this.group = meta.group;
       this.pendingConfIndex = 0;
       this.rollbackRequested = false;
-      this.divergence = null;
+      this.clearDivergence();
       this.record('FOLLOWER', 'ROLLED_BACK', 'FOLLOWER', `to index ${meta.index} term ${meta.term}${lost ? `; lost [${lost.index}, ${lost.committed}]` : ''}`);
       resp.index = meta.index;
-    } else if (meta.index <= this.log.committed) {
-      resp.index = this.log.committed;
     } else if (this.log.matchTerm(meta.index, meta.term)) {
+      // Our entry at the snapshot's index is the leader's, hence so is everything before it.
       this.log.commitTo(meta.index);
+      if (meta.index >= this.log.committed) this.clearDivergence();
+      resp.index = this.divergence === null && this.committedMismatch === 0 ? this.log.committed : meta.index;
+    } else if (this.divergence !== null || this.committedMismatch > 0 || (meta.index > this.log.committed && this.mayHaveDiverged(parseOverrideContext(m.context)))) {
+      // Installing it would discard committed entries that differ (or, with an override on
+      // either side, may differ) from the leader's: never without a rollback under the rules
+      // (report first, within the limit or accepted).
+      if (this.divergence === null) {
+        const leaderOverride = parseOverrideContext(m.context) ?? this.mismatchLeader?.override ?? null;
+        this.noteDivergence(m, this.divergenceLowerBound(leaderOverride), false);
+      }
+      this.refuseDiverged(resp, m);
+      return;
+    } else if (meta.index <= this.log.committed) {
       resp.index = this.log.committed;
     } else {
       this.log.restore(meta);
@@ -843,6 +918,8 @@ export class RaftNode {
     const from = this.role;
     const termChanged = term !== this.term;
     if (from === 'candidate') this.history.counters.electionsLost++;
+    // A leader heard a leader (itself) until now: its old "last heard" would read as minutes.
+    if (from === 'leader') this.history.counters.lastLeaderContactAt = this.nowMs;
     this.reset(term);
     this.role = 'follower';
     if (leader !== null) {
@@ -905,8 +982,22 @@ export class RaftNode {
     // Bounded by the inflight window: each loop either sends or stops.
     for (let round = 0; round <= this.cfg.maxInflightMsgs; round++) {
       if (pr.isPaused()) return;
-      const prevIndex = pr.next - 1;
-      const prevTerm = this.log.term(prevIndex);
+      let prevIndex = pr.next - 1;
+      let prevTerm = this.log.term(prevIndex);
+      if (prevTerm === undefined && pr.diverged) {
+        // A snapshot would only be refused: probe at our compaction point, where a follower
+        // that accepted the rollback asks for the snapshot.
+        prevIndex = this.log.firstIndex() - 1;
+        prevTerm = this.log.term(prevIndex)!;
+        const m = this.msg('app', to);
+        m.index = prevIndex;
+        m.logTerm = prevTerm;
+        m.commit = this.log.committed;
+        m.context = overrideContext(this.overrideSpanValue);
+        this.send(m);
+        pr.probeSent = true;
+        return;
+      }
       if (prevTerm === undefined) {
         this.sendSnapshot(to, pr);
         return;
@@ -919,6 +1010,7 @@ export class RaftNode {
       m.logTerm = prevTerm;
       m.entries = entries;
       m.commit = this.log.committed;
+      m.context = overrideContext(this.overrideSpanValue);
       this.send(m);
       first = false;
       if (entries.length === 0) return;
@@ -935,6 +1027,7 @@ export class RaftNode {
     pr.becomeSnapshot();
     const m = this.msg('snap', to);
     m.index = this.log.firstIndex() - 1;
+    m.context = overrideContext(this.overrideSpanValue);
     this.send(m);
   }
 

@@ -710,7 +710,7 @@ test('a follower never truncates committed entries; it reports the divergence in
   n2.step(m);
   t.is(n2.commitIndex, c);
   t.is(n2.termAt(c), net.node('n1').termAt(c), 'the committed entry is still there');
-  t.deepEqual(n2.status().divergence, { index: c, leader: 'n3', term, committed: c });
+  t.deepEqual(n2.status().divergence, { index: c, leader: 'n3', term, committed: c, exact: true, leaderOverride: null });
   const rd = n2.ready();
   const resp = rd.messagesAfterPersist.find((x) => x.type === 'appResp')!;
   t.true(resp.reject, 'the leader never counts a diverged follower');
@@ -824,4 +824,14 @@ test('lease reads: answered at once while a quorum was heard recently by the dri
   plain.node('n1').readIndex('x', { lease: true });
   t.deepEqual(plain.take('n1').readStates, []);
   t.throws(() => RaftNode.join({ id: 'a', random: seededRandom(1), leaseMs: -1 }, 'g'), { message: /leaseMs must be an integer >= 0, got -1/ });
+});
+
+test('a leader that steps down last heard a leader (itself) when it stepped down, not before it was elected (issue 21 item 5)', (t) => {
+  const net = new Net({ ids: ['n1', 'n2', 'n3'] });
+  for (const n of net.nodes.values()) n.setNow(1_000);
+  t.true(net.elect('n1'));
+  const n1 = net.node('n1');
+  for (const n of net.nodes.values()) n.setNow(78_000);
+  n1.leaveElection();
+  t.is(n1.status().counters.lastLeaderContactAt, 78_000);
 });

@@ -7,7 +7,7 @@ import { MAX_RECORDS_PER_OPEN_SCAN, READ_BATCH_ENTRIES } from './defaults.js';
 import { StorageCorruptError, type KeySpace } from './errors.js';
 import { LOG_RANGE, logIndexOf, settingName, SETTINGS_RANGE } from './keys.js';
 import type { RawDb, RawIterator } from './raw-db.js';
-import { DEFAULT_SETTINGS, type LocalSettings } from './storage-types.js';
+import { DEFAULT_SETTINGS, overrideSpanProblem, type LocalSettings } from './storage-types.js';
 import type { TermIndex } from './term-index.js';
 
 /** Reads one record; undefined if absent, StorageCorruptError naming its key space if undecodable. */
@@ -38,6 +38,10 @@ export async function readSettings(db: RawDb, path: string): Promise<LocalSettin
           throw new StorageCorruptError(path, 'settings', name, (err as Error).message);
         }
         if (name === 'electableGroupSizeOverride' && !isIndex(v)) throw new StorageCorruptError(path, 'settings', name, `not an integer >= 0: ${String(v)}`);
+        if (name === 'overrideSpan') {
+          const problem = overrideSpanProblem(v);
+          if (problem !== null) throw new StorageCorruptError(path, 'settings', name, problem);
+        }
         settings[name] = v; // unknown names (from a newer build) are kept, not interpreted
       }
     }

@@ -86,6 +86,7 @@ import {
   type ApplyResult,
   type LoadedState,
   type LocalSettings,
+  overrideSpanProblem,
   type NodeStorageOptions,
   type ReadyWrite,
   type ScanOptions,
@@ -564,8 +565,11 @@ export class NodeStorage {
       if (typeof patch !== 'object' || patch === null) throw new InvalidArgumentError('settings must be an object');
       const ops: BatchOp[] = [];
       for (const [name, value] of Object.entries(patch)) {
-        if (name !== 'electableGroupSizeOverride') throw new InvalidArgumentError(`unknown setting '${name}'`);
-        if (!isIndex(value)) throw new InvalidArgumentError(`electableGroupSizeOverride must be an integer >= 0 (got ${String(value)})`);
+        if (name === 'overrideSpan') {
+          const problem = overrideSpanProblem(value);
+          if (problem !== null) throw new InvalidArgumentError(`overrideSpan must be null or { from, to }: ${problem}`);
+        } else if (name !== 'electableGroupSizeOverride') throw new InvalidArgumentError(`unknown setting '${name}'`);
+        else if (!isIndex(value)) throw new InvalidArgumentError(`electableGroupSizeOverride must be an integer >= 0 (got ${String(value)})`);
         ops.push({ type: 'put', key: settingKey(name), value: encode(value) });
       }
       if (ops.length > 0) await this.writeDirect(ops, true);

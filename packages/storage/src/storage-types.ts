@@ -1,5 +1,5 @@
 // The shapes NodeStorage takes and returns.
-import type { ConclaveError, Entry, GroupMetadata, HardState, SnapshotMeta } from '@conclave/core';
+import type { ConclaveError, Entry, GroupMetadata, HardState, SnapshotMeta, OverrideSpan } from '@conclave/core';
 import type { LogPosition } from './codec.js';
 import type { MemoryBackend } from './raw-db.js';
 import type { SyncPolicy } from './sync-policy.js';
@@ -36,9 +36,25 @@ export interface NodeStorageOptions {
 export interface LocalSettings {
   /** JE HA's ELECTABLE_GROUP_SIZE_OVERRIDE; 0 = off. */
   readonly electableGroupSizeOverride: number;
+  /**
+   * The log indexes this node may have committed while an override was set (null: never).
+   * A rollback of committed entries is only legitimate where they overlap (issue 12 item 2).
+   */
+  readonly overrideSpan: OverrideSpan | null;
 }
 
-export const DEFAULT_SETTINGS: LocalSettings = { electableGroupSizeOverride: 0 };
+export const DEFAULT_SETTINGS: LocalSettings = { electableGroupSizeOverride: 0, overrideSpan: null };
+
+/** Why `v` is not a stored override span, or null when it is one. */
+export function overrideSpanProblem(v: unknown): string | null {
+  if (v === null) return null;
+  if (typeof v !== 'object') return `not an object or null: ${String(v)}`;
+  const { from, to } = v as { from?: unknown; to?: unknown };
+  if (!Number.isSafeInteger(from) || (from as number) < 1) return `from is not an integer >= 1: ${String(from)}`;
+  if (!Number.isSafeInteger(to) || (to as number) < 0) return `to is not an integer >= 0: ${String(to)}`;
+  if (Object.keys(v).length !== 2) return `unexpected fields: ${Object.keys(v).join(', ')}`;
+  return null;
+}
 
 /** Everything a driver needs at boot. */
 export interface LoadedState {

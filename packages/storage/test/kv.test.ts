@@ -236,14 +236,16 @@ test('sync policies all persist on LevelDB across close and reopen', async (t) =
 test('local settings persist, are validated, and are separate from the group', async (t) => {
   const backend = new MemoryBackend();
   let s = await NodeStorage.open({ path: 'settings', backend });
-  t.deepEqual(s.settings, { electableGroupSizeOverride: 0 });
-  await s.setSettings({ electableGroupSizeOverride: 2 });
+  t.deepEqual(s.settings, { electableGroupSizeOverride: 0, overrideSpan: null });
+  await s.setSettings({ electableGroupSizeOverride: 2, overrideSpan: { from: 35, to: 0 } });
+  await t.throwsAsync(s.setSettings({ overrideSpan: { from: 0, to: 3 } }), { instanceOf: InvalidArgumentError, message: /overrideSpan must be null or \{ from, to \}: from is not an integer >= 1/ });
+  await t.throwsAsync(s.setSettings({ overrideSpan: 'x' as never }), { instanceOf: InvalidArgumentError, message: /overrideSpan/ });
   await t.throwsAsync(s.setSettings({ electableGroupSizeOverride: -1 }), { instanceOf: InvalidArgumentError, message: /electableGroupSizeOverride must be an integer >= 0/ });
   await t.throwsAsync(s.setSettings({ electableGroupSizeOverride: 1.5 }), { instanceOf: InvalidArgumentError });
   await t.throwsAsync(s.setSettings({ nope: 1 } as never), { instanceOf: InvalidArgumentError, message: /unknown setting 'nope'/ });
   await s.close();
   s = await NodeStorage.open({ path: 'settings', backend });
-  t.deepEqual((await s.load()).settings, { electableGroupSizeOverride: 2 });
+  t.deepEqual((await s.load()).settings, { electableGroupSizeOverride: 2, overrideSpan: { from: 35, to: 0 } });
   t.is(s.group, null);
   await s.close();
 });

@@ -202,6 +202,8 @@ export interface AdminConnectOptions {
   readonly tls?: { readonly caFile?: string; readonly ca?: string | Uint8Array };
   /** Deadline for TCP connect, TLS, upgrade and authentication together. Default 5000. */
   readonly connectTimeoutMs?: number;
+  /** Abandons the attempt (its socket and timer) at once, e.g. once another endpoint answered. */
+  readonly signal?: AbortSignal;
 }
 
 export interface AdminRequestOptions {
@@ -273,6 +275,12 @@ export class AdminRpcClient {
         reject(err);
       };
       const timer = setTimeout(() => fail(new AdminTimeoutError(`connecting to ${address} timed out after ${connectTimeoutMs} ms`)), connectTimeoutMs);
+      const signal = options.signal;
+      if (signal) {
+        const abandon = () => fail(new AdminConnectionError(`connecting to ${address} was abandoned`));
+        if (signal.aborted) abandon();
+        else signal.addEventListener('abort', abandon, { once: true });
+      }
       const clientNonce = newNonce();
       let serverNonce: Uint8Array | null = null;
       ws.on('error', (err) => {

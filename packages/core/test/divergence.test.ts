@@ -1,0 +1,161 @@
+// Override divergence (JE HA hard recovery) in the core: the exact point where two committed
+// histories part, and no snapshot that silently discards diverged committed entries.
+import test from 'ava';
+import { checkCommitted, parseOverrideContext, overrideContext, type NodeId, type RaftNode } from '../src/index.js';
+import { Net } from './net.js';
+
+const ids5 = ['n1', 'n2', 'n3', 'n4', 'n5'];
+
+/**
+ * Split brain: n1 and n2 run with override 2 and commit `minorityWrites`; n3-n5 move to a
+ * higher term and commit `majorityWrites`. Returns before healing.
+ */
+function splitBrain(minorityWrites: number, majorityWrites: number): { net: Net; minorityLeader: NodeId; majorityLeader: NodeId; common: number } {
+  const net = new Net({ ids: ids5, seed: 2 });
+  if (!net.elect('n3')) throw new Error('n3 did not win');
+  net.propose('n3', 'common');
+  const common = net.node('n1').commitIndex;
+  for (const a of ['n1', 'n2']) for (const b of ['n3', 'n4', 'n5']) net.cutLink(a, b);
+  net.node('n1').setElectableGroupSizeOverride(2);
+  net.node('n2').setElectableGroupSizeOverride(2);
+  for (let i = 0; i < 60 && net.node('n1').currentRole !== 'leader' && net.node('n2').currentRole !== 'leader'; i++) net.tickAll();
+  const minorityLeader = ['n1', 'n2'].find((id) => net.node(id).currentRole === 'leader');
+  if (!minorityLeader) throw new Error('the override side elected no leader');
+  for (let i = 0; i < minorityWrites; i++) net.propose(minorityLeader, `lost-${i}`);
+  const majorityLeaderNow = () => ['n3', 'n4', 'n5'].find((id) => net.node(id).currentRole === 'leader');
+  for (let round = 0; round < 20 && !(majorityLeaderNow() && net.node(majorityLeaderNow()!).currentTerm > net.node(minorityLeader).currentTerm); round++) {
+    const l = majorityLeaderNow();
+    if (l) net.node(l).leaveElection();
+    for (let i = 0; i < 60 && !majorityLeaderNow(); i++) net.tickAll();
+  }
+  const majorityLeader = majorityLeaderNow();
+  if (!majorityLeader || net.node(majorityLeader).currentTerm <= net.node(minorityLeader).currentTerm) throw new Error('the majority side did not reach a higher term');
+  for (let i = 0; i < majorityWrites; i++) net.propose(majorityLeader, `kept-${i}`);
+  return { net, minorityLeader, majorityLeader, common };
+}
+
+/** The first index at which two nodes' logs hold different terms. */
+function firstDifference(a: RaftNode, b: RaftNode): number {
+  for (let i = 1; i <= Math.max(a.status().lastIndex, b.status().lastIndex); i++) if (a.termAt(i) !== b.termAt(i)) return i;
+  return 0;
+}
+
+test('the divergence starts at the first index where the logs really differ, not at the leader\'s probe', (t) => {
+  // The minority wrote more than the majority: the leader's first probe lands inside n1's
+  // committed diverged entries, several indexes after the point where the logs part.
+  const { net, majorityLeader, common } = splitBrain(8, 1);
+  const n1 = net.node('n1');
+  const leader = net.node(majorityLeader);
+  const parts = firstDifference(n1, leader);
+  t.true(parts > common, 'the logs share the common prefix');
+  t.true(leader.status().lastIndex < n1.commitIndex, 'the leader\'s probe is inside n1\'s committed entries');
+  net.healAll();
+  net.tickAll(4);
+  const d = n1.status().divergence;
+  t.truthy(d, 'n1 reports the divergence');
+  t.is(d!.index, parts, 'counted from the first differing index');
+  t.true(d!.exact);
+  t.is(d!.committed, n1.commitIndex);
+  t.deepEqual(d!.leaderOverride, null, 'the majority leader never ran with an override');
+  t.is(n1.termAt(parts - 1), leader.termAt(parts - 1), 'the entry before it is the same on both');
+  t.deepEqual(net.appliedValues('n1').filter((v) => v.startsWith('lost-')).length, 8, 'nothing was discarded');
+  t.is(n1.status().history.find((h) => h.event === 'DIVERGED')?.from, 'FOLLOWER', 'the history records the divergence');
+});
+
+test('a diverged node refuses a snapshot that would discard its committed entries', (t) => {
+  const { net, majorityLeader } = splitBrain(3, 3);
+  const n1 = net.node('n1');
+  net.healAll();
+  net.tickAll(4);
+  const d = n1.status().divergence;
+  t.truthy(d);
+  const committed = n1.commitIndex;
+  const leader = net.node(majorityLeader);
+  // The leader snapshots and compacts (snapshot interval, entries kept 0), then offers its snapshot.
+  const meta = { index: leader.appliedIndex, term: leader.termAt(leader.appliedIndex)!, group: leader.groupMetadata };
+  t.true(meta.index > committed || !n1.termAt(meta.index) || n1.termAt(meta.index) !== meta.term);
+  const snap = { type: 'snap' as const, from: majorityLeader, to: 'n1', term: leader.currentTerm, logTerm: 0, index: meta.index, entries: [], commit: leader.commitIndex, reject: false, rejectHint: 0, context: '', snapshot: meta };
+  n1.step(snap);
+  const rd = n1.ready();
+  t.is(rd.snapshot, null, 'the snapshot is not installed');
+  t.is(n1.commitIndex, committed);
+  t.deepEqual(n1.status().divergence, d, 'the divergence stands');
+  const resp = [...rd.messages, ...rd.messagesAfterPersist].find((m) => m.type === 'appResp' && m.to === majorityLeader);
+  t.true(resp?.reject, 'the leader does not count it as caught up');
+  t.is(resp?.context, 'diverged');
+  n1.advance(rd);
+  t.deepEqual(net.appliedValues('n1').filter((v) => v.startsWith('lost-')).length, 3);
+  // The leader sends no more snapshots to it until it asks for one.
+  leader.compact(leader.appliedIndex);
+  net.inflight.push(resp!);
+  const before = net.sent.filter((m) => m.type === 'snap' && m.to === 'n1').length;
+  net.tickAll(5);
+  t.is(net.sent.filter((m) => m.type === 'snap' && m.to === 'n1').length, before, 'no snapshot streamed to a node that refuses it');
+  t.truthy(n1.status().divergence);
+  // Once the driver accepts the rollback, it asks, gets the snapshot, and rolls back.
+  n1.requestRollback();
+  net.tickAll(3);
+  t.true(net.sent.filter((m) => m.type === 'snap' && m.to === 'n1').length > before, 'the rollback asks for the snapshot');
+});
+
+test('a leader that compacted past the parting point: the follower still refuses, with a bounded, inexact count', (t) => {
+  const { net, majorityLeader, common } = splitBrain(3, 4);
+  const leader = net.node(majorityLeader);
+  const n1 = net.node('n1');
+  const parts = firstDifference(n1, leader);
+  // The majority leader snapshots with entries kept 0 before the partition heals.
+  leader.compact(leader.appliedIndex);
+  const committed = n1.commitIndex;
+  const lostBefore = net.appliedValues('n1').filter((v) => v.startsWith('lost-')).length;
+  net.healAll();
+  // Play the driver: the leader's snapshot data is staged before the message is stepped.
+  const stage = (m: { type: string; snapshot: unknown }) => {
+    if (m.type === 'snap' && m.snapshot === null) m.snapshot = { index: leader.appliedIndex, term: leader.termAt(leader.appliedIndex)!, group: leader.groupMetadata };
+    return true;
+  };
+  for (let i = 0; i < 6; i++) {
+    for (const n of net.nodes.values()) n.tick();
+    net.settle(stage);
+  }
+  t.true(net.sent.some((m) => m.type === 'snap' && m.to === 'n1'), 'the leader offered its snapshot');
+  t.is(n1.commitIndex, committed, 'n1 kept its committed entries');
+  t.is(net.appliedValues('n1').filter((v) => v.startsWith('lost-')).length, lostBefore);
+  t.deepEqual(n1.status().history.filter((h) => h.event === 'SNAPSHOT_INSTALLED'), []);
+  const d = n1.status().divergence;
+  t.truthy(d, 'n1 reports the divergence');
+  t.false(d!.exact, 'the leader can no longer show where the logs part');
+  // Entries committed before n1 set its override were committed by a true majority.
+  t.is(d!.index, n1.overrideSpan!.from);
+  t.true(d!.index > common && d!.index <= parts, 'a lower bound of the true parting point: the count is never too small');
+  t.is(d!.committed, committed);
+});
+
+test('committed-entry checks and the override context', (t) => {
+  const log = { committed: 5, term: (i: number) => (i <= 3 ? 1 : i <= 10 ? 2 : undefined) };
+  t.deepEqual(checkCommitted(log, 6, 3, []), { kind: 'ok' }, 'above our commit: the usual conflict rules');
+  t.deepEqual(checkCommitted(log, 5, 3, []), { kind: 'mismatch', index: 5 });
+  const e = (index: number, term: number) => ({ index, term, type: 'normal' as const, data: new Uint8Array(0) });
+  t.deepEqual(checkCommitted(log, 3, 1, [e(4, 2), e(5, 3), e(6, 3)]), { kind: 'diverged', index: 5 });
+  t.deepEqual(checkCommitted(log, 3, 1, [e(4, 2), e(5, 2), e(6, 3)]), { kind: 'ok' });
+  t.is(overrideContext(null), '');
+  t.deepEqual(parseOverrideContext(overrideContext({ from: 35, to: 0 })), { from: 35, to: 0 });
+  t.deepEqual(parseOverrideContext('override:7:20'), { from: 7, to: 20 });
+  t.is(parseOverrideContext('override:x:1'), null);
+  t.is(parseOverrideContext('transfer'), null);
+});
+
+test('the override span follows set and clear, and the leader tells followers about it', (t) => {
+  const net = new Net({ ids: ['n1', 'n2', 'n3'] });
+  t.true(net.elect('n1'));
+  net.propose('n1', 'a');
+  const n1 = net.node('n1');
+  t.is(n1.overrideSpan, null);
+  const c = n1.commitIndex;
+  n1.setElectableGroupSizeOverride(1);
+  t.deepEqual(n1.overrideSpan, { from: c + 1, to: 0 });
+  net.propose('n1', 'b');
+  const app = net.sent.filter((m) => m.type === 'app' && m.from === 'n1').pop();
+  t.is(app?.context, `override:${c + 1}:0`);
+  n1.setElectableGroupSizeOverride(0);
+  t.deepEqual(n1.overrideSpan, { from: c + 1, to: n1.status().lastIndex });
+});
