@@ -45,7 +45,8 @@ export async function startGroup(size: number, extra: Partial<OpenNodeOptions> =
     peers[`n${i + 1}`] = `127.0.0.1:${p}`;
     dirs[`n${i + 1}`] = join(root.path, `n${i + 1}`);
   });
-  const options = (id: string): OpenNodeOptions => ({ id, dataDir: dirs[id]!, listen: peers[id]!, peers, tickMs: 20, logger: quietLogger, ...extra });
+  // tickMs 50: a 500 ms election timeout, since every member shares this one (maybe loaded) process.
+  const options = (id: string): OpenNodeOptions => ({ id, dataDir: dirs[id]!, listen: peers[id]!, peers, tickMs: 50, logger: quietLogger, ...extra });
   const nodes = new Map<string, ConclaveNode>();
   await Promise.all(Object.keys(peers).map(async (id) => nodes.set(id, await openNode(options(id)))));
   const group: LocalGroup = {
