@@ -64,10 +64,13 @@ import {
   META_GROUP,
   META_HARD_STATE,
   META_INSTALL,
+  META_KV_NEXT,
   META_KV_SPACE,
   META_SNAPSHOT,
   META_COMPACTED,
-  otherSpace,
+  isKvSpace,
+  MAX_KV_GENERATION,
+  otherKvRanges,
   settingKey,
   userKeyOf,
   type KvSpace,
@@ -93,6 +96,8 @@ import { SYNC_POLICIES, type SyncPolicy } from './sync-policy.js';
 import { TermIndex } from './term-index.js';
 
 const noop = (): void => {};
+/** Reads of one get() before it gives up on installs switching generations under it (each install takes a whole snapshot transfer). */
+const MAX_GET_ATTEMPTS = 100;
 
 function positiveInt(value: number | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
@@ -123,7 +128,9 @@ export class NodeStorage {
   private appliedIndex = 0;
   private snapshotMeta: SnapshotMeta | null = null;
   private terms = new TermIndex({ index: 0, term: 0 });
-  private kvSpace: KvSpace = 'a';
+  private kvSpace: KvSpace = 0;
+  /** The lowest KV generation never handed out (durable in META_KV_NEXT). */
+  private kvNext: KvSpace = 1;
   private settingsValue: LocalSettings = DEFAULT_SETTINGS;
   private install: InstallState | null = null;
   /** The log read at open, handed to the first load() so that boot reads the log once. */
@@ -282,7 +289,7 @@ export class NodeStorage {
       const it = this.db.iterator({ limit: 1 });
       const any = await it.nextv(1).finally(() => it.close());
       if (any.length > 0) throw new ForeignDataDirectoryError(this.path, 'a LevelDB database without a conclave format marker');
-      await this.writeRaw([{ type: 'put', key: META_FORMAT, value: encodeMarker(expectedGroupId) }, { type: 'put', key: META_KV_SPACE, value: encode('a') }], true);
+      await this.writeRaw([{ type: 'put', key: META_FORMAT, value: encodeMarker(expectedGroupId) }, { type: 'put', key: META_KV_SPACE, value: encode(0) }, { type: 'put', key: META_KV_NEXT, value: encode(1) }], true);
       this.markerGroupId = expectedGroupId;
       this.bootEntries = [];
       return;
@@ -290,6 +297,12 @@ export class NodeStorage {
     if (marker.format !== STORAGE_FORMAT_NAME) throw new ForeignDataDirectoryError(this.path, `format marker names '${marker.format}'`);
     if (marker.version > STORAGE_FORMAT_VERSION) {
       throw new StorageFormatError(this.path, `storage format version ${marker.version} is newer than this build's ${STORAGE_FORMAT_VERSION}`);
+    }
+    if (marker.version < STORAGE_FORMAT_VERSION) {
+      throw new StorageFormatError(
+        this.path,
+        `storage format version ${marker.version} is older than this build's ${STORAGE_FORMAT_VERSION} and is not converted: remove the member, empty the directory and add it back (docs/reliability.md)`,
+      );
     }
     if (expectedGroupId !== null && marker.groupId !== null && marker.groupId !== expectedGroupId) {
       throw new GroupMismatchError(`data directory ${this.path} belongs to group '${marker.groupId}', not to the expected group '${expectedGroupId}'`);
@@ -302,9 +315,14 @@ export class NodeStorage {
     this.snapshotMeta = (await readRecord(this.db, this.path, META_SNAPSHOT, 'snapshot', decodeSnapshotMeta)) ?? null;
     const compacted = (await readRecord(this.db, this.path, META_COMPACTED, 'compacted', decodePosition)) ?? { index: 0, term: 0 };
     const space = await readRecord(this.db, this.path, META_KV_SPACE, 'kvSpace', unpackOrBad);
-    if (space !== 'a' && space !== 'b') throw this.corrupt('kvSpace', null, `active KV space is ${JSON.stringify(space)}, not 'a' or 'b'`);
+    if (!isKvSpace(space)) throw this.corrupt('kvSpace', null, `active KV generation is ${JSON.stringify(space)}, not an integer in [0, 2^32-2]`);
     this.kvSpace = space;
+    const next = (await readRecord(this.db, this.path, META_KV_NEXT, 'kvSpace', unpackOrBad)) ?? 0;
+    if (!isKvSpace(next)) throw this.corrupt('kvSpace', null, `next KV generation is ${JSON.stringify(next)}, not an integer in [0, 2^32-2]`);
     const interrupted = await readRecord(this.db, this.path, META_INSTALL, 'install', unpackOrBad);
+    const staged = (interrupted as { space?: unknown } | undefined)?.space;
+    // Never hand out a generation that may hold keys: not the active one, nor an interrupted install's.
+    this.kvNext = Math.max(next, space + 1, isKvSpace(staged) ? staged + 1 : 0);
     this.settingsValue = await readSettings(this.db, this.path);
 
     if (this.groupMeta && this.markerGroupId !== null && this.groupMeta.groupId !== this.markerGroupId) {
@@ -324,9 +342,9 @@ export class NodeStorage {
       throw this.corrupt('applied', null, `applied index ${this.appliedIndex} is outside the log [${compacted.index}, ${last}]`);
     }
 
-    // Finish what a crash interrupted: a staged install is dropped, and the inactive KV
-    // space (staging leftovers, or the old space after a switch) is cleared.
-    await this.clearRange(kvRange(otherSpace(this.kvSpace)));
+    // Finish what a crash interrupted: a staged install is dropped, and the other KV
+    // generations (staging leftovers, or the old state after a switch) are cleared.
+    for (const range of otherKvRanges(this.kvSpace)) await this.clearRange(range);
     if (interrupted !== undefined) await this.writeRaw([{ type: 'del', key: META_INSTALL }], true);
     if (expectedGroupId !== null && this.markerGroupId === null) {
       await this.writeRaw([{ type: 'put', key: META_FORMAT, value: encodeMarker(expectedGroupId) }], true);
@@ -646,8 +664,18 @@ export class NodeStorage {
   async get(key: string): Promise<unknown> {
     checkKey(key, 'key');
     this.checkUsable();
-    const bytes = await this.readStored(key, this.kvSpace);
-    return bytes === null ? undefined : this.decodeKv(key, bytes);
+    // get() skips the write queue, so an install can switch generations while it reads and
+    // the old one's clear can hide the key: read again from the new generation. A
+    // generation is cleared only once it is no longer active, so a read that ends with its
+    // generation still active was not touched by a clear.
+    for (let attempt = 0; ; attempt++) {
+      const space = this.kvSpace;
+      const bytes = await this.readStored(key, space);
+      if (space === this.kvSpace || attempt >= MAX_GET_ATTEMPTS) {
+        assert(space === this.kvSpace, () => `get('${key}'): the KV generation changed under ${MAX_GET_ATTEMPTS} reads in a row`);
+        return bytes === null ? undefined : this.decodeKv(key, bytes);
+      }
+    }
   }
 
   /** [key, value] pairs in UTF-8 byte order of the keys, from a consistent view taken when iteration starts. */
@@ -661,13 +689,13 @@ export class NodeStorage {
     const it = await this.enqueue(async () => {
       await this.flushBuffered();
       const prefix = kvPrefix(this.kvSpace);
-      const bound = (s: string): Buffer => Buffer.concat([Buffer.from([prefix]), Buffer.from(s, 'utf8')]);
+      const bound = (s: string): Buffer => Buffer.concat([prefix, Buffer.from(s, 'utf8')]);
       const range: RangeOptions = { reverse: options.reverse === true };
       if (options.gt !== undefined) range.gt = bound(options.gt);
       else range.gte = bound(options.gte ?? '');
       if (options.lt !== undefined) range.lt = bound(options.lt);
       else if (options.lte !== undefined) range.lte = bound(options.lte);
-      else range.lt = Buffer.from([prefix + 1]);
+      else range.lt = kvPrefix(this.kvSpace + 1);
       if (options.limit !== undefined) range.limit = options.limit;
       return this.db.iterator(range);
     });
@@ -739,7 +767,7 @@ export class NodeStorage {
   }
 
   /**
-   * Starts installing a snapshot received from the leader: clears the staging KV space and
+   * Starts installing a snapshot received from the leader: takes a fresh KV generation and
    * records the install. A staged install that was not finished is replaced. `rollback`
    * (JE hard recovery) lets the snapshot replace committed state, at or below `applied`.
    */
@@ -758,10 +786,20 @@ export class NodeStorage {
       }
       await this.flushBuffered();
       if (this.pendingClear) await this.pendingClear;
-      const space = otherSpace(this.kvSpace);
+      // A generation never used before, so it holds no keys (see keys.ts). The counter is
+      // fsynced before anything is staged in it, whatever the sync policy.
+      const space = this.kvNext;
+      assert(space <= MAX_KV_GENERATION, () => `KV generations exhausted (${space})`);
+      if (this.install) await this.clearRange(kvRange(this.install.space));
       this.install = null;
-      await this.clearRange(kvRange(space));
-      await this.writeDirect([{ type: 'put', key: META_INSTALL, value: encode({ space, index: checked.index, term: checked.term }) }]);
+      await this.writeDirect(
+        [
+          { type: 'put', key: META_KV_NEXT, value: encode(space + 1) },
+          { type: 'put', key: META_INSTALL, value: encode({ space, index: checked.index, term: checked.term }) },
+        ],
+        true,
+      );
+      this.kvNext = space + 1;
       this.install = { meta: checked, space, rollback, nextSeq: 0, lastSeen: false, pairs: 0 };
     });
   }
