@@ -45,6 +45,7 @@ import {
   SNAPSHOT_CHUNK_MAX_BYTES,
 } from './defaults.js';
 import {
+  DamagedDataDirectoryError,
   ForeignDataDirectoryError,
   LogCompactedError,
   StorageClosedError,
@@ -76,6 +77,8 @@ import {
   type KvSpace,
 } from './keys.js';
 import { applyCommand } from './kv-apply.js';
+import { HARD_STATE_FILE, olderThanSideFile, readHardStateFile, writeHardStateFile } from './hard-state-file.js';
+import { damageReportedByLevelDb } from './leveldb-info-log.js';
 import { checkHardState, checkLogInvariants, EMPTY_HARD_STATE, planAppend, planCompaction } from './log-plan.js';
 import { NoSyncBuffer } from './no-sync-buffer.js';
 import { readLogRange, readRecord, readSettings, readWholeLog } from './disk-read.js';
@@ -283,6 +286,10 @@ export class NodeStorage {
   }
 
   private async boot(expectedGroupId: string | null): Promise<void> {
+    if (this.memory === null) {
+      const reported = await damageReportedByLevelDb(this.path);
+      if (reported.length > 0) throw new DamagedDataDirectoryError(this.path, `LevelDB's LOG reports, while opening it: ${reported.join(' | ')}`);
+    }
     const marker = await readRecord(this.db, this.path, META_FORMAT, 'format', decodeMarker);
     if (marker === undefined) {
       // No marker: only an empty database (ours, interrupted before its first write) may be initialised.
@@ -292,6 +299,7 @@ export class NodeStorage {
       await this.writeRaw([{ type: 'put', key: META_FORMAT, value: encodeMarker(expectedGroupId) }, { type: 'put', key: META_KV_SPACE, value: encode(0) }, { type: 'put', key: META_KV_NEXT, value: encode(1) }], true);
       this.markerGroupId = expectedGroupId;
       this.bootEntries = [];
+      await this.writeSideFile(EMPTY_HARD_STATE);
       return;
     }
     if (marker.format !== STORAGE_FORMAT_NAME) throw new ForeignDataDirectoryError(this.path, `format marker names '${marker.format}'`);
@@ -341,6 +349,7 @@ export class NodeStorage {
     if (this.appliedIndex > last || this.appliedIndex < compacted.index) {
       throw this.corrupt('applied', null, `applied index ${this.appliedIndex} is outside the log [${compacted.index}, ${last}]`);
     }
+    if (this.memory === null) await this.checkSideFile();
 
     // Finish what a crash interrupted: a staged install is dropped, and the other KV
     // generations (staging leftovers, or the old state after a switch) are cleared.
@@ -350,6 +359,19 @@ export class NodeStorage {
       await this.writeRaw([{ type: 'put', key: META_FORMAT, value: encodeMarker(expectedGroupId) }], true);
       this.markerGroupId = expectedGroupId;
     }
+  }
+
+  /** Refuses a LevelDB hard state older than the side file's; creates the side file of a directory that never had a hard state. */
+  private async checkSideFile(): Promise<void> {
+    const side = await readHardStateFile(this.path);
+    if (side === null) {
+      const empty = this.hs.term === 0 && this.hs.vote === '' && this.hs.commit === 0;
+      // Interrupted between the first batch and the side file: nothing was ever voted.
+      if (empty) return this.writeSideFile(this.hs);
+      throw new DamagedDataDirectoryError(this.path, `the hard state side file ${HARD_STATE_FILE} is missing, while LevelDB holds term ${this.hs.term}`);
+    }
+    const older = olderThanSideFile(this.hs, side);
+    if (older !== null) throw new DamagedDataDirectoryError(this.path, `${older}: the disk lost writes it had made durable, or LevelDB dropped a damaged record`);
   }
 
   // ---------------------------------------------------------------- queue, writes, fail-stop
@@ -494,12 +516,39 @@ export class NodeStorage {
       checkLogInvariants(hs, applied, log);
       // Only the commit moved (no entries, term or vote): etcd's MustSync is false.
       const commitOnly = !plan && !(ready.entries && ready.entries.length > 0) && hs.term === this.hs.term && hs.vote === this.hs.vote;
-      if (plan) await this.writeDirect(ops);
+      if (plan || this.hardStateFileChanges(hs)) await this.writeWithHardState(ops, hs);
       else await this.writePolicy(ops, null, commitOnly ? 'commit' : 'log');
       this.terms = log;
       this.hs = hs;
       if (plan) this.commitInstall(plan);
     });
+  }
+
+  /** True when `next` must go to the side file: a new term or vote, or a lower commit (a rollback). */
+  private hardStateFileChanges(next: HardState): boolean {
+    return next.term !== this.hs.term || next.vote !== this.hs.vote || next.commit < this.hs.commit;
+  }
+
+  /**
+   * Writes a batch that carries the hard state `next` (not yet this.hs) directly. A change
+   * the side file records is fsynced whatever the sync policy, and the side file follows
+   * it, so that LevelDB's copy is never older than the side file's unless the disk lost it.
+   * A lower commit goes to the side file first, so a crash in between leaves LevelDB ahead.
+   */
+  private async writeWithHardState(ops: BatchOp[], next: HardState): Promise<void> {
+    const recorded = this.hardStateFileChanges(next);
+    if (recorded && next.commit < this.hs.commit) await this.writeSideFile({ ...this.hs, commit: next.commit });
+    await this.writeDirect(ops, recorded || this.syncPolicy === 'sync');
+    if (recorded) await this.writeSideFile(next);
+  }
+
+  private async writeSideFile(hs: HardState): Promise<void> {
+    if (this.memory !== null) return; // a memory backend has no directory, and no disk to lose
+    try {
+      await writeHardStateFile(this.path, hs);
+    } catch (err) {
+      this.fail(err, `writing the hard state side file ${HARD_STATE_FILE} failed; storage is now fail-stop`);
+    }
   }
 
   /** Appends entries (truncating any conflicting suffix from entries[0].index) in one batch. */
@@ -828,7 +877,7 @@ export class NodeStorage {
       const log = this.terms.clone();
       const plan = planInstallSwitch(this.install, this.install.meta, this.installContext(), ops, log);
       checkLogInvariants(plan.hardState, plan.meta.index, log);
-      await this.writeDirect(ops);
+      await this.writeWithHardState(ops, plan.hardState);
       this.terms = log;
       this.hs = plan.hardState;
       this.commitInstall(plan);
