@@ -39,6 +39,7 @@ import {
   WriteOutcomeUnknownError,
 } from './errors.js';
 import { describeLoss, saveRollbackReport, type RollbackReport } from './rollback.js';
+import { syncForWrite } from './local-sync.js';
 import { resolveDurability, resolveOptions, validateConsistency, type CommitToken, type Consistency, type Durability, type OpenNodeOptions, type ResolvedOptions } from './options.js';
 import { IndexWaiters, sleep } from './waiters.js';
 import { explainNoLeader, roleName } from './election-diagnosis.js';
@@ -678,6 +679,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
         applied: false,
       });
     });
+    if (durability.localSync) await syncForWrite(this.storage, r.index);
     return { token: { groupId: this.groupId, term: r.term, index: r.index }, outcome: r.outcome };
   }
 

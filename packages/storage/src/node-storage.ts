@@ -482,6 +482,27 @@ export class NodeStorage {
     }
   }
 
+  /**
+   * Makes everything written so far durable (fdatasync'ed), whatever the sync policy: a
+   * per-write localSync. Buffered batches go first, in the same synced batch.
+   */
+  async sync(): Promise<void> {
+    return this.enqueue(async () => {
+      if (this.flushTimer !== null) {
+        clearTimeout(this.flushTimer);
+        this.flushTimer = null;
+      }
+      // The hard state as a carrier: LevelDB fsyncs its log only with a batch.
+      const ops = this.buffer.empty ? [] : this.takeBuffered();
+      ops.push({ type: 'put', key: META_HARD_STATE, value: encodeHardState(this.hs) });
+      try {
+        await this.writeRaw(ops, true);
+      } finally {
+        this.buffer.flushDone();
+      }
+    });
+  }
+
   /** Writes any noSync-buffered batches to the OS now. A no-op for the other policies. */
   async flush(): Promise<void> {
     return this.enqueue(() => this.flushBuffered());
