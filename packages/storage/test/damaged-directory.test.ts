@@ -65,7 +65,8 @@ test("a write-ahead-log record that LevelDB drops as damaged: refused, naming wh
   try {
     const bytes = readFileSync(wal);
     // Flip a byte inside the last record's payload: its checksum no longer matches.
-    bytes[bytes.length - Math.floor(lastRecordBytes / 2)] ^= 0x40;
+    const at = bytes.length - Math.floor(lastRecordBytes / 2);
+    bytes[at] = bytes[at]! ^ 0x40;
     writeFileSync(wal, bytes);
     const err = await refusal(t, dir);
     checkMessage(t, err, dir, /LevelDB's LOG reports.*(dropping|corruption|checksum)/i);
@@ -91,7 +92,8 @@ test('a damaged or missing hard state side file is refused', async (t) => {
     const side = join(dir, 'CONCLAVE-HARDSTATE');
     const intact = readFileSync(side);
     const flipped = Buffer.from(intact);
-    flipped[intact.indexOf('"vote"') + 9] ^= 0x01; // a vote of 'n2' instead of 'n3'
+    const at = intact.indexOf('"vote"') + 9;
+    flipped[at] = flipped[at]! ^ 0x01; // a vote of 'n2' instead of 'n3'
     writeFileSync(side, flipped);
     checkMessage(t, await refusal(t, dir), dir, /side file .*checksum/);
     removeDir(side);
