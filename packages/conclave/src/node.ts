@@ -197,6 +197,8 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       deferApplyWrites: true,
       ...(o.snapshotIntervalEntries !== undefined ? { snapshotIntervalEntries: o.snapshotIntervalEntries } : {}),
       ...(o.entriesKeptAfterSnapshot !== undefined ? { entriesKeptAfterSnapshot: o.entriesKeptAfterSnapshot } : {}),
+      ...(o.snapshotIntervalBytes !== undefined ? { snapshotIntervalBytes: o.snapshotIntervalBytes } : {}),
+      ...(o.bytesKeptAfterSnapshot !== undefined ? { bytesKeptAfterSnapshot: o.bytesKeptAfterSnapshot } : {}),
     });
     try {
       await this.startWithStorage();

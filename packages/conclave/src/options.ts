@@ -64,6 +64,10 @@ export interface OpenNodeOptions {
   readonly readTimeoutMs?: number;
   readonly snapshotIntervalEntries?: number;
   readonly entriesKeptAfterSnapshot?: number;
+  /** Snapshot also once this many bytes of log were applied since the last one (default 64 MiB). */
+  readonly snapshotIntervalBytes?: number;
+  /** Keep at most this many bytes of log behind a snapshot (default 64 MiB). */
+  readonly bytesKeptAfterSnapshot?: number;
   /** Serve the `test.faults` admin method (partitions, drops, delays): for tests and the nemesis only. */
   readonly enableFaultInjection?: boolean;
   readonly logger?: Logger;
@@ -105,6 +109,8 @@ export interface ResolvedOptions {
   readonly readTimeoutMs: number;
   readonly snapshotIntervalEntries: number | undefined;
   readonly entriesKeptAfterSnapshot: number | undefined;
+  readonly snapshotIntervalBytes: number | undefined;
+  readonly bytesKeptAfterSnapshot: number | undefined;
   readonly enableFaultInjection: boolean;
   readonly logger: Logger;
   readonly rollbackLimit: number;
@@ -202,6 +208,8 @@ export function resolveOptions(o: OpenNodeOptions): ResolvedOptions {
     readTimeoutMs: int('readTimeoutMs', o.readTimeoutMs, 5000, 1),
     snapshotIntervalEntries: o.snapshotIntervalEntries === undefined ? undefined : int('snapshotIntervalEntries', o.snapshotIntervalEntries, 0, 1),
     entriesKeptAfterSnapshot: o.entriesKeptAfterSnapshot === undefined ? undefined : int('entriesKeptAfterSnapshot', o.entriesKeptAfterSnapshot, 0, 0),
+    snapshotIntervalBytes: o.snapshotIntervalBytes === undefined ? undefined : int('snapshotIntervalBytes', o.snapshotIntervalBytes, 0, 1),
+    bytesKeptAfterSnapshot: o.bytesKeptAfterSnapshot === undefined ? undefined : int('bytesKeptAfterSnapshot', o.bytesKeptAfterSnapshot, 0, 0),
     enableFaultInjection: o.enableFaultInjection ?? false,
     logger: o.logger ?? consoleLogger(o.id),
     rollbackLimit: int('rollbackLimit', o.rollbackLimit, 10, 0),

@@ -35,7 +35,9 @@ import {
 import { checkKey, decodeRawCommand, decodeValue, type RawCommand } from './command.js';
 import { checkDirectory, decodeMarker, encodeMarker, mapOpenError, STORAGE_FORMAT_NAME, STORAGE_FORMAT_VERSION } from './data-directory.js';
 import {
+  DEFAULT_BYTES_KEPT_AFTER_SNAPSHOT,
   DEFAULT_ENTRIES_KEPT_AFTER_SNAPSHOT,
+  DEFAULT_SNAPSHOT_INTERVAL_BYTES,
   DEFAULT_NO_SYNC_FLUSH_BYTES,
   DEFAULT_NO_SYNC_FLUSH_INTERVAL_MS,
   DEFAULT_SNAPSHOT_INTERVAL_ENTRIES,
@@ -77,6 +79,7 @@ import {
   type KvSpace,
 } from './keys.js';
 import { applyCommand } from './kv-apply.js';
+import { LogSizes } from './log-sizes.js';
 import { HARD_STATE_FILE, olderThanSideFile, readHardStateFile, writeHardStateFile } from './hard-state-file.js';
 import { damageReportedByLevelDb } from './leveldb-info-log.js';
 import { checkHardState, checkLogInvariants, EMPTY_HARD_STATE, planAppend, planCompaction } from './log-plan.js';
@@ -113,6 +116,8 @@ export class NodeStorage {
   readonly syncPolicy: SyncPolicy;
   readonly snapshotIntervalEntries: number;
   readonly entriesKeptAfterSnapshot: number;
+  readonly snapshotIntervalBytes: number;
+  readonly bytesKeptAfterSnapshot: number;
   private readonly db: RawDb;
   private readonly memory: MemoryBackend | null;
   private readonly ownsMemory: boolean;
@@ -139,6 +144,10 @@ export class NodeStorage {
   /** The log read at open, handed to the first load() so that boot reads the log once. */
   private bootEntries: Entry[] | null = null;
   private pendingClear: Promise<void> | null = null;
+  /** Stored bytes of each entry in the log, for the byte bounds. */
+  private readonly logSizes = new LogSizes();
+  /** Bytes of the entries applied since the latest snapshot. */
+  private appliedBytesSinceSnapshot = 0;
 
   private readonly buffer = new NoSyncBuffer();
   private flushTimer: NodeJS.Timeout | null = null;
@@ -158,6 +167,11 @@ export class NodeStorage {
       throw new InvalidArgumentError(`entriesKeptAfterSnapshot must be an integer >= 0 (got ${String(options.entriesKeptAfterSnapshot)})`);
     }
     this.entriesKeptAfterSnapshot = options.entriesKeptAfterSnapshot ?? DEFAULT_ENTRIES_KEPT_AFTER_SNAPSHOT;
+    this.snapshotIntervalBytes = positiveInt(options.snapshotIntervalBytes, DEFAULT_SNAPSHOT_INTERVAL_BYTES, 'snapshotIntervalBytes');
+    if (options.bytesKeptAfterSnapshot !== undefined && !isIndex(options.bytesKeptAfterSnapshot)) {
+      throw new InvalidArgumentError(`bytesKeptAfterSnapshot must be an integer >= 0 (got ${String(options.bytesKeptAfterSnapshot)})`);
+    }
+    this.bytesKeptAfterSnapshot = options.bytesKeptAfterSnapshot ?? DEFAULT_BYTES_KEPT_AFTER_SNAPSHOT;
     this.snapshotChunkMaxBytes = positiveInt(options.snapshotChunkMaxBytes, SNAPSHOT_CHUNK_MAX_BYTES, 'snapshotChunkMaxBytes');
     if (this.snapshotChunkMaxBytes > SNAPSHOT_CHUNK_MAX_BYTES) {
       throw new InvalidArgumentError(`snapshotChunkMaxBytes must be at most ${SNAPSHOT_CHUNK_MAX_BYTES}`);
@@ -341,7 +355,8 @@ export class NodeStorage {
     }
 
     this.terms = new TermIndex(compacted);
-    this.bootEntries = await readWholeLog(this.db, this.path, this.terms);
+    this.bootEntries = await readWholeLog(this.db, this.path, this.terms, (index, bytes) => this.logSizes.set(index, bytes));
+    this.appliedBytesSinceSnapshot = this.logSizes.bytesBetween(Math.max(this.snapshotMeta?.index ?? 0, compacted.index), this.appliedIndex);
 
     const last = this.terms.lastIndex;
     if (this.hs.commit > last) throw this.corrupt('hardState', null, `commit ${this.hs.commit} is beyond the last log index ${last}`);
@@ -539,6 +554,7 @@ export class NodeStorage {
       const commitOnly = !plan && !(ready.entries && ready.entries.length > 0) && hs.term === this.hs.term && hs.vote === this.hs.vote;
       if (plan || this.hardStateFileChanges(hs)) await this.writeWithHardState(ops, hs);
       else await this.writePolicy(ops, null, commitOnly ? 'commit' : 'log');
+      this.logSizes.track(ops);
       this.terms = log;
       this.hs = hs;
       if (plan) this.commitInstall(plan);
@@ -611,6 +627,7 @@ export class NodeStorage {
       const log = this.terms.clone();
       planCompaction(index, ops, log);
       await this.writePolicy(ops, null);
+      this.logSizes.track(ops);
       this.terms = log;
     });
   }
@@ -707,6 +724,7 @@ export class NodeStorage {
       if (group !== startGroup && group) ops.push({ type: 'put', key: META_GROUP, value: encode(group) });
       // A membership change is written at once (rare, and the group must not wait in memory).
       await this.writePolicy(ops, changes, group === startGroup ? 'apply' : 'log');
+      this.appliedBytesSinceSnapshot += this.logSizes.bytesBetween(this.appliedIndex, applied);
       this.appliedIndex = applied;
       this.groupMeta = group;
       return results;
@@ -788,11 +806,15 @@ export class NodeStorage {
 
   // ---------------------------------------------------------------- snapshots
 
-  /** Records a snapshot when `snapshotIntervalEntries` entries were applied since the last one; then compacts. */
+  /**
+   * Records a snapshot when `snapshotIntervalEntries` entries or `snapshotIntervalBytes`
+   * bytes of log were applied since the last one; then compacts.
+   */
   async maybeSnapshot(): Promise<SnapshotMeta | null> {
     return this.enqueue(async () => {
       const since = this.appliedIndex - (this.snapshotMeta?.index ?? 0);
-      if (since < this.snapshotIntervalEntries || this.groupMeta === null) return null;
+      const due = since >= this.snapshotIntervalEntries || (since > 0 && this.appliedBytesSinceSnapshot >= this.snapshotIntervalBytes);
+      if (!due || this.groupMeta === null) return null;
       return this.recordSnapshotLocked();
     });
   }
@@ -811,9 +833,13 @@ export class NodeStorage {
     const meta: SnapshotMeta = { index: this.appliedIndex, term, group: this.groupMeta };
     const ops: BatchOp[] = [{ type: 'put', key: META_SNAPSHOT, value: encodeSnapshotMeta(meta) }];
     const log = this.terms.clone();
-    const compactTo = meta.index - this.entriesKeptAfterSnapshot;
+    // Keep at most entriesKeptAfterSnapshot entries and bytesKeptAfterSnapshot bytes behind it.
+    const byBytes = this.logSizes.keepWithin(meta.index, this.bytesKeptAfterSnapshot, log.compacted.index);
+    const compactTo = Math.max(meta.index - this.entriesKeptAfterSnapshot, byBytes);
     if (compactTo > log.compacted.index) planCompaction(compactTo, ops, log);
     await this.writePolicy(ops, null);
+    this.logSizes.track(ops);
+    this.appliedBytesSinceSnapshot = 0;
     this.snapshotMeta = meta;
     this.terms = log;
     return meta;
@@ -899,6 +925,7 @@ export class NodeStorage {
       const plan = planInstallSwitch(this.install, this.install.meta, this.installContext(), ops, log);
       checkLogInvariants(plan.hardState, plan.meta.index, log);
       await this.writeWithHardState(ops, plan.hardState);
+      this.logSizes.track(ops);
       this.terms = log;
       this.hs = plan.hardState;
       this.commitInstall(plan);
@@ -928,6 +955,7 @@ export class NodeStorage {
   }
 
   private commitInstall(plan: InstallPlan): void {
+    this.appliedBytesSinceSnapshot = 0;
     this.kvSpace = plan.space;
     this.appliedIndex = plan.meta.index;
     this.groupMeta = plan.meta.group;
