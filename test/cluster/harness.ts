@@ -22,6 +22,12 @@ export interface ProcessGroupOptions {
   readonly extraArgs?: readonly string[];
   /** Every node requires this admin secret (--admin-secret-file), and the group's clients use it. */
   readonly adminSecret?: string;
+  /** A command every node runs under on its first start (e.g. ['fiu-run', '-x']): the node's command follows it. */
+  readonly wrap?: readonly string[];
+  /** Called with each node's data directory before its first start (e.g. to mount a filesystem there). */
+  readonly prepareDataDir?: (dir: string, id: string) => void;
+  /** Called by close() once every node is dead, before the directories are removed (e.g. to unmount). */
+  readonly beforeRemove?: () => void;
 }
 
 export class ProcessGroup {
@@ -57,13 +63,13 @@ export class ProcessGroup {
         const all = await Promise.all(Object.keys(g.peers).map((id) => g.status(id)));
         return all.every((st) => st?.leader?.id === leader);
       }, 15_000, 'every node to answer and follow the leader');
-      return g;
     } catch (err) {
       // The caller never gets the group to close: stop its processes here, or they outlive
       // the test and keep ava's worker (and so `npm test`) from ever finishing.
       await g.close();
-      throw err;
+      throw new Error(`${(err as Error).message}\n${g.logs()}`, { cause: err });
     }
+    return g;
   }
 
   get electionTimeoutMs(): number {
@@ -74,8 +80,9 @@ export class ProcessGroup {
     return join(this.root, id);
   }
 
-  /** Starts `id` (again) with the group's arguments plus `extraArgs`. */
-  spawn(id: string, extraArgs: readonly string[] = []): void {
+  /** Starts `id` (again) with the group's arguments plus `extraArgs`; `wrap` on the first start only, unless given. */
+  spawn(id: string, extraArgs: readonly string[] = [], wrap: readonly string[] | null = this.procs.has(id) ? null : (this.opts.wrap ?? null)): void {
+    if (!this.procs.has(id)) this.opts.prepareDataDir?.(join(this.root, id), id);
     const spec = Object.entries(this.peers).map(([i, a]) => `${i}=${a}`).join(',');
     const via = this.joinedVia.get(id);
     const args = [
@@ -83,7 +90,7 @@ export class ProcessGroup {
       ...(via ? ['--join', via] : ['--peers', spec]), '--tick-ms', String(this.tickMs), '--election-ticks', String(this.electionTicks),
       ...(this.adminSecretFile ? ['--admin-secret-file', this.adminSecretFile] : []), ...(this.opts.extraArgs ?? []), ...extraArgs,
     ];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = wrap && wrap.length > 0 ? spawn(wrap[0]!, [...wrap.slice(1), process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const append = (b: Buffer) => {
       const prev = this.output.get(id) ?? '';
       this.output.set(id, (prev + b.toString()).slice(-20_000)); // bounded log per node
@@ -173,6 +180,7 @@ export class ProcessGroup {
       this.resume(id);
       await this.kill(id, 'SIGKILL');
     }
+    this.opts.beforeRemove?.();
     rmSync(this.root, { recursive: true, force: true });
   }
 }

@@ -47,6 +47,7 @@ import {
 import { SnapshotReceiver } from './snapshot-receiver.js';
 import { WriteTracker } from './write-tracker.js';
 import { decideRollback, describeLoss, saveRollbackReport, type RollbackReport } from './rollback.js';
+import { syncForWrite } from './local-sync.js';
 import { resolveDurability, resolveOptions, validateConsistency, type CommitToken, type Consistency, type Durability, type OpenNodeOptions, type ResolvedOptions } from './options.js';
 import { IndexWaiters, sleep } from './waiters.js';
 import { explainNoLeader, overrideHint, roleName } from './election-diagnosis.js';
@@ -214,6 +215,8 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       deferApplyWrites: true,
       ...(o.snapshotIntervalEntries !== undefined ? { snapshotIntervalEntries: o.snapshotIntervalEntries } : {}),
       ...(o.entriesKeptAfterSnapshot !== undefined ? { entriesKeptAfterSnapshot: o.entriesKeptAfterSnapshot } : {}),
+      ...(o.snapshotIntervalBytes !== undefined ? { snapshotIntervalBytes: o.snapshotIntervalBytes } : {}),
+      ...(o.bytesKeptAfterSnapshot !== undefined ? { bytesKeptAfterSnapshot: o.bytesKeptAfterSnapshot } : {}),
     });
     this.snapshots = new SnapshotReceiver(this.storage);
     try {
@@ -666,6 +669,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     const { index, term } = this.raft.propose(data);
     this.schedule();
     const r = await this.writes.track(term, index, durability.replicaAck, needsOutcome, durability.ackTimeoutMs);
+    if (durability.localSync) await syncForWrite(this.storage, r.index);
     return { token: { groupId: this.groupId, term: r.term, index: r.index }, outcome: r.outcome };
   }
 

@@ -2,12 +2,19 @@
 import { checkId, InvalidArgumentError, parseAddress, type AckPolicy, type NodeId } from '@conclave/core';
 import type { SyncPolicy } from '@conclave/storage';
 
-/** JE's Durability, per write. */
+/**
+ * JE's Durability, per write. JE's replicaSync is not offered: a replica fsyncs before it
+ * acknowledges exactly when its own syncPolicy says so (always under 'sync'), and a write
+ * cannot change that on the replicas, so the option is refused rather than ignored.
+ */
 export interface Durability {
-  /** fsync the leader's log write. With the node's syncPolicy 'sync' every write is fsynced anyway. */
+  /**
+   * The leader fsyncs its log (and everything written before it) before the write resolves,
+   * whatever its syncPolicy: under 'writeNoSync' or 'noSync' that is an extra fdatasync.
+   * false leaves it to the syncPolicy ('sync' fsyncs every write anyway). Default: true
+   * under syncPolicy 'sync', false under the others.
+   */
   readonly localSync: boolean;
-  /** Replicas fsync before acknowledging (they always do under syncPolicy 'sync'). */
-  readonly replicaSync: boolean;
   readonly replicaAck: AckPolicy;
   readonly ackTimeoutMs: number;
 }
@@ -57,6 +64,10 @@ export interface OpenNodeOptions {
   readonly readTimeoutMs?: number;
   readonly snapshotIntervalEntries?: number;
   readonly entriesKeptAfterSnapshot?: number;
+  /** Snapshot also once this many bytes of log were applied since the last one (default 64 MiB). */
+  readonly snapshotIntervalBytes?: number;
+  /** Keep at most this many bytes of log behind a snapshot (default 64 MiB). */
+  readonly bytesKeptAfterSnapshot?: number;
   /** Serve the `test.faults` admin method (partitions, drops, delays): for tests and the nemesis only. */
   readonly enableFaultInjection?: boolean;
   readonly logger?: Logger;
@@ -70,7 +81,12 @@ export interface OpenNodeOptions {
   readonly acceptRollback?: boolean;
 }
 
-export const DEFAULT_DURABILITY: Durability = { localSync: true, replicaSync: true, replicaAck: 'simpleMajority', ackTimeoutMs: 5000 };
+export const DEFAULT_DURABILITY: Durability = { localSync: true, replicaAck: 'simpleMajority', ackTimeoutMs: 5000 };
+
+/** A node's default durability: localSync follows its syncPolicy, so a default write costs no extra fsync. */
+export function defaultDurability(syncPolicy: SyncPolicy): Durability {
+  return { ...DEFAULT_DURABILITY, localSync: syncPolicy === 'sync' };
+}
 
 export interface ResolvedOptions {
   readonly id: NodeId;
@@ -93,6 +109,8 @@ export interface ResolvedOptions {
   readonly readTimeoutMs: number;
   readonly snapshotIntervalEntries: number | undefined;
   readonly entriesKeptAfterSnapshot: number | undefined;
+  readonly snapshotIntervalBytes: number | undefined;
+  readonly bytesKeptAfterSnapshot: number | undefined;
   readonly enableFaultInjection: boolean;
   readonly logger: Logger;
   readonly rollbackLimit: number;
@@ -112,11 +130,13 @@ export function resolveDurability(d: Partial<Durability> | undefined, base: Dura
   if (d === undefined) return base;
   if (typeof d !== 'object' || d === null) throw new InvalidArgumentError(`${what} must be an object`);
   for (const k of Object.keys(d)) {
-    if (!['localSync', 'replicaSync', 'replicaAck', 'ackTimeoutMs'].includes(k)) throw new InvalidArgumentError(`${what} has unknown field '${k}'`);
+    if (k === 'replicaSync') {
+      throw new InvalidArgumentError(`${what}.replicaSync is not supported: each replica fsyncs before acknowledging as its own syncPolicy says (always under 'sync'); nothing was written`);
+    }
+    if (!['localSync', 'replicaAck', 'ackTimeoutMs'].includes(k)) throw new InvalidArgumentError(`${what} has unknown field '${k}'`);
   }
   const out = { ...base, ...d };
   if (typeof out.localSync !== 'boolean') throw new InvalidArgumentError(`${what}.localSync must be a boolean`);
-  if (typeof out.replicaSync !== 'boolean') throw new InvalidArgumentError(`${what}.replicaSync must be a boolean`);
   if (!ACK_POLICIES.includes(out.replicaAck)) throw new InvalidArgumentError(`${what}.replicaAck must be one of ${ACK_POLICIES.join(', ')}, got ${JSON.stringify(out.replicaAck)}`);
   int(`${what}.ackTimeoutMs`, out.ackTimeoutMs, 0, 1);
   return out;
@@ -182,12 +202,14 @@ export function resolveOptions(o: OpenNodeOptions): ResolvedOptions {
     electionTicks,
     heartbeatTicks,
     syncPolicy: o.syncPolicy ?? 'sync',
-    durability: resolveDurability(o.durability, DEFAULT_DURABILITY),
+    durability: resolveDurability(o.durability, defaultDurability(o.syncPolicy ?? 'sync')),
     forwardWrites: o.forwardWrites ?? true,
     insufficientReplicasTimeoutMs: int('insufficientReplicasTimeoutMs', o.insufficientReplicasTimeoutMs, 1000, 0),
     readTimeoutMs: int('readTimeoutMs', o.readTimeoutMs, 5000, 1),
     snapshotIntervalEntries: o.snapshotIntervalEntries === undefined ? undefined : int('snapshotIntervalEntries', o.snapshotIntervalEntries, 0, 1),
     entriesKeptAfterSnapshot: o.entriesKeptAfterSnapshot === undefined ? undefined : int('entriesKeptAfterSnapshot', o.entriesKeptAfterSnapshot, 0, 0),
+    snapshotIntervalBytes: o.snapshotIntervalBytes === undefined ? undefined : int('snapshotIntervalBytes', o.snapshotIntervalBytes, 0, 1),
+    bytesKeptAfterSnapshot: o.bytesKeptAfterSnapshot === undefined ? undefined : int('bytesKeptAfterSnapshot', o.bytesKeptAfterSnapshot, 0, 0),
     enableFaultInjection: o.enableFaultInjection ?? false,
     logger: o.logger ?? consoleLogger(o.id),
     rollbackLimit: int('rollbackLimit', o.rollbackLimit, 10, 0),

@@ -5,7 +5,8 @@ import { BadRecord, encode, unpackOrBad, isIndex } from './codec.js';
 import { ForeignDataDirectoryError, StorageCorruptError, StorageIoError, StorageLockedError } from './errors.js';
 
 export const STORAGE_FORMAT_NAME = 'conclave-storage';
-export const STORAGE_FORMAT_VERSION = 1;
+/** 2: KV key spaces are generations (keys.ts); 1 had two spaces, 'a' and 'b'. */
+export const STORAGE_FORMAT_VERSION = 2;
 
 /** Written in the first batch of a fresh directory; its group id is set once known. */
 export interface FormatMarker {

@@ -4,6 +4,15 @@
 export const DEFAULT_SNAPSHOT_INTERVAL_ENTRIES = 8192;
 /** Entries kept in the log behind the latest snapshot, so slow followers catch up without one. */
 export const DEFAULT_ENTRIES_KEPT_AFTER_SNAPSHOT = 10240;
+/**
+ * Record a snapshot also once this many bytes of log were applied since the last one, and
+ * keep at most this many bytes of log behind it: the log (on disk, read whole at boot, and
+ * in the Raft core's memory) stays below about twice this, whatever the value sizes.
+ */
+export const DEFAULT_SNAPSHOT_INTERVAL_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_BYTES_KEPT_AFTER_SNAPSHOT = 64 * 1024 * 1024;
+/** Bytes read per LevelDB iterator step at boot (entries per step adapt to the entry sizes seen). */
+export const READ_BATCH_BYTES = 4 * 1024 * 1024;
 /** Hard upper bound of one snapshot chunk. */
 export const SNAPSHOT_CHUNK_MAX_BYTES = 1024 * 1024;
 /** `noSync`: buffered writes reach the OS at the latest this long after they were made. */

@@ -97,3 +97,23 @@ export class LogCompactedError extends ConclaveError {
     this.compactedIndex = compactedIndex;
   }
 }
+
+/**
+ * The data directory lost data it had made durable, or LevelDB dropped a damaged record
+ * while opening it. The node refuses to start: voting or acknowledging from such data
+ * could vote twice in a term or drop an entry the group committed. Nothing was changed.
+ */
+export class DamagedDataDirectoryError extends ConclaveError {
+  readonly path: string;
+  readonly found: string;
+  constructor(path: string, found: string) {
+    super(
+      'STORAGE_DAMAGED',
+      `data directory ${path} is damaged: ${found}. Its data cannot be trusted, so this node will not start on it. ` +
+        'Way out: remove the member from the group, move the directory aside (keep it for diagnosis) and add it back empty under a new id, ' +
+        'so that it copies the group\'s state: see docs/reliability.md, "A damaged data directory".',
+    );
+    this.path = path;
+    this.found = found;
+  }
+}

@@ -5,27 +5,34 @@
 //                            snapshot meta, compaction point, active KV space, install marker
 //   0x01 <ascii name>        local node settings (never replicated)
 //   0x02 <u64 big-endian>    the Raft log; big-endian so byte order is index order
-//   0x03 <utf8 key>          KV space A
-//   0x04 <utf8 key>          KV space B
+//   0x03 <u32 BE generation> <utf8 key>
+//                            the KV state machine, one generation per key space
 //
-// Exactly one KV space is active; the other is the staging area of a snapshot install
-// (see snapshot-install in node-storage.ts). Keys order by their UTF-8 bytes.
+// Exactly one KV generation is active. Each snapshot install stages into a generation
+// never used before (META_KV_NEXT only grows, fsynced before the first staged write), so
+// a staged space never holds keys of an older state, even when the unsynced clear of
+// that older state was lost in a power cut. Keys order by their UTF-8 bytes.
 
 export const PREFIX_META = 0x00;
 export const PREFIX_SETTINGS = 0x01;
 export const PREFIX_LOG = 0x02;
-export const PREFIX_KV_A = 0x03;
-export const PREFIX_KV_B = 0x04;
+export const PREFIX_KV = 0x03;
+const KV_PREFIX_BYTES = 5;
 
-/** Which of the two KV key spaces holds the live data. */
-export type KvSpace = 'a' | 'b';
+/** A KV key-space generation: an integer in [0, MAX_KV_GENERATION]. */
+export type KvSpace = number;
+export const MAX_KV_GENERATION = 0xffff_fffe;
 
-export function kvPrefix(space: KvSpace): number {
-  return space === 'a' ? PREFIX_KV_A : PREFIX_KV_B;
+export function isKvSpace(v: unknown): v is KvSpace {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= MAX_KV_GENERATION;
 }
 
-export function otherSpace(space: KvSpace): KvSpace {
-  return space === 'a' ? 'b' : 'a';
+/** The bytes every key of generation `space` starts with. */
+export function kvPrefix(space: KvSpace): Buffer {
+  const out = Buffer.allocUnsafe(KV_PREFIX_BYTES);
+  out[0] = PREFIX_KV;
+  out.writeUInt32BE(space, 1);
+  return out;
 }
 
 function named(prefix: number, name: string): Buffer {
@@ -43,6 +50,8 @@ export const META_SNAPSHOT = named(PREFIX_META, 'snapshot');
 export const META_COMPACTED = named(PREFIX_META, 'compacted');
 export const META_KV_SPACE = named(PREFIX_META, 'kvSpace');
 export const META_INSTALL = named(PREFIX_META, 'install');
+/** The lowest KV generation never handed out. */
+export const META_KV_NEXT = named(PREFIX_META, 'kvNext');
 
 export function settingKey(name: string): Buffer {
   return named(PREFIX_SETTINGS, name);
@@ -75,24 +84,25 @@ export const LOG_RANGE = { gte: Buffer.from([PREFIX_LOG]), lt: Buffer.from([PREF
 
 export function kvKey(space: KvSpace, key: string): Buffer {
   const length = Buffer.byteLength(key, 'utf8');
-  const out = Buffer.allocUnsafe(1 + length);
-  out[0] = kvPrefix(space);
-  out.write(key, 1, 'utf8');
-  return out;
-}
-
-export function kvKeyFromBytes(space: KvSpace, keyBytes: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(1 + keyBytes.length);
-  out[0] = kvPrefix(space);
-  out.set(keyBytes, 1);
+  const out = Buffer.allocUnsafe(KV_PREFIX_BYTES + length);
+  out[0] = PREFIX_KV;
+  out.writeUInt32BE(space, 1);
+  out.write(key, KV_PREFIX_BYTES, 'utf8');
   return out;
 }
 
 export function kvRange(space: KvSpace): { gte: Buffer; lt: Buffer } {
-  const prefix = kvPrefix(space);
-  return { gte: Buffer.from([prefix]), lt: Buffer.from([prefix + 1]) };
+  return { gte: kvPrefix(space), lt: kvPrefix(space + 1) };
+}
+
+/** The ranges of every KV generation except `space`: what is left of other states. */
+export function otherKvRanges(space: KvSpace): { gte: Buffer; lt: Buffer }[] {
+  return [
+    { gte: Buffer.from([PREFIX_KV]), lt: kvPrefix(space) },
+    { gte: kvPrefix(space + 1), lt: Buffer.from([PREFIX_KV + 1]) },
+  ];
 }
 
 export function userKeyOf(key: Buffer): string {
-  return key.toString('utf8', 1);
+  return key.toString('utf8', KV_PREFIX_BYTES);
 }

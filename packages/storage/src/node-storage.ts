@@ -35,7 +35,9 @@ import {
 import { checkKey, decodeRawCommand, decodeValue, type RawCommand } from './command.js';
 import { checkDirectory, decodeMarker, encodeMarker, mapOpenError, STORAGE_FORMAT_NAME, STORAGE_FORMAT_VERSION } from './data-directory.js';
 import {
+  DEFAULT_BYTES_KEPT_AFTER_SNAPSHOT,
   DEFAULT_ENTRIES_KEPT_AFTER_SNAPSHOT,
+  DEFAULT_SNAPSHOT_INTERVAL_BYTES,
   DEFAULT_NO_SYNC_FLUSH_BYTES,
   DEFAULT_NO_SYNC_FLUSH_INTERVAL_MS,
   DEFAULT_SNAPSHOT_INTERVAL_ENTRIES,
@@ -45,6 +47,7 @@ import {
   SNAPSHOT_CHUNK_MAX_BYTES,
 } from './defaults.js';
 import {
+  DamagedDataDirectoryError,
   ForeignDataDirectoryError,
   InstallSupersededError,
   LogCompactedError,
@@ -65,15 +68,21 @@ import {
   META_GROUP,
   META_HARD_STATE,
   META_INSTALL,
+  META_KV_NEXT,
   META_KV_SPACE,
   META_SNAPSHOT,
   META_COMPACTED,
-  otherSpace,
+  isKvSpace,
+  MAX_KV_GENERATION,
+  otherKvRanges,
   settingKey,
   userKeyOf,
   type KvSpace,
 } from './keys.js';
 import { applyCommand } from './kv-apply.js';
+import { LogSizes } from './log-sizes.js';
+import { HARD_STATE_FILE, olderThanSideFile, readHardStateFile, writeHardStateFile } from './hard-state-file.js';
+import { damageReportedByLevelDb } from './leveldb-info-log.js';
 import { checkHardState, checkLogInvariants, EMPTY_HARD_STATE, planAppend, planCompaction } from './log-plan.js';
 import { NoSyncBuffer } from './no-sync-buffer.js';
 import { readLogRange, readRecord, readSettings, readWholeLog } from './disk-read.js';
@@ -95,6 +104,8 @@ import { SYNC_POLICIES, type SyncPolicy } from './sync-policy.js';
 import { TermIndex } from './term-index.js';
 
 const noop = (): void => {};
+/** Reads of one get() before it gives up on installs switching generations under it (each install takes a whole snapshot transfer). */
+const MAX_GET_ATTEMPTS = 100;
 
 function positiveInt(value: number | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
@@ -107,6 +118,8 @@ export class NodeStorage {
   readonly syncPolicy: SyncPolicy;
   readonly snapshotIntervalEntries: number;
   readonly entriesKeptAfterSnapshot: number;
+  readonly snapshotIntervalBytes: number;
+  readonly bytesKeptAfterSnapshot: number;
   private readonly db: RawDb;
   private readonly memory: MemoryBackend | null;
   private readonly ownsMemory: boolean;
@@ -125,7 +138,9 @@ export class NodeStorage {
   private appliedIndex = 0;
   private snapshotMeta: SnapshotMeta | null = null;
   private terms = new TermIndex({ index: 0, term: 0 });
-  private kvSpace: KvSpace = 'a';
+  private kvSpace: KvSpace = 0;
+  /** The lowest KV generation never handed out (durable in META_KV_NEXT). */
+  private kvNext: KvSpace = 1;
   private settingsValue: LocalSettings = DEFAULT_SETTINGS;
   private install: InstallState | null = null;
   /** The key of the last install begun: each stream's install has its own. */
@@ -133,6 +148,10 @@ export class NodeStorage {
   /** The log read at open, handed to the first load() so that boot reads the log once. */
   private bootEntries: Entry[] | null = null;
   private pendingClear: Promise<void> | null = null;
+  /** Stored bytes of each entry in the log, for the byte bounds. */
+  private readonly logSizes = new LogSizes();
+  /** Bytes of the entries applied since the latest snapshot. */
+  private appliedBytesSinceSnapshot = 0;
 
   private readonly buffer = new NoSyncBuffer();
   private flushTimer: NodeJS.Timeout | null = null;
@@ -152,6 +171,11 @@ export class NodeStorage {
       throw new InvalidArgumentError(`entriesKeptAfterSnapshot must be an integer >= 0 (got ${String(options.entriesKeptAfterSnapshot)})`);
     }
     this.entriesKeptAfterSnapshot = options.entriesKeptAfterSnapshot ?? DEFAULT_ENTRIES_KEPT_AFTER_SNAPSHOT;
+    this.snapshotIntervalBytes = positiveInt(options.snapshotIntervalBytes, DEFAULT_SNAPSHOT_INTERVAL_BYTES, 'snapshotIntervalBytes');
+    if (options.bytesKeptAfterSnapshot !== undefined && !isIndex(options.bytesKeptAfterSnapshot)) {
+      throw new InvalidArgumentError(`bytesKeptAfterSnapshot must be an integer >= 0 (got ${String(options.bytesKeptAfterSnapshot)})`);
+    }
+    this.bytesKeptAfterSnapshot = options.bytesKeptAfterSnapshot ?? DEFAULT_BYTES_KEPT_AFTER_SNAPSHOT;
     this.snapshotChunkMaxBytes = positiveInt(options.snapshotChunkMaxBytes, SNAPSHOT_CHUNK_MAX_BYTES, 'snapshotChunkMaxBytes');
     if (this.snapshotChunkMaxBytes > SNAPSHOT_CHUNK_MAX_BYTES) {
       throw new InvalidArgumentError(`snapshotChunkMaxBytes must be at most ${SNAPSHOT_CHUNK_MAX_BYTES}`);
@@ -286,20 +310,31 @@ export class NodeStorage {
   }
 
   private async boot(expectedGroupId: string | null): Promise<void> {
+    if (this.memory === null) {
+      const reported = await damageReportedByLevelDb(this.path);
+      if (reported.length > 0) throw new DamagedDataDirectoryError(this.path, `LevelDB's LOG reports, while opening it: ${reported.join(' | ')}`);
+    }
     const marker = await readRecord(this.db, this.path, META_FORMAT, 'format', decodeMarker);
     if (marker === undefined) {
       // No marker: only an empty database (ours, interrupted before its first write) may be initialised.
       const it = this.db.iterator({ limit: 1 });
       const any = await it.nextv(1).finally(() => it.close());
       if (any.length > 0) throw new ForeignDataDirectoryError(this.path, 'a LevelDB database without a conclave format marker');
-      await this.writeRaw([{ type: 'put', key: META_FORMAT, value: encodeMarker(expectedGroupId) }, { type: 'put', key: META_KV_SPACE, value: encode('a') }], true);
+      await this.writeRaw([{ type: 'put', key: META_FORMAT, value: encodeMarker(expectedGroupId) }, { type: 'put', key: META_KV_SPACE, value: encode(0) }, { type: 'put', key: META_KV_NEXT, value: encode(1) }], true);
       this.markerGroupId = expectedGroupId;
       this.bootEntries = [];
+      await this.writeSideFile(EMPTY_HARD_STATE);
       return;
     }
     if (marker.format !== STORAGE_FORMAT_NAME) throw new ForeignDataDirectoryError(this.path, `format marker names '${marker.format}'`);
     if (marker.version > STORAGE_FORMAT_VERSION) {
       throw new StorageFormatError(this.path, `storage format version ${marker.version} is newer than this build's ${STORAGE_FORMAT_VERSION}`);
+    }
+    if (marker.version < STORAGE_FORMAT_VERSION) {
+      throw new StorageFormatError(
+        this.path,
+        `storage format version ${marker.version} is older than this build's ${STORAGE_FORMAT_VERSION} and is not converted: remove the member, empty the directory and add it back (docs/reliability.md)`,
+      );
     }
     if (expectedGroupId !== null && marker.groupId !== null && marker.groupId !== expectedGroupId) {
       throw new GroupMismatchError(`data directory ${this.path} belongs to group '${marker.groupId}', not to the expected group '${expectedGroupId}'`);
@@ -312,9 +347,14 @@ export class NodeStorage {
     this.snapshotMeta = (await readRecord(this.db, this.path, META_SNAPSHOT, 'snapshot', decodeSnapshotMeta)) ?? null;
     const compacted = (await readRecord(this.db, this.path, META_COMPACTED, 'compacted', decodePosition)) ?? { index: 0, term: 0 };
     const space = await readRecord(this.db, this.path, META_KV_SPACE, 'kvSpace', unpackOrBad);
-    if (space !== 'a' && space !== 'b') throw this.corrupt('kvSpace', null, `active KV space is ${JSON.stringify(space)}, not 'a' or 'b'`);
+    if (!isKvSpace(space)) throw this.corrupt('kvSpace', null, `active KV generation is ${JSON.stringify(space)}, not an integer in [0, 2^32-2]`);
     this.kvSpace = space;
+    const next = (await readRecord(this.db, this.path, META_KV_NEXT, 'kvSpace', unpackOrBad)) ?? 0;
+    if (!isKvSpace(next)) throw this.corrupt('kvSpace', null, `next KV generation is ${JSON.stringify(next)}, not an integer in [0, 2^32-2]`);
     const interrupted = await readRecord(this.db, this.path, META_INSTALL, 'install', unpackOrBad);
+    const staged = (interrupted as { space?: unknown } | undefined)?.space;
+    // Never hand out a generation that may hold keys: not the active one, nor an interrupted install's.
+    this.kvNext = Math.max(next, space + 1, isKvSpace(staged) ? staged + 1 : 0);
     this.settingsValue = await readSettings(this.db, this.path);
 
     if (this.groupMeta && this.markerGroupId !== null && this.groupMeta.groupId !== this.markerGroupId) {
@@ -325,7 +365,8 @@ export class NodeStorage {
     }
 
     this.terms = new TermIndex(compacted);
-    this.bootEntries = await readWholeLog(this.db, this.path, this.terms);
+    this.bootEntries = await readWholeLog(this.db, this.path, this.terms, (index, bytes) => this.logSizes.set(index, bytes));
+    this.appliedBytesSinceSnapshot = this.logSizes.bytesBetween(Math.max(this.snapshotMeta?.index ?? 0, compacted.index), this.appliedIndex);
 
     const last = this.terms.lastIndex;
     if (this.hs.commit > last) throw this.corrupt('hardState', null, `commit ${this.hs.commit} is beyond the last log index ${last}`);
@@ -333,15 +374,29 @@ export class NodeStorage {
     if (this.appliedIndex > last || this.appliedIndex < compacted.index) {
       throw this.corrupt('applied', null, `applied index ${this.appliedIndex} is outside the log [${compacted.index}, ${last}]`);
     }
+    if (this.memory === null) await this.checkSideFile();
 
-    // Finish what a crash interrupted: a staged install is dropped, and the inactive KV
-    // space (staging leftovers, or the old space after a switch) is cleared.
-    await this.clearRange(kvRange(otherSpace(this.kvSpace)));
+    // Finish what a crash interrupted: a staged install is dropped, and the other KV
+    // generations (staging leftovers, or the old state after a switch) are cleared.
+    for (const range of otherKvRanges(this.kvSpace)) await this.clearRange(range);
     if (interrupted !== undefined) await this.writeRaw([{ type: 'del', key: META_INSTALL }], true);
     if (expectedGroupId !== null && this.markerGroupId === null) {
       await this.writeRaw([{ type: 'put', key: META_FORMAT, value: encodeMarker(expectedGroupId) }], true);
       this.markerGroupId = expectedGroupId;
     }
+  }
+
+  /** Refuses a LevelDB hard state older than the side file's; creates the side file of a directory that never had a hard state. */
+  private async checkSideFile(): Promise<void> {
+    const side = await readHardStateFile(this.path);
+    if (side === null) {
+      const empty = this.hs.term === 0 && this.hs.vote === '' && this.hs.commit === 0;
+      // Interrupted between the first batch and the side file: nothing was ever voted.
+      if (empty) return this.writeSideFile(this.hs);
+      throw new DamagedDataDirectoryError(this.path, `the hard state side file ${HARD_STATE_FILE} is missing, while LevelDB holds term ${this.hs.term}`);
+    }
+    const older = olderThanSideFile(this.hs, side);
+    if (older !== null) throw new DamagedDataDirectoryError(this.path, `${older}: the disk lost writes it had made durable, or LevelDB dropped a damaged record`);
   }
 
   // ---------------------------------------------------------------- queue, writes, fail-stop
@@ -452,6 +507,27 @@ export class NodeStorage {
     }
   }
 
+  /**
+   * Makes everything written so far durable (fdatasync'ed), whatever the sync policy: a
+   * per-write localSync. Buffered batches go first, in the same synced batch.
+   */
+  async sync(): Promise<void> {
+    return this.enqueue(async () => {
+      if (this.flushTimer !== null) {
+        clearTimeout(this.flushTimer);
+        this.flushTimer = null;
+      }
+      // The hard state as a carrier: LevelDB fsyncs its log only with a batch.
+      const ops = this.buffer.empty ? [] : this.takeBuffered();
+      ops.push({ type: 'put', key: META_HARD_STATE, value: encodeHardState(this.hs) });
+      try {
+        await this.writeRaw(ops, true);
+      } finally {
+        this.buffer.flushDone();
+      }
+    });
+  }
+
   /** Writes any noSync-buffered batches to the OS now. A no-op for the other policies. */
   async flush(): Promise<void> {
     return this.enqueue(() => this.flushBuffered());
@@ -486,12 +562,40 @@ export class NodeStorage {
       checkLogInvariants(hs, applied, log);
       // Only the commit moved (no entries, term or vote): etcd's MustSync is false.
       const commitOnly = !plan && !(ready.entries && ready.entries.length > 0) && hs.term === this.hs.term && hs.vote === this.hs.vote;
-      if (plan) await this.writeDirect(ops);
+      if (plan || this.hardStateFileChanges(hs)) await this.writeWithHardState(ops, hs);
       else await this.writePolicy(ops, null, commitOnly ? 'commit' : 'log');
+      this.logSizes.track(ops);
       this.terms = log;
       this.hs = hs;
       if (plan) this.commitInstall(plan);
     });
+  }
+
+  /** True when `next` must go to the side file: a new term or vote, or a lower commit (a rollback). */
+  private hardStateFileChanges(next: HardState): boolean {
+    return next.term !== this.hs.term || next.vote !== this.hs.vote || next.commit < this.hs.commit;
+  }
+
+  /**
+   * Writes a batch that carries the hard state `next` (not yet this.hs) directly. A change
+   * the side file records is fsynced whatever the sync policy, and the side file follows
+   * it, so that LevelDB's copy is never older than the side file's unless the disk lost it.
+   * A lower commit goes to the side file first, so a crash in between leaves LevelDB ahead.
+   */
+  private async writeWithHardState(ops: BatchOp[], next: HardState): Promise<void> {
+    const recorded = this.hardStateFileChanges(next);
+    if (recorded && next.commit < this.hs.commit) await this.writeSideFile({ ...this.hs, commit: next.commit });
+    await this.writeDirect(ops, recorded || this.syncPolicy === 'sync');
+    if (recorded) await this.writeSideFile(next);
+  }
+
+  private async writeSideFile(hs: HardState): Promise<void> {
+    if (this.memory !== null) return; // a memory backend has no directory, and no disk to lose
+    try {
+      await writeHardStateFile(this.path, hs);
+    } catch (err) {
+      this.fail(err, `writing the hard state side file ${HARD_STATE_FILE} failed; storage is now fail-stop`);
+    }
   }
 
   /** Appends entries (truncating any conflicting suffix from entries[0].index) in one batch. */
@@ -533,6 +637,7 @@ export class NodeStorage {
       const log = this.terms.clone();
       planCompaction(index, ops, log);
       await this.writePolicy(ops, null);
+      this.logSizes.track(ops);
       this.terms = log;
     });
   }
@@ -632,6 +737,7 @@ export class NodeStorage {
       if (group !== startGroup && group) ops.push({ type: 'put', key: META_GROUP, value: encode(group) });
       // A membership change is written at once (rare, and the group must not wait in memory).
       await this.writePolicy(ops, changes, group === startGroup ? 'apply' : 'log');
+      this.appliedBytesSinceSnapshot += this.logSizes.bytesBetween(this.appliedIndex, applied);
       this.appliedIndex = applied;
       this.groupMeta = group;
       return results;
@@ -659,8 +765,18 @@ export class NodeStorage {
   async get(key: string): Promise<unknown> {
     checkKey(key, 'key');
     this.checkUsable();
-    const bytes = await this.readStored(key, this.kvSpace);
-    return bytes === null ? undefined : this.decodeKv(key, bytes);
+    // get() skips the write queue, so an install can switch generations while it reads and
+    // the old one's clear can hide the key: read again from the new generation. A
+    // generation is cleared only once it is no longer active, so a read that ends with its
+    // generation still active was not touched by a clear.
+    for (let attempt = 0; ; attempt++) {
+      const space = this.kvSpace;
+      const bytes = await this.readStored(key, space);
+      if (space === this.kvSpace || attempt >= MAX_GET_ATTEMPTS) {
+        assert(space === this.kvSpace, () => `get('${key}'): the KV generation changed under ${MAX_GET_ATTEMPTS} reads in a row`);
+        return bytes === null ? undefined : this.decodeKv(key, bytes);
+      }
+    }
   }
 
   /** [key, value] pairs in UTF-8 byte order of the keys, from a consistent view taken when iteration starts. */
@@ -674,13 +790,13 @@ export class NodeStorage {
     const it = await this.enqueue(async () => {
       await this.flushBuffered();
       const prefix = kvPrefix(this.kvSpace);
-      const bound = (s: string): Buffer => Buffer.concat([Buffer.from([prefix]), Buffer.from(s, 'utf8')]);
+      const bound = (s: string): Buffer => Buffer.concat([prefix, Buffer.from(s, 'utf8')]);
       const range: RangeOptions = { reverse: options.reverse === true };
       if (options.gt !== undefined) range.gt = bound(options.gt);
       else range.gte = bound(options.gte ?? '');
       if (options.lt !== undefined) range.lt = bound(options.lt);
       else if (options.lte !== undefined) range.lte = bound(options.lte);
-      else range.lt = Buffer.from([prefix + 1]);
+      else range.lt = kvPrefix(this.kvSpace + 1);
       if (options.limit !== undefined) range.limit = options.limit;
       return this.db.iterator(range);
     });
@@ -703,11 +819,15 @@ export class NodeStorage {
 
   // ---------------------------------------------------------------- snapshots
 
-  /** Records a snapshot when `snapshotIntervalEntries` entries were applied since the last one; then compacts. */
+  /**
+   * Records a snapshot when `snapshotIntervalEntries` entries or `snapshotIntervalBytes`
+   * bytes of log were applied since the last one; then compacts.
+   */
   async maybeSnapshot(): Promise<SnapshotMeta | null> {
     return this.enqueue(async () => {
       const since = this.appliedIndex - (this.snapshotMeta?.index ?? 0);
-      if (since < this.snapshotIntervalEntries || this.groupMeta === null) return null;
+      const due = since >= this.snapshotIntervalEntries || (since > 0 && this.appliedBytesSinceSnapshot >= this.snapshotIntervalBytes);
+      if (!due || this.groupMeta === null) return null;
       return this.recordSnapshotLocked();
     });
   }
@@ -726,9 +846,13 @@ export class NodeStorage {
     const meta: SnapshotMeta = { index: this.appliedIndex, term, group: this.groupMeta };
     const ops: BatchOp[] = [{ type: 'put', key: META_SNAPSHOT, value: encodeSnapshotMeta(meta) }];
     const log = this.terms.clone();
-    const compactTo = meta.index - this.entriesKeptAfterSnapshot;
+    // Keep at most entriesKeptAfterSnapshot entries and bytesKeptAfterSnapshot bytes behind it.
+    const byBytes = this.logSizes.keepWithin(meta.index, this.bytesKeptAfterSnapshot, log.compacted.index);
+    const compactTo = Math.max(meta.index - this.entriesKeptAfterSnapshot, byBytes);
     if (compactTo > log.compacted.index) planCompaction(compactTo, ops, log);
     await this.writePolicy(ops, null);
+    this.logSizes.track(ops);
+    this.appliedBytesSinceSnapshot = 0;
     this.snapshotMeta = meta;
     this.terms = log;
     return meta;
@@ -752,7 +876,7 @@ export class NodeStorage {
   }
 
   /**
-   * Starts installing a snapshot received from the leader: clears the staging KV space and
+   * Starts installing a snapshot received from the leader: takes a fresh KV generation and
    * records the install. A staged install that was not finished is replaced. `rollback`
    * (JE hard recovery) lets the snapshot replace committed state, at or below `applied`.
    * Resolves with the install's key: pass it to installChunk and abortInstall, so that the
@@ -773,10 +897,20 @@ export class NodeStorage {
       }
       await this.flushBuffered();
       if (this.pendingClear) await this.pendingClear;
-      const space = otherSpace(this.kvSpace);
+      // A generation never used before, so it holds no keys (see keys.ts). The counter is
+      // fsynced before anything is staged in it, whatever the sync policy.
+      const space = this.kvNext;
+      assert(space <= MAX_KV_GENERATION, () => `KV generations exhausted (${space})`);
+      if (this.install) await this.clearRange(kvRange(this.install.space));
       this.install = null;
-      await this.clearRange(kvRange(space));
-      await this.writeDirect([{ type: 'put', key: META_INSTALL, value: encode({ space, index: checked.index, term: checked.term }) }]);
+      await this.writeDirect(
+        [
+          { type: 'put', key: META_KV_NEXT, value: encode(space + 1) },
+          { type: 'put', key: META_INSTALL, value: encode({ space, index: checked.index, term: checked.term }) },
+        ],
+        true,
+      );
+      this.kvNext = space + 1;
       const key = ++this.lastInstallKey;
       this.install = { key, meta: checked, space, rollback, nextSeq: 0, lastSeen: false, pairs: 0 };
       return key;
@@ -811,7 +945,8 @@ export class NodeStorage {
       const log = this.terms.clone();
       const plan = planInstallSwitch(this.install, this.install.meta, this.installContext(), ops, log);
       checkLogInvariants(plan.hardState, plan.meta.index, log);
-      await this.writeDirect(ops);
+      await this.writeWithHardState(ops, plan.hardState);
+      this.logSizes.track(ops);
       this.terms = log;
       this.hs = plan.hardState;
       this.commitInstall(plan);
@@ -841,6 +976,7 @@ export class NodeStorage {
   }
 
   private commitInstall(plan: InstallPlan): void {
+    this.appliedBytesSinceSnapshot = 0;
     this.kvSpace = plan.space;
     this.appliedIndex = plan.meta.index;
     this.groupMeta = plan.meta.group;

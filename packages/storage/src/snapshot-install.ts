@@ -1,4 +1,4 @@
-// A snapshot install: the state of one staged in the inactive KV space, and the ONE batch
+// A snapshot install: the state of one staged in a fresh KV generation, and the ONE batch
 // that switches to it.
 import { InvalidArgumentError } from '@conclave/core';
 import type { HardState, SnapshotMeta } from '@conclave/core';
@@ -39,11 +39,11 @@ export interface InstallPlan {
 }
 
 /**
- * The atomic switch. One batch flips the active KV space to the staged one and sets the
+ * The atomic switch. One batch moves the active KV generation to the staged one and sets the
  * applied index, group metadata, snapshot meta, compaction point and hard state, and
  * resets the log: entries up to the snapshot go; later entries stay only if the log
  * holds the snapshot's (index, term). A crash before the batch leaves the old state (the
- * staging space is cleared on open); after it, the new one.
+ * staged generation is cleared on open); after it, the new one.
  */
 export function planInstallSwitch(
   install: InstallState | null,

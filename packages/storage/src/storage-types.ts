@@ -28,6 +28,10 @@ export interface NodeStorageOptions {
   readonly writeBufferBytes?: number;
   readonly snapshotIntervalEntries?: number;
   readonly entriesKeptAfterSnapshot?: number;
+  /** Snapshot also once this many bytes of log were applied since the last one (default 64 MiB). */
+  readonly snapshotIntervalBytes?: number;
+  /** Keep at most this many bytes of log behind a snapshot, as well as at most entriesKeptAfterSnapshot entries (default 64 MiB). */
+  readonly bytesKeptAfterSnapshot?: number;
   /** Upper bound of a snapshot chunk, at most (and by default) 1 MiB; smaller values are for tests. */
   readonly snapshotChunkMaxBytes?: number;
 }

@@ -13,7 +13,7 @@ import { removeDir, seededRandom, tempDir } from './helpers.js';
 
 const ENTRIES = 120;
 /** Codes a damaged directory may be refused with. */
-const TYPED = ['STORAGE_CORRUPT', 'STORAGE_IO', 'STORAGE_FOREIGN_DIRECTORY', 'STORAGE_UNSUPPORTED_FORMAT', 'GROUP_MISMATCH'];
+const TYPED = ['STORAGE_DAMAGED', 'STORAGE_CORRUPT', 'STORAGE_IO', 'STORAGE_FOREIGN_DIRECTORY', 'STORAGE_UNSUPPORTED_FORMAT', 'GROUP_MISMATCH'];
 
 async function prepare(dir: string, keepOpen = false): Promise<NodeStorage | null> {
   const s = await NodeStorage.open({ path: dir, groupId: 'g' });

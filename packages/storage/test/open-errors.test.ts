@@ -176,7 +176,7 @@ const corruptions: { name: string; space: KeySpace; key: number | string | null;
   { name: 'applied index beyond the log', space: 'applied', key: null, message: 'applied index 9 is outside the log', damage: (db) => db.put(keys.META_APPLIED, raw.pack(9)) },
   { name: 'bad snapshot meta', space: 'snapshot', key: null, message: 'bad index or term', damage: (db) => db.put(keys.META_SNAPSHOT, raw.pack({ index: -1 })) },
   { name: 'bad compaction point', space: 'compacted', key: null, message: 'not an [index, term] tuple', damage: (db) => db.put(keys.META_COMPACTED, raw.pack([1])) },
-  { name: 'unknown KV space', space: 'kvSpace', key: null, message: "not 'a' or 'b'", damage: (db) => db.put(keys.META_KV_SPACE, raw.pack('c')) },
+  { name: 'unknown KV space', space: 'kvSpace', key: null, message: 'not an integer', damage: (db) => db.put(keys.META_KV_SPACE, raw.pack('c')) },
   { name: 'bad setting', space: 'settings', key: 'electableGroupSizeOverride', message: 'not an integer >= 0', damage: (db) => db.put(keys.settingKey('electableGroupSizeOverride'), raw.pack(-2)) },
   { name: 'undecodable format marker', space: 'format', key: null, message: 'undecodable msgpack', damage: (db) => db.put(keys.META_FORMAT, Buffer.from([0xff, 0xff])) },
 ];
@@ -222,7 +222,7 @@ test('a corrupted KV value is reported by get and scan, naming the key', async (
   const dir = tempDir('corrupt-kv');
   try {
     await prepare(dir);
-    await withRaw(dir, (db) => db.put(keys.kvKey('a', 'k2'), Buffer.from([0xc1])));
+    await withRaw(dir, (db) => db.put(keys.kvKey(0, 'k2'), Buffer.from([0xc1])));
     const s = await NodeStorage.open({ path: dir, groupId: 'g' });
     const err = await t.throwsAsync(s.get('k2'), { instanceOf: StorageCorruptError });
     t.is(err!.keySpace, 'kv');

@@ -39,6 +39,8 @@ export interface AdminHost {
   /** False when listening beyond loopback without an admin secret: every admin client is refused. */
   readonly adminEnabled: boolean;
   handler(method: string): AdminHandler | undefined;
+  /** The client proved the admin credential: it may now send full-size requests. */
+  authenticated(conn: AdminServerConnection): void;
   closed(conn: AdminServerConnection): void;
 }
 
@@ -132,6 +134,7 @@ export class AdminServerConnection {
         return this.close(CloseCode.AdminUnauthorized, this.host.adminEnabled ? 'admin authentication failed' : 'admin disabled: no admin secret configured');
       }
       this.phase = 'open';
+      this.host.authenticated(this);
       this.ws.send(encodeControl({ k: 'adminReady', proof: secret ? computeAdminProof(secret, 'server', nonce, this.serverNonce) : Buffer.alloc(0) }));
       return;
     }

@@ -67,6 +67,9 @@ export const DEFAULTS = {
   reconnectBaseMs: 50,
   reconnectMaxMs: 2000,
   maxConnections: 256,
+  /** Connections that have not authenticated yet, in total and from one remote address (admission.ts). */
+  maxUnauthenticated: 64,
+  maxUnauthenticatedPerAddress: 16,
   snapshotChunkBytes: 1024 * 1024,
   snapshotWindowBytes: 4 * 1024 * 1024,
   snapshotStallTimeoutMs: 15_000,

@@ -237,7 +237,8 @@ export class PeerLink {
     this.backoffTimer = null;
     this.state = 'connecting';
     const c = this.host.config;
-    const ws = new WebSocket(wsUrl(this.address, c.tlsCa !== null, PEER_PATH), {
+    // ?from= puts the handshake in our reserved pool on the server (admission.ts); it proves nothing.
+    const ws = new WebSocket(`${wsUrl(this.address, c.tlsCa !== null, PEER_PATH)}?from=${encodeURIComponent(c.selfId)}`, {
       perMessageDeflate: false,
       maxPayload: CLIENT_MAX_PAYLOAD_BYTES,
       // attemptTimer (below) covers upgrade and handshake; this is a backstop.

@@ -6,7 +6,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { formatHostPort, type HostPort } from './address.js';
-import { ADMIN_PATH, PEER_PATH } from './constants.js';
+import { Admission } from './admission.js';
+import { ADMIN_PATH, CloseCode, MAX_HANDSHAKE_FRAME_BYTES, PEER_PATH } from './constants.js';
 import type { Counters } from './stats.js';
 
 export interface ServerOptions {
@@ -14,6 +15,8 @@ export interface ServerOptions {
   readonly tls: { readonly key: Buffer; readonly cert: Buffer; readonly ca: Buffer } | null;
   readonly maxPayloadBytes: number;
   readonly maxConnections: number;
+  readonly maxUnauthenticated: number;
+  readonly maxUnauthenticatedPerAddress: number;
   readonly sweepIntervalMs: number;
 }
 
@@ -26,7 +29,14 @@ export interface ServerHandlers {
   /** A WebSocket was opened on /peer or /admin; returns the object that owns it. */
   peerSocket(ws: WebSocket): Sweepable;
   adminSocket(ws: WebSocket): Sweepable;
+  isKnownPeer(id: string): boolean;
+  knownPeerCount(): number;
   counters: Counters;
+}
+
+/** ws's receiver, whose frame limit is raised once a connection is authenticated (ws 8, pinned). */
+interface WithReceiver {
+  _receiver?: { _maxPayload: number };
 }
 
 function refuse(socket: Duplex, status: string): void {
@@ -38,6 +48,8 @@ export class NodeServer {
   private readonly peerWss: WebSocketServer;
   private readonly adminWss: WebSocketServer;
   readonly connections = new Set<Sweepable>();
+  private readonly owners = new Map<WebSocket, Sweepable>();
+  private readonly admission: Admission<WebSocket>;
   private sweepTimer: NodeJS.Timeout | null = null;
   private boundAddress: HostPort | null = null;
 
@@ -46,7 +58,10 @@ export class NodeServer {
     private readonly handlers: ServerHandlers,
   ) {
     this.http = options.tls ? createHttpsServer({ key: options.tls.key, cert: options.tls.cert, ca: options.tls.ca }) : createHttpServer();
-    const wsOptions = { noServer: true, maxPayload: options.maxPayloadBytes, perMessageDeflate: false, clientTracking: false } as const;
+    this.admission = new Admission(options, handlers.counters.admission);
+    // Until a connection is authenticated, a frame may be at most a handshake's size: ws
+    // would otherwise buffer up to maxPayloadBytes for anyone who reaches the port.
+    const wsOptions = { noServer: true, maxPayload: MAX_HANDSHAKE_FRAME_BYTES, perMessageDeflate: false, clientTracking: false } as const;
     this.peerWss = new WebSocketServer(wsOptions);
     this.adminWss = new WebSocketServer(wsOptions);
     this.http.on('request', (_req, res) => {
@@ -81,23 +96,42 @@ export class NodeServer {
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => {});
-    let path: string;
+    let url: URL;
     try {
-      path = new URL(req.url ?? '/', 'http://x').pathname;
+      url = new URL(req.url ?? '/', 'http://x');
     } catch {
       return refuse(socket, '400 Bad Request');
     }
-    const wss = path === PEER_PATH ? this.peerWss : path === ADMIN_PATH ? this.adminWss : null;
+    const wss = url.pathname === PEER_PATH ? this.peerWss : url.pathname === ADMIN_PATH ? this.adminWss : null;
     if (!wss) return refuse(socket, '404 Not Found');
-    if (this.connections.size >= this.options.maxConnections) {
+    // A link names the peer it is (unverified until its handshake) to use that peer's reserved pool.
+    const from = wss === this.peerWss ? url.searchParams.get('from') : null;
+    const claimed = from !== null && this.handlers.isKnownPeer(from) ? from : null;
+    const address = socket instanceof Object && 'remoteAddress' in socket ? String((socket as { remoteAddress?: string }).remoteAddress ?? 'unknown') : 'unknown';
+    const decision = this.admission.decide(address, claimed, this.connections.size, this.handlers.knownPeerCount());
+    if (!decision.admit) {
       this.handlers.counters.handshakeRejects.tooManyConnections++;
       return refuse(socket, '503 Service Unavailable');
     }
+    if (decision.evict) this.owners.get(decision.evict)?.close(CloseCode.TryAgainLater, 'a newer connection claims the same peer');
     wss.handleUpgrade(req, socket, head, (ws) => {
       const owner = wss === this.peerWss ? this.handlers.peerSocket(ws) : this.handlers.adminSocket(ws);
       this.connections.add(owner);
-      ws.once('close', () => this.connections.delete(owner));
+      this.owners.set(ws, owner);
+      this.admission.add(ws, address, claimed);
+      ws.once('close', () => {
+        this.connections.delete(owner);
+        this.owners.delete(ws);
+        this.admission.remove(ws);
+      });
     });
+  }
+
+  /** `ws` proved who it is: it leaves the unauthenticated pools and may send full-size frames. */
+  authenticated(ws: WebSocket): void {
+    this.admission.remove(ws);
+    const receiver = (ws as unknown as WithReceiver)._receiver;
+    if (receiver && typeof receiver._maxPayload === 'number') receiver._maxPayload = this.options.maxPayloadBytes;
   }
 
   private sweep(): void {

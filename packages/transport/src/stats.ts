@@ -1,5 +1,6 @@
 // Counters, by reason. Plain numbers, mutated in place; stats() returns a deep copy.
 import type { NodeId } from '@conclave/core';
+import { newAdmissionCounters, type AdmissionCounters } from './admission.js';
 import { HANDSHAKE_REJECT_CAUSES, type HandshakeRejectCause } from './handshake.js';
 
 export interface PeerStats {
@@ -20,6 +21,8 @@ export interface Counters {
   handshakeRejects: Record<HandshakeRejectCause, number>;
   /** Our outgoing handshakes the peer refused, by the cause its close code names. */
   rejectedByPeer: Record<HandshakeRejectCause, number>;
+  /** Connections refused or evicted before authentication, by reason (each also counts as handshakeRejects.tooManyConnections when refused). */
+  admission: AdmissionCounters;
   /** /admin connections refused for a wrong or missing credential. */
   adminAuthFailures: number;
   /** Frames that could not be decoded (bad msgpack, unknown kind, text frame, out of sequence). */
@@ -77,6 +80,7 @@ export function newCounters(): Counters {
   return {
     handshakeRejects: causeCounters(),
     rejectedByPeer: causeCounters(),
+    admission: newAdmissionCounters(),
     adminAuthFailures: 0,
     malformedFrames: 0,
     invalidMessages: 0,
@@ -108,5 +112,5 @@ export function newCounters(): Counters {
 }
 
 export function copyCounters(c: Counters): Counters {
-  return { ...c, handshakeRejects: { ...c.handshakeRejects }, rejectedByPeer: { ...c.rejectedByPeer }, droppedByFault: { ...c.droppedByFault } };
+  return { ...c, handshakeRejects: { ...c.handshakeRejects }, rejectedByPeer: { ...c.rejectedByPeer }, admission: { ...c.admission }, droppedByFault: { ...c.droppedByFault } };
 }

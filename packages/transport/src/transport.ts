@@ -55,6 +55,9 @@ export interface TransportOptions {
   readonly reconnectMaxMs?: number;
   /** Inbound connections (peer and admin) accepted at once. Default 256. */
   readonly maxConnections?: number;
+  /** Connections not yet authenticated, at once: in total, and from one remote address. */
+  readonly maxUnauthenticated?: number;
+  readonly maxUnauthenticatedPerAddress?: number;
   /** Snapshot data is cut into frames of at most this many bytes. Default 1 MiB. */
   readonly snapshotChunkBytes?: number;
   /** Receiver credit: bytes of one stream buffered and not yet consumed. Default 4 MiB. */
@@ -199,12 +202,16 @@ export class Transport extends EventEmitter<TransportEvents> {
         tls,
         maxPayloadBytes,
         maxConnections: positiveInt('maxConnections', o.maxConnections, DEFAULTS.maxConnections),
+        maxUnauthenticated: positiveInt('maxUnauthenticated', o.maxUnauthenticated, DEFAULTS.maxUnauthenticated),
+        maxUnauthenticatedPerAddress: positiveInt('maxUnauthenticatedPerAddress', o.maxUnauthenticatedPerAddress, DEFAULTS.maxUnauthenticatedPerAddress),
         sweepIntervalMs: Math.min(heartbeatIntervalMs, 1000),
       },
       {
         counters: this.counters,
         peerSocket: (ws) => this.acceptPeer(ws),
         adminSocket: (ws) => this.acceptAdmin(ws),
+        isKnownPeer: (id) => this.peers.has(id),
+        knownPeerCount: () => this.peers.size,
       },
     );
   }
@@ -387,6 +394,7 @@ export class Transport extends EventEmitter<TransportEvents> {
       faults: this.faults,
       isKnownPeer: (id) => this.peers.has(id),
       authenticated: (c) => {
+        this.server.authenticated(c.ws);
         const old = this.inbound.get(c.peer!);
         if (old && old !== c) {
           this.counters.superseded++;
@@ -413,6 +421,7 @@ export class Transport extends EventEmitter<TransportEvents> {
       adminSecret: this.adminSecret,
       adminEnabled: this.adminEnabled,
       handler: (method) => this.adminHandlers.get(method),
+      authenticated: (c) => this.server.authenticated(c.ws),
       closed: () => {},
     });
     return {

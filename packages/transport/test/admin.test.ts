@@ -163,7 +163,7 @@ test('beyond loopback without an admin secret, /admin refuses everyone with 4401
   await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
   const counters = newCounters();
   const lingering = new Lingering();
-  wss.on('connection', (ws) => new AdminServerConnection(ws, { counters, lingering, adminSecret: null, adminEnabled: false, handler: () => undefined, closed: () => {} }));
+  wss.on('connection', (ws) => new AdminServerConnection(ws, { counters, lingering, adminSecret: null, adminEnabled: false, handler: () => undefined, authenticated: () => {}, closed: () => {} }));
   try {
     const port = (wss.address() as { port: number }).port;
     const e = await t.throwsAsync(AdminRpcClient.connect(`127.0.0.1:${port}`), { instanceOf: AdminAuthError });
