@@ -177,7 +177,13 @@ test.serial('election leave: the leader steps down (LEAVE_REQUESTED) and the gro
   t.is(j.members.length, 1);
   t.deepEqual(keys(j.members[0]!), LEAVE_KEYS);
   t.like(j.members[0], { id: leader, status: 200, previousRole: 'leader', role: 'follower' });
-  await g.waitForLeader(10_000);
+  t.regex(String(j.members[0]!.message), /^stepped down: LEADER -> FOLLOWER in term \d+; the group elects a leader again/);
+  const now = await g.waitForLeader(10_000);
+  // Issue 21 item 8: a follower has nothing to leave, and does not campaign while the leader lives.
+  const follower = ['n1', 'n2', 'n3'].find((id) => id !== now)!;
+  const f = jsonOf<{ members: { message: string }[] }>(await runCli(['election', 'leave', '--node', follower, ...at(), '--json']));
+  t.regex(f.members[0]!.message, /^nothing to leave: FOLLOWER -> FOLLOWER in term \d+; it forgot its leader and follows the next one it hears .*campaigns only if it hears no leader for an election timeout/);
+  t.notRegex(f.members[0]!.message, /campaigns again after an election timeout/);
   const st = await g.status(leader);
   t.true(st!.history.some((h) => h.event === 'LEAVE_REQUESTED' && h.from === 'LEADER'));
   const unknown = await runCli(['election', 'leave', '--node', 'n9', ...at()]);
