@@ -35,7 +35,7 @@ async function showGroup(via = 'n1'): Promise<GroupJson> {
 }
 
 test.serial('group show: members, types, addresses, E, the leader, overrides with their source; the JSON shape', async (t) => {
-  const leader = await g.waitForLeader(10_000);
+  const leader = await g.waitForLeader(60_000);
   const j = await showGroup();
   t.deepEqual(keys(j), GROUP_KEYS);
   t.is(j.groupId, 'conclave');
@@ -54,7 +54,7 @@ test.serial('group show: members, types, addresses, E, the leader, overrides wit
 });
 
 test.serial('group transfer-leader: the most caught-up of the ids given leads; the leader among them is a no-op; bad ids', async (t) => {
-  const leader = await g.waitForLeader(10_000);
+  const leader = await g.waitForLeader(60_000);
   const others = Object.keys(g.peers).filter((id) => id !== leader);
   const r = await runCli(['group', 'transfer-leader', ...others, ...at(others[0]), '--timeout', '8000', '--json']);
   t.is(r.code, 0, r.stderr);
@@ -63,7 +63,7 @@ test.serial('group transfer-leader: the most caught-up of the ids given leads; t
   t.like(j, { ok: true, previous: leader, alreadyLeader: false });
   t.true(others.includes(j.leader.id));
   t.is(j.leader.address, g.peers[j.leader.id]!);
-  t.is(await g.waitForLeader(10_000), j.leader.id);
+  t.is(await g.waitForLeader(60_000), j.leader.id);
 
   const again = await runCli(['group', 'transfer-leader', j.leader.id, leader, ...at()]);
   t.is(again.code, 0, again.stderr);
@@ -78,7 +78,7 @@ test.serial('group transfer-leader: the most caught-up of the ids given leads; t
 });
 
 test.serial('group remove-member: the leader is refused without --transfer; an unknown id is named', async (t) => {
-  const leader = await g.waitForLeader(10_000);
+  const leader = await g.waitForLeader(60_000);
   const r = await runCli(['group', 'remove-member', leader, ...at()]);
   t.is(r.code, 1);
   t.regex(r.stderr, new RegExp(`${leader} is the leader: transfer leadership first \\(conclave group transfer-leader ID\\.\\.\\.\\), or pass --transfer`));
@@ -116,7 +116,7 @@ test.serial('group add-member: registered first then started with --join, or joi
 
   // The other way round: n5 joins (as a secondary), then add-member promotes it.
   await g.spawnJoining('n5', 'n1');
-  await waitFor(async () => (await showGroup()).members.some((m) => m.id === 'n5' && m.type === 'secondary'), 10_000, 'n5 to join as a secondary');
+  await waitFor(async () => (await showGroup()).members.some((m) => m.id === 'n5' && m.type === 'secondary'), 60_000, 'n5 to join as a secondary');
   const promoted = await runCli(['group', 'add-member', 'n5', g.peers.n5!, ...at()]);
   t.is(promoted.code, 0, promoted.stderr);
   t.is(promoted.stdout.trim(), 'OK: n5 promoted to electable; electable group size E = 5');
@@ -137,7 +137,7 @@ test.serial('group add-member: registered first then started with --join, or joi
 });
 
 test.serial('group remove-member --transfer removes the leader after handing over; a removed id can never rejoin', async (t) => {
-  const leader = await g.waitForLeader(10_000);
+  const leader = await g.waitForLeader(60_000);
   const r = await runCli(['group', 'remove-member', leader, '--transfer', ...at(), '--timeout', '8000', '--json']);
   t.is(r.code, 0, r.stderr);
   const j = jsonOf<{ ok: boolean; removed: string; transferredTo: string | null; electableGroupSize: number }>(r);
@@ -160,7 +160,7 @@ test.serial('group remove-member --transfer removes the leader after handing ove
 });
 
 test.serial('group show with a paused member (SIGSTOP) answers within the deadline and shows it as 7', async (t) => {
-  const leader = await g.waitForLeader(10_000);
+  const leader = await g.waitForLeader(60_000);
   const paused = Object.keys(g.peers).find((id) => id !== leader && g.alive(id))!;
   g.pause(paused);
   try {

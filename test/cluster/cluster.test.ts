@@ -27,12 +27,12 @@ for (const size of [3, 5]) {
   test.serial(`${size} processes: writes on the leader and followers; SIGKILL of the leader loses nothing`, async (t) => {
     const g = await ProcessGroup.start({ nodes: size });
     try {
-      const leader = await g.waitForLeader(10_000);
+      const leader = await g.waitForLeader(60_000);
       const ids = Object.keys(g.peers);
       const acked = await writeMany(g, ids, 40, 'a');
       await g.kill(leader, 'SIGKILL');
       const killedAt = Date.now();
-      const next = await g.waitForLeader(10_000, leader);
+      const next = await g.waitForLeader(60_000, leader);
       // When the new leader won, by its own clock (the history stamp), not when polling saw it.
       const st = (await g.status(next))!;
       const won = st.history.find((h) => h.event === 'VOTE_QUORUM' && h.term === st.term);
@@ -48,7 +48,7 @@ for (const size of [3, 5]) {
       for (const id of survivors) await checkAll(t, g, id, acked);
       // The old leader comes back as a follower and catches up.
       g.spawn(leader);
-      await waitFor(async () => (await g.status(leader))?.appliedIndex === (await g.status(next))?.commitIndex, 10_000, 'the old leader to catch up');
+      await waitFor(async () => (await g.status(leader))?.appliedIndex === (await g.status(next))?.commitIndex, 60_000, 'the old leader to catch up');
       await checkAll(t, g, leader, acked, 'none');
     } catch (err) {
       t.log(g.logs());
@@ -62,7 +62,7 @@ for (const size of [3, 5]) {
 test.serial('a restarted follower catches up through the log', async (t) => {
   const g = await ProcessGroup.start({ nodes: 3 });
   try {
-    const leader = await g.waitForLeader(10_000);
+    const leader = await g.waitForLeader(60_000);
     const follower = Object.keys(g.peers).find((id) => id !== leader)!;
     await g.kill(follower);
     const acked = await writeMany(g, [leader], 60, 'c');
@@ -84,7 +84,7 @@ test.serial('a restarted follower catches up through the log', async (t) => {
 test.serial('a restarted follower behind the compacted log catches up through a snapshot', async (t) => {
   const g = await ProcessGroup.start({ nodes: 3, extraArgs: ['--snapshot-interval', '40', '--entries-kept', '5'] });
   try {
-    const leader = await g.waitForLeader(10_000);
+    const leader = await g.waitForLeader(60_000);
     const follower = Object.keys(g.peers).find((id) => id !== leader)!;
     await g.kill(follower);
     const acked = await writeMany(g, [leader], 150, 'd');
