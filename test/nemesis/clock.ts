@@ -1,19 +1,22 @@
 // Clock faults (`--clock within|beyond`): every node process runs under libfaketime (Debian
 // `faketime`), its fake time read from a file per node that the nemesis rewrites.
 //
-// The wall clock only (Date.now(), CLOCK_REALTIME; CLOCK_MONOTONIC stays true, as on a real
-// machine where NTP steps and slews the wall clock):
-// - within: alongside the other faults, a node's clock steps forward or back by up to 2 s,
-//   or runs at a rate within the lease's documented margin (0.8x..1.25x: no two clocks
-//   differ by 2x). A lease that is right finds nothing here.
-// - beyond: the leader's clock runs at 0.05x while it is cut off from the others, far
-//   beyond the margin, so that a lease timed by that clock outlives the election of another
-//   leader. This mode exists to show that the checker sees stale lease reads. (Faking the
-//   monotonic clock too was tried: node's event loop then stalls for many seconds.)
+// - within: the wall clock only (Date.now(), CLOCK_REALTIME); CLOCK_MONOTONIC, on which the
+//   lease, maxLagMs and the timers run, stays true, as on a real machine where NTP steps and
+//   slews the wall clock. Alongside the other faults, a node's wall clock steps forward or
+//   back by up to 2 s, or runs at 0.8x..1.25x. A lease on the monotonic clock finds nothing
+//   here. (libfaketime applies a step to the monotonic clock too, and a monotonic clock
+//   never steps on a real machine; so the within mode leaves it alone.)
+// - beyond: the monotonic clock is faked too (the wall clock with it). The leader's clocks
+//   run at 0.02x while it is cut off from its peers, far beyond the lease's 2x margin: its
+//   ticks, quorum check and lease all run 50x slow, and its lease outlives the election of
+//   another leader. This mode exists to show that the checker sees stale lease reads.
 //
-// libfaketime computes fake time as start + (now - start) * rate + offset; a rate change
-// therefore moves the offset too, so that the clock does not jump (FAKETIME_XRESET would do
-// it, but then drops offsets).
+// libfaketime computes fake time as start + (now - start) * rate + offset, on each clock from
+// its own start value; a rate change therefore moves the offset too, so that the clock does
+// not jump. The new line applies when libfaketime next re-reads the file, up to
+// FAKETIME_CACHE_S later: setRate picks the offset so that the clock can only jump forward
+// (a monotonic clock that went back would hold node's timers until it caught up).
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LaunchSpec } from './cluster.js';
@@ -23,8 +26,12 @@ export const CLOCK_MODES: readonly ClockMode[] = ['within', 'beyond'];
 /** Rates of the within mode: no two clocks differ by the 2x the lease allows for. */
 export const WITHIN_RATES: readonly [number, number] = [0.8, 1.25];
 export const MAX_STEP_S = 2;
-/** The beyond mode's rate for the leader it cuts off. */
-export const BEYOND_RATE = 0.05;
+/** The beyond mode's rate for the leader it cuts off: a 50 ms tick lasts 2.5 s. */
+export const BEYOND_RATE = 0.02;
+/** libfaketime re-reads the time file at most this often (FAKETIME_CACHE_DURATION, whole seconds). */
+export const FAKETIME_CACHE_S = 1;
+/** How much later than our estimate libfaketime may have started counting in a node (exec, load). */
+const START_SLACK_S = 0.5;
 
 /** The multithreaded libfaketime (node has threads), or null when `faketime` is not installed. */
 export function libfaketimePath(): string | null {
@@ -89,10 +96,10 @@ export class ClockControl {
         CONCLAVE_LIBFAKETIME: this.library,
         FAKETIME_TIMESTAMP_FILE: this.file(id),
         // Re-read the file every second (reading it on every clock call would cost too much).
-        FAKETIME_CACHE_DURATION: '1',
-        // The wall clock only: node's timers run on CLOCK_MONOTONIC, and a process whose
-        // monotonic clock runs at 0.05x stalls its event loop for many seconds.
-        FAKETIME_DONT_FAKE_MONOTONIC: '1',
+        FAKETIME_CACHE_DURATION: String(FAKETIME_CACHE_S),
+        // Within the bound, the wall clock only (see above); beyond it, the monotonic clock
+        // too: the lease's clock.
+        ...(this.mode === 'within' ? { FAKETIME_DONT_FAKE_MONOTONIC: '1' } : {}),
       },
     };
   };
@@ -110,12 +117,18 @@ export class ClockControl {
     this.write(id);
   }
 
-  /** The node's clock runs at `rate` from now on, without a jump. */
+  /**
+   * The node's clock runs at `rate` from the next re-read of its file, with at most a forward
+   * jump: slowing down, the offset is for the latest moment the change can apply (a later
+   * one would step the clock back); speeding up, for the earliest (libfaketime's start in
+   * the process is up to START_SLACK_S after ours).
+   */
   setRate(id: string, rate: number): void {
     const c = this.clocks.get(id);
     if (!c) return;
     const elapsedS = (Date.now() - c.startMs) / 1000;
-    c.offsetS += elapsedS * (c.rate - rate);
+    const atS = rate < c.rate ? elapsedS + FAKETIME_CACHE_S + 0.2 : Math.max(0, elapsedS - START_SLACK_S);
+    c.offsetS += atS * (c.rate - rate);
     c.rate = rate;
     this.write(id);
   }
@@ -128,11 +141,15 @@ export class ClockControl {
     return elapsedS * (c.rate - 1) + c.offsetS;
   }
 
-  /** True time and rate again (a step back of the skew). */
+  /**
+   * True time and rate again: a step back of the skew. For a clock that was slowed (the
+   * beyond mode) it is a step forward once the clock has fallen behind true time, which the
+   * fault waits for; the within mode steps only the wall clock, either way.
+   */
   reset(id: string): void {
     const c = this.clocks.get(id);
-    if (!c) return;
-    this.setRate(id, 1);
+    if (!c || (c.rate === 1 && c.offsetS === 0)) return;
+    c.rate = 1;
     c.offsetS = 0;
     this.write(id);
   }

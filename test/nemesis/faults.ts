@@ -62,6 +62,12 @@ const LONG_DELAY_KEY_BYTES = 2048;
 
 /** libfaketime re-reads its file every second (FAKETIME_CACHE_DURATION): time for a change to apply. */
 const FAKETIME_REREAD_MS = 1200;
+/**
+ * The slow leader's stop, then its time resumed but cut off: together well within its lease
+ * on its slowed clock (250 ms at 0.02x is 12.5 s), long enough for an election and writes.
+ */
+const SLOW_LEADER_STOP_MS: readonly [number, number] = [3000, 4000];
+const SLOW_LEADER_SERVE_MS = 2500;
 /** Pause between two clock changes of the within mode. */
 const CLOCK_CHANGE_MS: readonly [number, number] = [500, 2000];
 
@@ -172,24 +178,36 @@ export class Nemesis {
         return;
       }
       case 'clock-slow-leader': {
-        // The leader's wall clock at 0.05x, then the leader stopped while the others elect
-        // another leader and clients queue reads on it: resumed, it believes the few hundred
-        // milliseconds its clock saw are within its lease. (Cut off by a partition instead,
-        // its tick-driven quorum check steps it down before another leader is elected.)
+        // The leader's clocks (the monotonic one the lease runs on) at BEYOND_RATE, far past
+        // the lease's 2x margin; then the leader cut off from its peers (clients still reach
+        // it) and stopped while the others elect another leader and commit writes, the
+        // clients' requests queuing on it; then resumed, still cut off. Its clock saw a few
+        // tens of milliseconds, its ticks and quorum check run 50x slow: it answers the
+        // queued reads, and later ones, from its lease, with values the new leader has
+        // overwritten. Stopped rather than only cut off, so that reads reach it after the
+        // new leader's writes: a client's write to it hangs, and one stays on the client.
         if (!clock) throw new Error('clock faults need --clock');
         const leader = await this.leaderOrAny();
-        set(`${leader} x${BEYOND_RATE}, stopped`);
+        const stopMs = Math.min(Math.max(holdMs, SLOW_LEADER_STOP_MS[0]), SLOW_LEADER_STOP_MS[1]);
+        set(`${leader} x${BEYOND_RATE}, cut off, stopped ${stopMs} ms, resumed cut off for ${SLOW_LEADER_SERVE_MS} ms`);
         clock.setRate(leader, BEYOND_RATE);
         try {
-          await sleep(FAKETIME_REREAD_MS);
+          // The rate applies, and the leader's next (slow) heartbeat renews its lease.
+          await sleep(FAKETIME_REREAD_MS + 500);
+          const sides = [[leader], ids.filter((id) => id !== leader)];
+          if (this.opts.network) await this.opts.network.partition(sides);
+          else await this.everyNode({ action: 'partition', sides });
           this.cluster.pause(leader);
-          await sleep(holdMs);
+          await sleep(stopMs);
           this.cluster.resume(leader);
-          await sleep(FAKETIME_REREAD_MS);
+          await sleep(SLOW_LEADER_SERVE_MS);
         } finally {
           this.cluster.resume(leader);
+          // Seconds at 0.02x: the clock is well behind true time, so the reset steps it forward.
           clock.reset(leader);
+          await this.healLinks();
         }
+        await sleep(FAKETIME_REREAD_MS);
         return;
       }
       case 'long-delay': {
