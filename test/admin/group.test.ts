@@ -101,7 +101,7 @@ test.serial('group transfer-leader to a stopped member says once that it does no
   } finally {
     g.spawn(stopped);
   }
-  await waitFor(async () => (await g.status(stopped))?.leader !== null, 15_000, `${stopped} to rejoin`);
+  await waitFor(async () => ((await g.status(stopped))?.leader ?? null) !== null, 15_000, `${stopped} to rejoin`);
 });
 
 test.serial('group add-member: registered first then started with --join, or joined first then promoted; E grows', async (t) => {
