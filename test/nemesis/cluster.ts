@@ -86,6 +86,9 @@ export class NemesisCluster {
     try {
       for (const id of c.members.keys()) c.spawn(id);
       await c.waitForLeader(60_000);
+      // A member that could not start (its port taken, say) must fail here, not mid-test.
+      const dead = c.ids().filter((id) => !c.alive(id));
+      if (dead.length > 0) throw new Error(`${dead.join(', ')} exited while the group started`);
     } catch (err) {
       const logs = c.logs(1500);
       await c.close();

@@ -1,22 +1,50 @@
 // Test helpers: free loopback ports, temp data directories, groups of in-process nodes,
 // and bounded waits.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openNode, type ConclaveNode, type OpenNodeOptions } from '../src/index.js';
 
+/**
+ * Ports for loopback listeners, chosen below the kernel's ephemeral range. A port from the
+ * ephemeral range (what listen(0) gives) can be taken by any outgoing connection of a parallel
+ * test between this probe and the real listen, most often while a spawned node is still
+ * starting; below the range only another listener can take it.
+ */
 export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, () => new Promise<import('node:net').Server>((resolve, reject) => {
-      const s = createServer();
-      s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => resolve(s));
-    })),
-  );
-  const ports = servers.map((s) => (s.address() as import('node:net').AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  const [low, high] = listenerPortRange();
+  const ports: number[] = [];
+  for (let attempt = 0; ports.length < n; attempt++) {
+    if (attempt >= 200 + n * 20) throw new Error(`no ${n} free loopback ports in ${low}-${high} after ${attempt} attempts`);
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (handedOut.has(port) || ports.includes(port)) continue;
+    if (await canListen(port)) ports.push(port);
+  }
+  for (const p of ports) handedOut.add(p);
   return ports;
+}
+
+/** Ports this process has handed out already: never handed out twice. */
+const handedOut = new Set<number>();
+
+function listenerPortRange(): [number, number] {
+  let ephemeralLow = 32768;
+  try {
+    ephemeralLow = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || ephemeralLow;
+  } catch {
+    // Not Linux: assume the default range.
+  }
+  const high = Math.min(ephemeralLow, 65536);
+  return [Math.max(1024, high - 12_000), high];
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
 }
 
 export function tempDir(label: string): { path: string; remove: () => void } {
