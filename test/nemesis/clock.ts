@@ -1,12 +1,18 @@
 // Clock faults (`--clock within|beyond`): every node process runs under libfaketime (Debian
 // `faketime`), its fake time read from a file per node that the nemesis rewrites.
 //
-// - within: the wall clock only (Date.now(), CLOCK_REALTIME); CLOCK_MONOTONIC, on which the
-//   lease, maxLagMs and the timers run, stays true, as on a real machine where NTP steps and
-//   slews the wall clock. Alongside the other faults, a node's wall clock steps forward or
-//   back by up to 2 s, or runs at 0.8x..1.25x. A lease on the monotonic clock finds nothing
-//   here. (libfaketime applies a step to the monotonic clock too, and a monotonic clock
-//   never steps on a real machine; so the within mode leaves it alone.)
+// - within: each time a node process starts, it draws one of two kinds of clock for its life:
+//   - drifting: its monotonic clock (the lease's, maxLagMs's, the timers') and its wall clock
+//     run at a fixed rate in 0.8x..1.25x from the first instant, so no two nodes' clocks differ
+//     in rate by the 2x the lease allows for. The rate never changes while the process lives:
+//     libfaketime applies a change only at its next re-read of the file, from a start time we
+//     can only estimate, so a change at run time would make the clock jump (up to a few hundred
+//     ms, a large part of an election timeout); a restart draws a new rate instead.
+//   - wall-stepping: the wall clock only (Date.now(), CLOCK_REALTIME) steps forward or back by
+//     up to 2 s, or runs at 0.8x..1.25x, as NTP steps and slews it on a real machine; its
+//     monotonic clock stays true (a monotonic clock never steps on a real machine, and
+//     libfaketime would apply the steps to it too).
+//   A lease within the bound must survive both.
 // - beyond: the monotonic clock is faked too (the wall clock with it). The leader's clocks
 //   run at 0.02x while it is cut off from its peers, far beyond the lease's 2x margin: its
 //   ticks, quorum check and lease all run 50x slow, and its lease outlives the election of
@@ -63,15 +69,28 @@ interface NodeClock {
   startMs: number;
   offsetS: number;
   rate: number;
+  /** The within mode's drifting kind: monotonic and wall clock at `rate` for the process's life. */
+  fixedRate: boolean;
+}
+
+/** Draws a within-bound rate from a random number in [0, 1). */
+export function withinRate(r: number): number {
+  return Number((WITHIN_RATES[0] + r * (WITHIN_RATES[1] - WITHIN_RATES[0])).toFixed(3));
 }
 
 export class ClockControl {
   private readonly clocks = new Map<string, NodeClock>();
   private readonly library: string;
+  private launches = 0;
+  /** Each process start's kind of clock, in order (a restart draws anew). */
+  readonly starts: string[] = [];
+  private firstKind = 0;
 
   constructor(
     private readonly dir: string,
     readonly mode: ClockMode,
+    /** Seeded: which kind of clock each process start draws in the within mode, and its rate. */
+    private readonly random: () => number = Math.random,
   ) {
     const lib = libfaketimePath();
     if (!lib) throw new ClockUnavailableError();
@@ -82,9 +101,16 @@ export class ClockControl {
     return join(this.dir, `${id}.faketime`);
   }
 
-  /** Wraps a node's launch: a fresh process starts with a true clock. */
+  /** Wraps a node's launch: a fresh process starts with a true clock, or a drifting one. */
   launcher = (id: string, spec: LaunchSpec): LaunchSpec => {
-    this.clocks.set(id, { startMs: Date.now(), offsetS: 0, rate: 1 });
+    // First starts alternate the two kinds, so that a group always has both; restarts draw.
+    const first = !this.clocks.has(id);
+    if (first && this.launches === 0) this.firstKind = this.random() < 0.5 ? 0 : 1;
+    const fixedRate = this.mode === 'within' && (first ? (this.launches + this.firstKind) % 2 === 0 : this.random() < 0.5);
+    if (first) this.launches++;
+    const rate = fixedRate ? withinRate(this.random()) : 1;
+    this.clocks.set(id, { startMs: Date.now(), offsetS: 0, rate, fixedRate });
+    this.starts.push(`${id}: ${fixedRate ? `drifting x${rate} (monotonic and wall)` : this.mode === 'within' ? 'wall-stepping (monotonic true)' : 'monotonic and wall faked'}`);
     this.write(id);
     // A shell adds libfaketime to LD_PRELOAD just before the node starts (and execs it, so
     // the pid stays the node's): an outer wrapper such as fiu-run replaces LD_PRELOAD.
@@ -97,12 +123,22 @@ export class ClockControl {
         FAKETIME_TIMESTAMP_FILE: this.file(id),
         // Re-read the file every second (reading it on every clock call would cost too much).
         FAKETIME_CACHE_DURATION: String(FAKETIME_CACHE_S),
-        // Within the bound, the wall clock only (see above); beyond it, the monotonic clock
-        // too: the lease's clock.
-        ...(this.mode === 'within' ? { FAKETIME_DONT_FAKE_MONOTONIC: '1' } : {}),
+        // A wall-stepping clock leaves the monotonic one true (see above); a drifting one and
+        // the beyond mode fake it: the lease's clock.
+        ...(this.mode === 'within' && !fixedRate ? { FAKETIME_DONT_FAKE_MONOTONIC: '1' } : {}),
       },
     };
   };
+
+  /** The within mode's drifting nodes: their clocks keep the rate they started with. */
+  fixedRate(id: string): boolean {
+    return this.clocks.get(id)?.fixedRate === true;
+  }
+
+  /** Running nodes whose clocks can step or change rate now (all but the drifting ones). */
+  adjustable(ids: readonly string[]): string[] {
+    return ids.filter((id) => this.clocks.has(id) && !this.fixedRate(id));
+  }
 
   private write(id: string): void {
     const c = this.clocks.get(id)!;
@@ -113,6 +149,7 @@ export class ClockControl {
   step(id: string, deltaS: number): void {
     const c = this.clocks.get(id);
     if (!c) return;
+    if (c.fixedRate) throw new Error(`${id}'s clock drifts at a fixed rate: it never steps`);
     c.offsetS += deltaS;
     this.write(id);
   }
@@ -126,6 +163,7 @@ export class ClockControl {
   setRate(id: string, rate: number): void {
     const c = this.clocks.get(id);
     if (!c) return;
+    if (c.fixedRate) throw new Error(`${id}'s clock drifts at a fixed rate for its process's life`);
     const elapsedS = (Date.now() - c.startMs) / 1000;
     const atS = rate < c.rate ? elapsedS + FAKETIME_CACHE_S + 0.2 : Math.max(0, elapsedS - START_SLACK_S);
     c.offsetS += atS * (c.rate - rate);
@@ -148,7 +186,8 @@ export class ClockControl {
    */
   reset(id: string): void {
     const c = this.clocks.get(id);
-    if (!c || (c.rate === 1 && c.offsetS === 0)) return;
+    // A drifting clock keeps its rate: a change now would make its monotonic clock jump.
+    if (!c || c.fixedRate || (c.rate === 1 && c.offsetS === 0)) return;
     c.rate = 1;
     c.offsetS = 0;
     this.write(id);

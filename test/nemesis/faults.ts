@@ -16,7 +16,7 @@ import type { NodeStatus } from 'conclave';
 import { waitFor } from '../cluster/harness.js';
 import type { NemesisCluster } from './cluster.js';
 import type { NetnsNetwork } from './netns.js';
-import { BEYOND_RATE, MAX_STEP_S, WITHIN_RATES, type ClockControl } from './clock.js';
+import { BEYOND_RATE, MAX_STEP_S, withinRate, type ClockControl } from './clock.js';
 import { DISK_FAULTS, type DiskControl } from './disk.js';
 import { AdminRpcClient } from '@conclave/transport';
 
@@ -124,6 +124,8 @@ export class Nemesis {
     for (let i = 0; i < 100_000 && this.opts.now() < stopAtMs && !stopped(); i++) {
       await sleep(randomInt(this.opts.random, CLOCK_CHANGE_MS[0], CLOCK_CHANGE_MS[1] + 1));
       if (this.opts.now() >= stopAtMs || stopped()) break;
+      // Only wall-stepping clocks change at run time (drifting ones keep their start rate).
+      if (this.opts.clock!.adjustable(this.cluster.ids().filter((id) => this.cluster.alive(id))).length === 0) continue;
       await this.inject(this.opts.random() < 0.5 ? 'clock-step' : 'clock-rate', stopAtMs);
     }
   }
@@ -160,7 +162,9 @@ export class Nemesis {
     switch (kind) {
       case 'clock-step': {
         if (!clock) throw new Error('clock faults need --clock');
-        const target = this.pick(ids);
+        const adjustable = clock.adjustable(ids.filter((id) => this.cluster.alive(id)));
+        if (adjustable.length === 0) throw new Error('no running node with a wall-stepping clock');
+        const target = this.pick(adjustable);
         // Keep each clock within a few steps of true time: step towards it when far off.
         const skew = clock.skewS(target);
         const size = 0.2 + this.opts.random() * (MAX_STEP_S - 0.2);
@@ -171,9 +175,11 @@ export class Nemesis {
       }
       case 'clock-rate': {
         if (!clock) throw new Error('clock faults need --clock');
-        const target = this.pick(ids);
-        const rate = Number((WITHIN_RATES[0] + this.opts.random() * (WITHIN_RATES[1] - WITHIN_RATES[0])).toFixed(3));
-        set(`${target} x${rate}`);
+        const adjustable = clock.adjustable(ids.filter((id) => this.cluster.alive(id)));
+        if (adjustable.length === 0) throw new Error('no running node with a wall-stepping clock');
+        const target = this.pick(adjustable);
+        const rate = withinRate(this.opts.random());
+        set(`${target} x${rate} (wall clock)`);
         clock.setRate(target, rate);
         return;
       }

@@ -73,6 +73,8 @@ export interface NemesisReport {
   readonly fresh: FreshCheck;
   readonly finalMembers: readonly string[];
   readonly historyFile: string | null;
+  /** With --clock: each node process start's kind of clock, in order. */
+  readonly clocks: readonly string[];
   /** Linearizable, nothing acknowledged lost, nothing unexpected. */
   readonly ok: boolean;
   /** Why the run could not finish its final checks, if it could not. */
@@ -164,7 +166,7 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
   let disk: DiskControl | undefined;
   let cluster: NemesisCluster;
   try {
-    clock = o.clock ? new ClockControl(controlDir, o.clock) : undefined;
+    clock = o.clock ? new ClockControl(controlDir, o.clock, random) : undefined;
     disk = o.disk ? new DiskControl(controlDir) : undefined;
     const launchers = [clock?.launcher, disk?.launcher].filter((l) => l !== undefined);
     cluster = await NemesisCluster.start({
@@ -183,7 +185,7 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
     removeControlDir();
     throw err;
   }
-  if (clock) log(`clocks: libfaketime, ${clock.mode} the lease's drift bound`);
+  if (clock) log(`clocks: libfaketime, ${clock.mode} the lease's drift bound: ${clock.starts.join('; ')}`);
   if (disk) log('disks: libfiu (fiu-run -x), faults turned on and off with fiu-ctrl');
   if (network) log(`netns: bridge ${network.bridge}, namespaces ${network.namespace(1)}..${nodes}, delays by ${network.delayMechanism}`);
   const workload = new Workload(cluster, { clients, keys, requestTimeoutMs: o.requestTimeoutMs ?? 5_000, freshKeyShare: 0.1, random, readConsistency: o.readConsistency ?? 'linearizable' });
@@ -247,6 +249,7 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
     fresh,
     finalMembers,
     historyFile,
+    clocks: clock ? [...clock.starts] : [],
     ok,
     setupError,
   };
@@ -258,6 +261,7 @@ export function formatReport(r: NemesisReport): string {
     `seed ${r.seed}, ${Math.round(r.durationMs / 1000)} s: ${r.ok ? 'OK' : 'FAILED'}`,
     `operations: ${r.operations.total} (${r.okPerSecond.toFixed(0)} ok/s)`,
     ...Object.entries(r.operations.byKind).map(([k, c]) => `  ${k.padEnd(15)} ok ${c.ok}, fail ${c.fail}, info ${c.info}`),
+    ...(r.clocks.length ? [`clocks: ${r.clocks.join('; ')}`] : []),
     `faults injected: ${r.faults.length} (${Object.entries(r.faultCounts).map(([k, n]) => `${k} ${n}`).join(', ')})`,
     ...r.faults.filter((f) => f.error).map((f) => `  fault ${f.kind} ${f.detail}: ${f.error}`),
     `client errors by code: ${Object.entries(r.errorCodes).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`,
