@@ -121,6 +121,8 @@ async function pool<T>(items: T[], each: (item: T, peerId: string) => Promise<vo
 }
 
 test('10,000 random frames after a valid handshake: each closes its connection or is valid; the node carries on', async (t) => {
+  // 10,000 connections: about 30 s alone, several times that beside a second `npm test`.
+  t.timeout(400_000);
   const { s, h } = await target();
   const got: Message[] = [];
   /** The raw client waiting for its probe, by peer id. */
@@ -172,6 +174,8 @@ test('10,000 random frames after a valid handshake: each closes its connection o
 });
 
 test('10,000 random frames before any handshake: each is refused with a counter', async (t) => {
+  // 10,000 connections: about 30 s alone, several times that beside a second `npm test`.
+  t.timeout(400_000);
   const { s, h } = await target();
   try {
     const frames = fc.sample(beforeHandshake, { seed: 777, numRuns: FRAMES });
