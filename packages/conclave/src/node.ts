@@ -6,7 +6,9 @@ import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import {
   checkConfChange,
+  ConclaveError,
   ConfChangePendingError,
+  InvariantError,
   overrideRefusal,
   electableIds,
   initialGroup,
@@ -402,6 +404,20 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     this.schedule();
   }
 
+  /**
+   * Calls the core on behalf of a caller. A typed refusal (not leader, too large, ...) is an
+   * answer, thrown before the core changed anything; any other exception (a failed assertion)
+   * leaves the core's state untrustworthy, so the node stops, as the Ready loop does.
+   */
+  private core<T>(f: () => T): T {
+    try {
+      return f();
+    } catch (err) {
+      if (!isRefusal(err)) this.fail(asError(err));
+      throw err;
+    }
+  }
+
   /** Runs `f` on the core from an event handler, failing the node if it throws (as the Ready loop does). */
   private guarded(f: () => void): void {
     if (this.closed) return;
@@ -594,7 +610,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       `diverged from leader ${d.leader} at index ${d.index}${d.exact ? '' : ' or later'}: rolling back ${report.exact ? '' : 'up to '}${report.lostWriteCount} committed writes [${d.index}, ${d.committed}] to follow it; they are saved in ${file}`,
     );
     this.rollback = { state: 'rollingBack', report, file };
-    this.raft.requestRollback();
+    this.core(() => this.raft.requestRollback());
     this.schedule();
   }
 
@@ -666,7 +682,15 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     if (this.writes.size >= MAX_PENDING_WRITES) throw new ProposalDroppedError(`${MAX_PENDING_WRITES} writes are already pending on this leader`);
     await this.waitForReplicas(durability.replicaAck);
     this.checkOpen(); // closed while waiting: nothing was proposed
-    const { index, term } = this.raft.propose(data);
+    let proposed: { index: number; term: number };
+    try {
+      proposed = this.core(() => this.raft.propose(data));
+    } catch (err) {
+      // The core broke half-way through appending: the entry may be in its log.
+      if (!isRefusal(err)) throw new WriteOutcomeUnknownError(`node ${this.id} stopped while proposing the write (${(err as Error).message}); it may or may not take effect`, err);
+      throw err;
+    }
+    const { index, term } = proposed;
     this.schedule();
     const r = await this.writes.track(term, index, durability.replicaAck, needsOutcome, durability.ackTimeoutMs);
     if (durability.localSync) await syncForWrite(this.storage, r.index);
@@ -750,8 +774,10 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
           }, wait);
           this.pendingReads.set(ctx, { resolve, reject, timer });
         });
+        // If readIndex below throws, the node's failure may reject p before anyone awaits it.
+        p.catch(() => {});
         this.raft.setNow(monotonicNowMs());
-        this.raft.readIndex(ctx, { lease });
+        this.core(() => this.raft.readIndex(ctx, { lease }));
         this.schedule();
         return await p;
       } catch (err) {
@@ -798,7 +824,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   }
 
   async changeMembershipLocal(change: ConfChange, timeoutMs: number, force = false): Promise<GroupMetadata> {
-    const { index } = this.raft.proposeConfChange(checkConfChange(change), { force });
+    const { index } = this.core(() => this.raft.proposeConfChange(checkConfChange(change), { force }));
     this.schedule();
     await this.waitApplied(index, Date.now() + timeoutMs, () => `membership change at index ${index} not applied within ${timeoutMs} ms`);
     return this.raft.groupMetadata;
@@ -830,7 +856,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     await this.storage.setSettings({ electableGroupSizeOverride: n, overrideSpan: span });
     let change: OverrideChange;
     try {
-      change = this.raft.setElectableGroupSizeOverride(n, opts);
+      change = this.core(() => this.raft.setElectableGroupSizeOverride(n, opts));
     } catch (err) {
       // E changed while the setting was stored: put the stored values back.
       await this.storage.setSettings({ electableGroupSizeOverride: previous, overrideSpan: previousSpan });
@@ -866,7 +892,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   /** Hands leadership to `target` (leader only); resolves when `target` leads or the timeout passes. */
   async transferLeadership(target: NodeId, timeoutMs = 5000): Promise<void> {
     this.checkOpen();
-    this.raft.transferLeadership(target);
+    this.core(() => this.raft.transferLeadership(target));
     this.schedule();
     const deadline = Date.now() + timeoutMs;
     for (let i = 0; i < 100_000 && Date.now() < deadline; i++) {
@@ -879,7 +905,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   /** OpenIO's `election leave`: step out of the election (or leadership) and start over. */
   leaveElection(): void {
     this.checkOpen();
-    this.raft.leaveElection();
+    this.core(() => this.raft.leaveElection());
     this.schedule();
   }
 
@@ -1260,7 +1286,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     if (leader !== null) return { action: 'none', reason: `follows ${leader}` };
     if (role !== 'follower') return { action: 'none', reason: `an election is already under way (${roleName(role)})` };
     if (!this.raft.status().promotable) return { action: 'none', reason: 'no leader known, and this node never campaigns (secondary, priority 0, or not a member)' };
-    this.raft.campaign();
+    this.core(() => this.raft.campaign());
     this.schedule();
     return { action: 'campaign', reason: 'no leader known: election started (pre-vote first)' };
   }
@@ -1281,6 +1307,11 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     if (what === 'read') return new ReplicaConsistencyError(`the read was not served within ${timeoutMs} ms (leader ${st.leader.id})`);
     return new WriteOutcomeUnknownError(`the write was not acknowledged within ${timeoutMs} ms (leader ${st.leader.id}); it may or may not commit`);
   }
+}
+
+/** A typed answer from the core that left its state unchanged, as opposed to a failed assertion. */
+function isRefusal(err: unknown): boolean {
+  return err instanceof ConclaveError && !(err instanceof InvariantError);
 }
 
 function asError(err: unknown): Error {

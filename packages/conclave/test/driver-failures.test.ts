@@ -62,6 +62,49 @@ test('an exception from the core while stepping a message stops the node, as one
   t.regex(err!.message, /injected/, 'the node refuses work after the failed step');
 });
 
+test('an exception from the core while proposing stops the node; the write may have happened (item 11)', async (t) => {
+  const h = await DriverHarness.open('n1');
+  t.teardown(() => h.close());
+  await h.electSelf();
+  const errors: Error[] = [];
+  h.node.on('error', (e) => errors.push(e));
+  h.raft.propose = () => {
+    throw new Error('assertion failed: injected in propose');
+  };
+  const err = await t.throwsAsync(h.node.put('k', 1, { durability: { replicaAck: 'none' } }));
+  t.is((err as { code?: string }).code, 'WRITE_OUTCOME_UNKNOWN', err!.message);
+  t.regex(String((err as { cause?: Error }).cause?.message), /injected in propose/);
+  await waitFor(() => errors.length > 0, 10_000, 'the node to stop');
+  const later = await t.throwsAsync(h.node.get('k', { consistency: 'none' }));
+  t.regex(later!.message, /injected in propose/, 'the node refuses work after the failed proposal');
+});
+
+test('an exception from the core while starting a read stops the node (item 11)', async (t) => {
+  const h = await DriverHarness.open('n3');
+  t.teardown(() => h.close());
+  await followN2(h);
+  const errors: Error[] = [];
+  h.node.on('error', (e) => errors.push(e));
+  h.raft.readIndex = () => {
+    throw new Error('assertion failed: injected in readIndex');
+  };
+  const err = await t.throwsAsync(h.node.get('k', { timeoutMs: 10_000 }));
+  t.regex(err!.message, /injected in readIndex/);
+  await waitFor(() => errors.length > 0, 10_000, 'the node to stop');
+});
+
+test('a refusal from the core (a typed error) is only an answer: the node carries on', async (t) => {
+  const h = await DriverHarness.open('n1');
+  t.teardown(() => h.close());
+  await h.electSelf();
+  const errors: Error[] = [];
+  h.node.on('error', (e) => errors.push(e));
+  const err = await t.throwsAsync(h.node.transferLeadership('nobody', 1000));
+  t.is((err as { code?: string }).code, 'INVALID_ARGUMENT');
+  await h.node.put('still', 'works', { durability: { replicaAck: 'none' } });
+  t.deepEqual(errors, []);
+});
+
 test('the override is stored before it takes effect: a failed store leaves it unchanged (item 12)', async (t) => {
   const h = await DriverHarness.open('n1');
   t.teardown(() => h.close());
