@@ -30,7 +30,8 @@ export type KvBatchOp = { readonly op: 'put'; readonly key: string; readonly val
  * A KV command. Keys are non-empty strings (ordered by their UTF-8 bytes); values are any
  * msgpack value except `undefined` (Buffers, strings, numbers, arrays, plain objects...).
  * `cas`: `expected` undefined means "the key must be absent"; `value` undefined means
- * "delete the key" (compare-and-delete). Equality is byte equality of the msgpack encoding.
+ * "delete the key" (compare-and-delete). Equality is deep equality of the values, whatever
+ * the order of object keys (value-equality.ts).
  */
 export type KvCommand =
   | KvBatchOp

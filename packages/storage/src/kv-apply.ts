@@ -3,6 +3,7 @@ import type { RawCommand } from './command.js';
 import { kvKey, type KvSpace } from './keys.js';
 import type { BatchOp } from './raw-db.js';
 import type { CommandOutcome } from './storage-types.js';
+import { storedValuesEqual } from './value-equality.js';
 
 /**
  * Adds a command's writes to `ops` (and to `changes`, the batch's own view of the keys it
@@ -40,7 +41,7 @@ export async function applyCommand(
       return { op: 'batch', count: cmd.ops.length };
     case 'cas': {
       const current = changes.has(cmd.key) ? changes.get(cmd.key)! : await readStored(cmd.key, space);
-      const succeeded = cmd.expected === null ? current === null : current !== null && Buffer.compare(current, cmd.expected) === 0;
+      const succeeded = cmd.expected === null ? current === null : current !== null && storedValuesEqual(current, cmd.expected);
       if (succeeded) {
         if (cmd.value === null) del(cmd.key);
         else put(cmd.key, cmd.value);
