@@ -656,7 +656,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   private async write(cmd: KvCommand, d: Partial<Durability> | undefined, needsOutcome = false): Promise<{ token: CommitToken; outcome: CommandOutcome | null }> {
     this.checkOpen();
     const durability = resolveDurability(d, this.opts.durability);
-    const data = encodeCommand(cmd);
+    const data = encodeCommand(cmd, 'arguments');
     if (this.raft.currentRole === 'leader') return this.proposeLocal(data, durability, needsOutcome);
     if (!this.opts.forwardWrites) throw new NotLeaderError(this.leaderHint());
     const res = (await this.callLeader('kv.write', { data, durability, needsOutcome }, durability.ackTimeoutMs + this.opts.insufficientReplicasTimeoutMs + 2000)) as {

@@ -90,47 +90,52 @@ function commandObject(cmd: unknown, what: string): Record<string, unknown> {
   return cmd as Record<string, unknown>;
 }
 
+/** `what.name`, or `name` alone at the top of an API call's arguments (what = ''). */
+function field(what: string, name: string): string {
+  return what === '' ? name : `${what}.${name}`;
+}
+
 function encodeOp(raw: unknown, what: string, inBatch: boolean): unknown[] {
-  const cmd = commandObject(raw, what);
+  const cmd = commandObject(raw, what || 'the command');
   switch (cmd.op) {
     case 'put':
-      checkKey(cmd.key, `${what}.key`);
-      return [OP_PUT, cmd.key, encodeValue(cmd.value, `${what}.value`)];
+      checkKey(cmd.key, field(what, 'key'));
+      return [OP_PUT, cmd.key, encodeValue(cmd.value, field(what, 'value'))];
     case 'del':
-      checkKey(cmd.key, `${what}.key`);
+      checkKey(cmd.key, field(what, 'key'));
       return [OP_DEL, cmd.key];
     case 'batch': {
-      if (inBatch) throw new InvalidArgumentError(`${what}: a batch cannot contain a batch`);
+      if (inBatch) throw new InvalidArgumentError(`${what || 'the command'}: a batch cannot contain a batch`);
       const ops = cmd.ops;
-      if (!Array.isArray(ops)) throw new InvalidArgumentError(`${what}.ops must be an array (got ${describe(ops)})`);
-      if (ops.length > MAX_BATCH_OPS) throw new InvalidArgumentError(`${what}.ops has ${ops.length} operations; at most ${MAX_BATCH_OPS} allowed`);
+      if (!Array.isArray(ops)) throw new InvalidArgumentError(`${field(what, 'ops')} must be an array (got ${describe(ops)})`);
+      if (ops.length > MAX_BATCH_OPS) throw new InvalidArgumentError(`${field(what, 'ops')} has ${ops.length} operations; at most ${MAX_BATCH_OPS} allowed`);
       const out: unknown[] = [];
       // Bytes so far: past the limit, the rest is only measured (each value encoded and let
       // go), so that a huge batch costs no more memory than the limit to refuse.
       let sizeBytes = OP_OVERHEAD_BYTES;
       for (let i = 0; i < ops.length; i++) {
-        const op = commandObject(ops[i], `${what}.ops[${i}]`);
+        const op = commandObject(ops[i], field(what, `ops[${i}]`));
         if (op.op !== 'put' && op.op !== 'del') {
-          throw new InvalidArgumentError(`${what}.ops[${i}].op must be 'put' or 'del' (got ${JSON.stringify(op.op)})`);
+          throw new InvalidArgumentError(`${field(what, `ops[${i}]`)}.op must be 'put' or 'del' (got ${JSON.stringify(op.op)})`);
         }
-        const encoded = encodeOp(op, `${what}.ops[${i}]`, true);
+        const encoded = encodeOp(op, field(what, `ops[${i}]`), true);
         sizeBytes += opSizeBytes(encoded);
         if (sizeBytes <= MAX_COMMAND_BYTES) out.push(encoded);
       }
-      if (sizeBytes > MAX_COMMAND_BYTES) throw new RequestTooLargeError(sizeBytes, MAX_COMMAND_BYTES, `${what} (a batch of ${ops.length} operations)`);
+      if (sizeBytes > MAX_COMMAND_BYTES) throw new RequestTooLargeError(sizeBytes, MAX_COMMAND_BYTES, `${what || 'the batch'} (a batch of ${ops.length} operations)`);
       return [OP_BATCH, out];
     }
     case 'cas':
-      if (inBatch) throw new InvalidArgumentError(`${what}: cas is not allowed inside a batch`);
-      checkKey(cmd.key, `${what}.key`);
+      if (inBatch) throw new InvalidArgumentError(`${what || 'the command'}: cas is not allowed inside a batch`);
+      checkKey(cmd.key, field(what, 'key'));
       return [
         OP_CAS,
         cmd.key,
-        cmd.expected === undefined ? null : encodeValue(cmd.expected, `${what}.expected`),
-        cmd.value === undefined ? null : encodeValue(cmd.value, `${what}.value`),
+        cmd.expected === undefined ? null : encodeValue(cmd.expected, field(what, 'expected')),
+        cmd.value === undefined ? null : encodeValue(cmd.value, what === '' ? 'next' : field(what, 'value')),
       ];
     default:
-      throw new InvalidArgumentError(`${what}.op must be one of put, del, batch, cas (got ${JSON.stringify(cmd.op) ?? 'undefined'})`);
+      throw new InvalidArgumentError(`${field(what, 'op')} must be one of put, del, batch, cas (got ${JSON.stringify(cmd.op) ?? 'undefined'})`);
   }
 }
 
@@ -148,8 +153,10 @@ function opSizeBytes(op: unknown[]): number {
  * Validates and encodes a command for a `normal` entry's data. Throws InvalidArgumentError
  * naming what is wrong, or RequestTooLargeError past MAX_COMMAND_BYTES.
  */
-export function encodeCommand(cmd: KvCommand): Buffer {
-  const data = packr.pack(encodeOp(cmd, 'command', false));
+export function encodeCommand(cmd: KvCommand, names: 'command' | 'arguments' = 'command'): Buffer {
+  // 'arguments': errors name what the application passed (`value`, `ops[2].key`, `next`),
+  // not the command object it never saw.
+  const data = packr.pack(encodeOp(cmd, names === 'command' ? 'command' : '', false));
   if (data.length > MAX_COMMAND_BYTES) throw new RequestTooLargeError(data.length, MAX_COMMAND_BYTES, 'the command');
   return data;
 }
