@@ -8,6 +8,7 @@ import { ConfChangeError, reviveError, UnknownMemberError, type CommitToken, typ
 import { leaveRow, pingRow, type LeaveRow, type PingRow } from './election-actions.js';
 import { electionDebugReport, electionReport, type ElectionDebugReport, type ElectionReport } from './election-report.js';
 import { groupReport, type GroupReport } from './group-report.js';
+import type { KeyRange } from './key-range.js';
 import { callEach, ConnectionPool, surveyMembers, type Answer, type MemberProbe, type Survey } from './member-survey.js';
 import { acceptRollbackRow, type AcceptRollbackRow } from './rollback-rows.js';
 import {
@@ -76,6 +77,11 @@ export interface TransferLeaderResult {
 function operationTimeoutMs(requestMs: number): number {
   return Math.max(1, requestMs - Math.min(500, Math.floor(requestMs / 5)));
 }
+
+/** Pairs a scan returns unless told otherwise. */
+export const DEFAULT_SCAN_LIMIT = 1000;
+/** Pairs asked of a member per request (the member serves at most 10,000). */
+const SCAN_PAGE_PAIRS = 1000;
 
 export class AdminClient {
   private client: AdminRpcClient | null = null;
@@ -150,6 +156,31 @@ export class AdminClient {
 
   delete(key: string, durability?: Partial<Durability>): Promise<{ token: CommitToken }> {
     return this.call('kv.delete', { key, ...(durability ? { durability } : {}) });
+  }
+
+  /**
+   * Up to `limit` pairs of `range`, in key order, read in pages of at most SCAN_PAGE_PAIRS
+   * from one member; `more` says whether the range holds further keys. Each page is its own
+   * read at `consistency`: a scan across pages is not one snapshot.
+   */
+  async scan(range: KeyRange, opts: { limit?: number; consistency?: Consistency } = {}): Promise<{ pairs: [string, unknown][]; more: boolean }> {
+    const limit = opts.limit ?? DEFAULT_SCAN_LIMIT;
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new InvalidArgumentError(`limit must be a positive integer, got ${limit}`);
+    const pairs: [string, unknown][] = [];
+    let from: KeyRange = range;
+    for (let page = 0; page <= Math.ceil(limit / SCAN_PAGE_PAIRS); page++) {
+      // One pair more than wanted tells whether the range goes on.
+      const want = Math.min(SCAN_PAGE_PAIRS, limit - pairs.length + 1);
+      const r = await this.call<{ pairs: [string, unknown][] }>('kv.scan', { ...from, limit: want, consistency: opts.consistency ?? 'linearizable' });
+      for (const pair of r.pairs) {
+        if (pairs.length === limit) return { pairs, more: true };
+        pairs.push(pair);
+      }
+      if (r.pairs.length < want) return { pairs, more: false };
+      const { gte: _gte, gt: _gt, ...upper } = range;
+      from = { ...upper, gt: pairs[pairs.length - 1]![0] };
+    }
+    return { pairs, more: true };
   }
 
   status(): Promise<NodeStatus> {

@@ -1,9 +1,10 @@
-// `conclave put|get|del`: key-value operations through any member.
+// `conclave put|get|del|scan`: key-value operations through any member.
 import type { Command } from 'commander';
 import type { Consistency } from 'conclave';
 import { InvalidArgumentError } from '@conclave/core';
 import { EXIT } from './exit-codes.js';
 import { clientOptions, openClient, type CommonFlags } from './common.js';
+import { scanRange } from './key-range.js';
 
 function parseConsistency(v: string | undefined): Consistency {
   if (v === undefined || v === 'linearizable' || v === 'lease' || v === 'none') return (v ?? 'linearizable') as Consistency;
@@ -48,6 +49,35 @@ export function registerKvCommands(program: Command, common: (c: Command) => Com
       }
     },
   );
+  common(
+    program
+      .command('scan [prefix]')
+      .description('list the keys starting with PREFIX (or within --gte/--gt and --lt/--lte), in key order, with their values')
+      .option('--gte <key>', 'from KEY, included')
+      .option('--gt <key>', 'from after KEY')
+      .option('--lt <key>', 'up to KEY, excluded')
+      .option('--lte <key>', 'up to KEY, included')
+      .option('--limit <n>', 'at most N keys (default 1000)')
+      .option('--keys-only', 'print the keys only')
+      .option('--consistency <c>', 'linearizable | lease | none | max-lag=MS'),
+  ).action(async (prefix: string | undefined, f: CommonFlags & { gte?: string; gt?: string; lt?: string; lte?: string; limit?: string; keysOnly?: boolean; consistency?: string }) => {
+    const range = scanRange(prefix, { gte: f.gte, gt: f.gt, lt: f.lt, lte: f.lte });
+    if (f.limit !== undefined && !/^[1-9]\d*$/.test(f.limit)) throw new InvalidArgumentError(`--limit must be a positive integer, got '${f.limit}'`);
+    const consistency = parseConsistency(f.consistency);
+    const client = await openClient(clientOptions(f));
+    try {
+      const { pairs, more } = await client.scan(range, { ...(f.limit !== undefined ? { limit: Number(f.limit) } : {}), consistency });
+      if (f.json) {
+        const items = f.keysOnly ? { keys: pairs.map(([k]) => k) } : { pairs: pairs.map(([key, value]) => ({ key, value })) };
+        console.log(JSON.stringify({ ok: true, count: pairs.length, more, ...items }));
+        return;
+      }
+      for (const [key, value] of pairs) console.log(f.keysOnly ? key : `${key}\t${typeof value === 'string' ? value : JSON.stringify(value)}`);
+      if (more) console.error(`(more keys follow; --limit ${Math.max(pairs.length * 10, 1)} or --gt '${pairs[pairs.length - 1]![0]}' for the next ones)`);
+    } finally {
+      await client.close();
+    }
+  });
   common(program.command('del <key>').description('delete KEY')).action(async (key: string, f: CommonFlags) => {
     const client = await openClient(clientOptions(f));
     try {
