@@ -3,9 +3,9 @@
 // tracked until its ack policy is met (write-tracker.ts).
 import { NotLeaderError, ProposalDroppedError, type AckPolicy } from '@conclave/core';
 import { encodeCommand, type CommandOutcome, type KvCommand } from '@conclave/storage';
-import { InsufficientReplicasError } from './errors.js';
+import { InsufficientReplicasError, WriteOutcomeUnknownError } from './errors.js';
 import { syncForWrite } from './local-sync.js';
-import type { NodeContext } from './node-context.js';
+import { isRefusal, type NodeContext } from './node-context.js';
 import { resolveDurability, type CommitToken, type Durability } from './options.js';
 import type { ReadGate } from './read-gate.js';
 import { WriteTracker } from './write-tracker.js';
@@ -46,7 +46,7 @@ export class WritePath {
     const ctx = this.ctx;
     ctx.checkOpen();
     const durability = resolveDurability(d, ctx.opts.durability);
-    const data = encodeCommand(cmd);
+    const data = encodeCommand(cmd, 'arguments');
     if (ctx.raft.currentRole === 'leader') return this.proposeLocal(data, durability, needsOutcome);
     if (!ctx.opts.forwardWrites) throw new NotLeaderError(ctx.leaderHint());
     const res = (await this.callLeader('kv.write', { data, durability, needsOutcome }, durability.ackTimeoutMs + ctx.opts.insufficientReplicasTimeoutMs + 2000)) as {
@@ -73,7 +73,15 @@ export class WritePath {
     if (this.writes.size >= MAX_PENDING_WRITES) throw new ProposalDroppedError(`${MAX_PENDING_WRITES} writes are already pending on this leader`);
     await this.waitForReplicas(durability.replicaAck);
     ctx.checkOpen(); // closed while waiting: nothing was proposed
-    const { index, term } = ctx.raft.propose(data);
+    let proposed: { index: number; term: number };
+    try {
+      proposed = ctx.core(() => ctx.raft.propose(data));
+    } catch (err) {
+      // The core broke half-way through appending: the entry may be in its log.
+      if (!isRefusal(err)) throw new WriteOutcomeUnknownError(`node ${ctx.id} stopped while proposing the write (${(err as Error).message}); it may or may not take effect`, err);
+      throw err;
+    }
+    const { index, term } = proposed;
     ctx.schedule();
     const r = await this.writes.track(term, index, durability.replicaAck, needsOutcome, durability.ackTimeoutMs);
     if (durability.localSync) await syncForWrite(ctx.storage, r.index);
