@@ -1,7 +1,9 @@
 // conclave: the embeddable, Raft-replicated key-value store. See the repository README.
 export { openNode, ConclaveNode, reviveError, type NodeEvents, type NodeState, type NodeStatus, type WriteResult, type CasResult, type RollbackStatus } from './node.js';
 export type { RollbackReport, LostWrite } from './rollback.js';
-export type { OpenNodeOptions, Durability, Consistency, CommitToken, Logger } from './options.js';
+export type { OpenNodeOptions, Durability, Consistency, CommitToken } from './options.js';
+export type { Logger, LogEvent } from './log.js';
+export { METRICS_PATH } from './metrics.js';
 export { DEFAULT_DURABILITY } from './options.js';
 export * from './errors.js';
 export type { KvBatchOp, SyncPolicy } from '@conclave/storage';

@@ -55,6 +55,8 @@ import { ConfChangeError, LeaderTransferError, UnknownMemberError } from './erro
 import { mostCaughtUp, trueMajorityCaughtUp } from './member-choice.js';
 import { checkSizeLimits, SIZE_LIMITS } from './size-limits.js';
 import { monotonicNowMs } from './clock.js';
+import { NodeMetrics } from './metrics.js';
+import { logNodeEvents } from './log.js';
 
 export type NodeState = 'leader' | 'follower' | 'candidate' | 'detached';
 
@@ -186,6 +188,8 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   private rollback: RollbackState = { state: 'none' };
   private divergenceTask: Promise<void> | null = null;
   private lastLeader: NodeId | null = null;
+  /** GET /metrics (metrics.ts); null with `metrics: false`. */
+  private metrics: NodeMetrics | null = null;
 
   private constructor(opts: ResolvedOptions) {
     super();
@@ -193,12 +197,15 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     this.id = opts.id;
     this.groupId = opts.groupId;
     this.readContextPrefix = `${opts.id}:${randomBytes(8).toString('hex')}`;
+    opts.logger.bind(() => ({ term: this.raft.currentTerm, role: this.raft.currentRole })); // observability hook (log.ts)
+    logNodeEvents(this, opts.logger); // observability hook (log.ts)
   }
 
   /** Opens (bootstrapping, restarting or joining) a node. See OpenNodeOptions. */
   static async open(options: OpenNodeOptions): Promise<ConclaveNode> {
     const node = new ConclaveNode(resolveOptions(options));
     await node.start();
+    node.opts.logger.info('node_started', `listening on ${node.address}, group ${node.groupId}, data ${node.opts.dataDir}`, { address: node.address, groupId: node.groupId, dataDir: node.opts.dataDir });
     return node;
   }
 
@@ -265,7 +272,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
         throw new InvalidArgumentError(`data directory ${o.dataDir} is empty: give peers to bootstrap a new group, or join to join a running one`);
       }
     } else {
-      if (o.join) o.logger.info(`data directory ${o.dataDir} already belongs to group ${loaded.group!.groupId}; join is ignored`);
+      if (o.join) o.logger.info('join_ignored', `data directory ${o.dataDir} already belongs to group ${loaded.group!.groupId}; join is ignored`);
       this.raft = RaftNode.restore(raftConfig, {
         hardState: loaded.hardState,
         group: loaded.group!,
@@ -290,11 +297,12 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     this.transport.onSnapshot((from, meta, chunks) => this.receiveSnapshot(from, meta.index, meta, chunks));
     this.transport.on('unreachable', (peer, reason) => {
       // size-limits.ts makes this impossible; should it happen, the core backs off and says so.
-      if (reason === 'tooLarge') o.logger.error(`the transport refused a message to ${peer} as larger than its frame limit (counted in droppedTooLarge)`);
+      if (reason === 'tooLarge') o.logger.error('transport_message_too_large', `the transport refused a message to ${peer} as larger than its frame limit (counted in droppedTooLarge)`);
       this.guarded(() => this.raft.reportUnreachable(peer));
     });
-    this.transport.on('handlerError', (err) => o.logger.warn(`transport handler failed: ${(err as Error)?.message ?? String(err)}`));
+    this.transport.on('handlerError', (err) => o.logger.warn('transport_handler_failed', `transport handler failed: ${(err as Error)?.message ?? String(err)}`));
     registerAdminHandlers(this.transport, this);
+    if (o.metrics) this.metrics = new NodeMetrics(this, this.transport); // observability hook (metrics.ts)
     await this.transport.start();
     this.tickTimer = setInterval(() => {
       if (!this.closed) this.guarded(() => this.raft.tick(monotonicNowMs()));
@@ -319,7 +327,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
           { timeoutMs: Math.max(1000, deadline - Date.now()) },
         )) as { group: GroupMetadata };
         this.transport.setPeers(this.addressesOf(res.group));
-        this.opts.logger.info(`joined group ${this.groupId} through ${address} as a secondary`);
+        this.opts.logger.info('joined', `joined group ${this.groupId} through ${address} as a secondary`);
         return;
       } catch (err) {
         lastError = err;
@@ -341,6 +349,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     this.failAll(err, `node ${this.id} closed`);
     if (this.loopRunning) await this.loopRunning.catch(() => {});
     await this.closeQuietly();
+    this.opts.logger.info('node_stopped', `node ${this.id} stopped`);
   }
 
   private async closeQuietly(): Promise<void> {
@@ -372,7 +381,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   private fail(err: Error): void {
     if (this.failure) return;
     this.failure = err;
-    this.opts.logger.error(`stopping node ${this.id}: ${err.message}`);
+    this.opts.logger.error('node_failed', `stopping node ${this.id}: ${err.message}`, { code: (err as { code?: string }).code });
     this.failAll(err, `node ${this.id} failed (${err.message})`);
     void this.closeQuietly();
     if (this.listenerCount('error') > 0) this.emit('error', err);
@@ -442,9 +451,10 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     if (rd.softState) this.onSoftState();
     for (const m of rd.messages) this.sendMessage(m);
     if (rd.entries.length > 0 || rd.hardState || rd.snapshot) {
-      await this.storage.writeReady(rd);
+      await (this.metrics ? this.metrics.storageWrite(this.storage.writeReady(rd)) : this.storage.writeReady(rd)); // observability hook
       if (rd.snapshot) {
         this.snapshots.installed();
+        this.metrics?.snapshotInstalled(); // observability hook
         this.onGroupChanged(this.raft.groupMetadata);
       }
     }
@@ -464,7 +474,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     if (rd.snapshot && this.rollback.state === 'rollingBack') {
       const { report, file } = this.rollback;
       this.rollback = { state: 'none' };
-      this.opts.logger.warn(`rolled back to the leader's state at index ${rd.snapshot.index}; ${report.lostWriteCount} lost writes are listed in ${file}`);
+      this.opts.logger.warn('rollback', `rolled back to the leader's state at index ${rd.snapshot.index}; ${report.lostWriteCount} lost writes are listed in ${file}`);
       this.emit('rollback', { ...report, file });
     }
     this.checkDivergence();
@@ -547,7 +557,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       this.transport.send({ ...m, snapshot: stream.meta });
       this.raft.reportSnapshot(m.to, true, stream.meta.index);
     } catch (err) {
-      this.opts.logger.warn(`snapshot to ${m.to} failed: ${(err as Error).message}`);
+      this.opts.logger.warn('snapshot_send_failed', `snapshot to ${m.to} failed: ${(err as Error).message}`);
       this.raft.reportSnapshot(m.to, false);
     } finally {
       this.snapshotsSending.delete(m.to);
@@ -558,7 +568,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   private async receiveSnapshot(from: NodeId, index: number, meta: Parameters<NodeStorage['beginInstall']>[0], chunks: AsyncIterable<Uint8Array>): Promise<void> {
     if (this.closed) return;
     await this.snapshots.receive(meta, chunks, { rollback: this.rollback.state === 'rollingBack' });
-    this.opts.logger.info(`staged snapshot at index ${index} from ${from}`);
+    this.opts.logger.info('snapshot_staged', `staged snapshot at index ${index} from ${from}`);
   }
 
   // ------------------------------------------------------------------ rollback (JE hard recovery)
@@ -583,7 +593,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       const err = decision.error;
       this.rollback = decision.action === 'prohibit' ? { state: 'prohibited', report, error: decision.error } : { state: 'divergedWithoutOverride', report, error: decision.error };
       this.raft.noteRollbackRefused(`${err.code}: ${report.exact ? '' : 'up to '}${report.lostWriteCount} committed writes [${report.fromIndex}, ${report.toIndex}] differ from leader ${d.leader}`);
-      this.opts.logger.error(err.message);
+      this.opts.logger.error(decision.action === 'prohibit' ? 'rollback_prohibited' : 'diverged_without_override', err.message, { code: err.code });
       if (decision.action === 'prohibit') this.emit('rollbackProhibited', decision.error);
       else this.emit('divergedWithoutOverride', decision.error);
       return;
@@ -591,6 +601,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     // The record for the operator goes to disk before anything is lost.
     const file = await saveRollbackReport(this.opts.dataDir, report);
     this.opts.logger.warn(
+      'rollback_started',
       `diverged from leader ${d.leader} at index ${d.index}${d.exact ? '' : ' or later'}: rolling back ${report.exact ? '' : 'up to '}${report.lostWriteCount} committed writes [${d.index}, ${d.committed}] to follow it; they are saved in ${file}`,
     );
     this.rollback = { state: 'rollingBack', report, file };
@@ -661,6 +672,10 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
 
   /** The leader's half of a write (also serves writes forwarded by followers). */
   async proposeLocal(data: Uint8Array, durability: Durability, needsOutcome: boolean): Promise<{ token: CommitToken; outcome: CommandOutcome | null }> {
+    return this.metrics ? this.metrics.proposal(() => this.proposeLocalUnmeasured(data, durability, needsOutcome)) : this.proposeLocalUnmeasured(data, durability, needsOutcome); // observability hook
+  }
+
+  private async proposeLocalUnmeasured(data: Uint8Array, durability: Durability, needsOutcome: boolean): Promise<{ token: CommitToken; outcome: CommandOutcome | null }> {
     this.checkOpen();
     if (this.raft.currentRole !== 'leader') throw new NotLeaderError(this.leaderHint());
     if (this.writes.size >= MAX_PENDING_WRITES) throw new ProposalDroppedError(`${MAX_PENDING_WRITES} writes are already pending on this leader`);
@@ -840,6 +855,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     const applied = this.raft.overrideSpan;
     if (JSON.stringify(applied) !== JSON.stringify(span)) await this.storage.setSettings({ overrideSpan: applied });
     this.opts.logger.warn(
+      n > 0 ? 'override_set' : 'override_cleared',
       n > 0
         ? `electable group size override set to ${n} (was ${change.previous}; electable group size ${change.electableGroupSize}): quorums now come from ${n}. Two leaders are possible if the rest of the group is alive; clear it as soon as a true majority is back.`
         : `electable group size override cleared (was ${change.previous}); quorums come from the electable group size ${change.electableGroupSize}`,
@@ -858,7 +874,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     if (this.overrideTimer) return;
     this.overrideTimer = setInterval(() => {
       const o = this.raft.electableGroupSizeOverride;
-      if (o > 0) this.opts.logger.warn(`running with electable group size override ${o} (electable group size ${this.raft.status().electableGroupSize})`);
+      if (o > 0) this.opts.logger.warn('override_active', `running with electable group size override ${o} (electable group size ${this.raft.status().electableGroupSize})`);
     }, OVERRIDE_WARNING_INTERVAL_MS);
     this.overrideTimer.unref();
   }
@@ -1107,18 +1123,19 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
           const override = this.raft.electableGroupSizeOverride;
           if (!check?.met || !prev?.met || override === 0) return;
           this.opts.logger.warn(
+            'override_until_majority',
             `until-majority: clearing override ${override}: ${check.caughtUp.length} of ${check.electableGroupSize} electable members are connected and caught up (${check.caughtUp.join(', ')}), a true majority is ${check.needed}`,
           );
           await this.setElectableGroupSizeOverride(0);
         })
-        .catch((err) => this.opts.logger.warn(`until-majority check failed: ${(err as Error).message}`))
+        .catch((err) => this.opts.logger.warn('override_check_failed', `until-majority check failed: ${(err as Error).message}`))
         .finally(() => {
           busy = false;
         });
     }, intervalMs);
     timer.unref();
     this.untilMajorityTimer = timer;
-    this.opts.logger.warn(`override ${this.raft.electableGroupSizeOverride} will be cleared once a true majority of the electable members is connected and caught up`);
+    this.opts.logger.warn('override_until_majority', `override ${this.raft.electableGroupSizeOverride} will be cleared once a true majority of the electable members is connected and caught up`);
   }
 
   /** The leader's status: this node's own, or asked of the leader; null when no leader answers. */
