@@ -80,7 +80,7 @@ test.serial('split brain through the override: a small rollback is automatic and
       Array.from({ length: LOST }, (_, i) => [`lost-${i}`, i]),
       'every lost key and value is listed',
     );
-    t.regex(g.output.get('n2') ?? '', /ROLLED BACK 12 committed writes/);
+    t.regex(g.output.get('n2') ?? '', /"event":"rollback".*"lostWriteCount":12/, 'a structured rollback line');
 
     // n1: 12 > 10, so it refuses and keeps its data.
     const st = await waitFor(async () => {

@@ -8,6 +8,8 @@ import { registerNodeCommands } from './commands-node.js';
 import { registerOverrideCommands } from './commands-override.js';
 import { withCommonOptions } from './common.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
+import { registerDashboardCommand } from './commands-dashboard.js';
+import { addExamples } from './help-examples.js';
 
 // A reader that went away (`conclave election debug | head -1`) ends the command quietly:
 // what was printed is all that was wanted, and a stack trace helps no one.
@@ -31,6 +33,8 @@ registerKvCommands(program, withCommonOptions);
 registerGroupCommands(program, withCommonOptions);
 registerOverrideCommands(program, withCommonOptions);
 registerElectionCommands(program, withCommonOptions);
+registerDashboardCommand(program);
+addExamples(program);
 
 try {
   await program.parseAsync(process.argv);

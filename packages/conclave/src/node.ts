@@ -474,7 +474,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     if (rd.snapshot && this.rollback.state === 'rollingBack') {
       const { report, file } = this.rollback;
       this.rollback = { state: 'none' };
-      this.opts.logger.warn('rollback', `rolled back to the leader's state at index ${rd.snapshot.index}; ${report.lostWriteCount} lost writes are listed in ${file}`);
+      this.opts.logger.warn('rollback', `rolled back to the leader's state at index ${rd.snapshot.index}; ${report.lostWriteCount} lost writes are listed in ${file}`, { lostWriteCount: report.lostWriteCount, fromIndex: report.fromIndex, toIndex: report.toIndex, leader: report.leader, file });
       this.emit('rollback', { ...report, file });
     }
     this.checkDivergence();
