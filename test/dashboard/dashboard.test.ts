@@ -11,6 +11,15 @@ import { chromium, type Page } from 'playwright-core';
 import { ProcessGroup } from '../cluster/harness.js';
 import { runCli } from '../admin/run-cli.js';
 
+// The functions passed to waitFor and evaluate run in the page: the browser's globals, typed as
+// little as they are used (this project's TypeScript has no DOM library).
+interface PageElement {
+  textContent: string | null;
+  dataset: Record<string, string | undefined>;
+}
+declare const document: { getElementById(id: string): PageElement | null; querySelector(selector: string): PageElement | null; querySelectorAll(selector: string): { length: number } };
+declare function getComputedStyle(el: unknown): { backgroundColor: string };
+
 const CLI = fileURLToPath(new URL('../../packages/admin/src/cli.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
 /** Where the test leaves its screenshot (ignored by git). */
