@@ -1,20 +1,13 @@
 // The dashboard's view of a survey (members, leader, override age, bounded samples), the
 // CLI's endpoint default, and an example in every command's --help.
 import test from 'ava';
-import { Command } from 'commander';
 import type { Member } from '@conclave/core';
 import type { NodeStatus } from 'conclave';
 import { commitAckTotals, DashboardState, MAX_SAMPLES } from '../src/dashboard-state.js';
 import type { MemberProbe, Survey } from '../src/member-survey.js';
-import { DEFAULT_ENDPOINT, resolveEndpoints, withCommonOptions } from '../src/common.js';
-import { addExamples, EXAMPLES, leafCommands } from '../src/help-examples.js';
-import { registerClusterCommands } from '../src/commands-cluster.js';
-import { registerElectionCommands } from '../src/commands-election.js';
-import { registerGroupCommands } from '../src/commands-group.js';
-import { registerKvCommands } from '../src/commands-kv.js';
-import { registerNodeCommands } from '../src/commands-node.js';
-import { registerOverrideCommands } from '../src/commands-override.js';
-import { registerDashboardCommand } from '../src/commands-dashboard.js';
+import { DEFAULT_ENDPOINT, resolveEndpoints } from '../src/common.js';
+import { EXAMPLES, leafCommands } from '../src/help-examples.js';
+import { buildProgram } from '../src/program.js';
 
 const members: Member[] = ['n1', 'n2', 'n3'].map((id, i) => ({ id, address: `127.0.0.1:${7001 + i}`, type: 'electable', removed: false, priority: 1 }));
 
@@ -89,15 +82,7 @@ test('--endpoint, else $CONCLAVE_ENDPOINTS (comma-separated), else 127.0.0.1:700
 });
 
 test("every command's --help has an example, and every example names a command that exists", (t) => {
-  const program = new Command().name('conclave');
-  registerNodeCommands(program);
-  registerClusterCommands(program);
-  registerKvCommands(program, withCommonOptions);
-  registerGroupCommands(program, withCommonOptions);
-  registerOverrideCommands(program, withCommonOptions);
-  registerElectionCommands(program, withCommonOptions);
-  registerDashboardCommand(program);
-  addExamples(program);
+  const program = buildProgram();
   const leaves = leafCommands(program);
   t.true(leaves.length >= 18, leaves.map((l) => l.path).join(', '));
   for (const { path, command } of leaves) {
