@@ -89,7 +89,7 @@ export function registerNodeCommands(program: Command): void {
       const n = await openNode({ ...options, logger });
       // The node logs its own events (node_started, leader_elected, override_set, rollback, ...).
       n.on('error', (e) => {
-        logger.fatal({ nodeId: n.id, event: 'node_failed', code: (e as { code?: string }).code }, `fatal: ${e.message}`);
+        logger.fatal({ nodeId: n.id, event: 'node_exit', code: (e as { code?: string }).code }, `fatal: ${e.message}`);
         process.exit(1);
       });
       await new Promise<void>((resolve) => {
