@@ -77,7 +77,8 @@ function actionButtons(m, view) {
 function timeline(m, nowMs) {
   const width = 720, height = 34, windowMs = 10 * 60 * 1000, x0 = 90;
   const x = (t) => x0 + ((t - (nowMs - windowMs)) / windowMs) * (width - x0 - 10);
-  const marks = m.history.filter((h) => h.atMs >= nowMs - windowMs).map((h) =>
+  // Oldest first, so that the newest event is drawn on top where marks overlap.
+  const marks = m.history.filter((h) => h.atMs >= nowMs - windowMs).reverse().map((h) =>
     '<circle cx="' + x(h.atMs).toFixed(1) + '" cy="17" r="5" fill="' + (ROLE_COLOURS[h.to] || "#555") + '"><title>' + esc(new Date(h.atMs).toLocaleTimeString() + " " + h.from + ":" + h.event + ":" + h.to + " term " + h.term + (h.detail ? " (" + h.detail + ")" : "")) + "</title></circle>").join("");
   return '<svg class="timeline" data-member="' + esc(m.id) + '" width="' + width + '" height="' + height + '"><text x="6" y="21">' + esc(m.id) + '</text><line x1="' + x0 + '" y1="17" x2="' + (width - 10) + '" y2="17" stroke="#d0d7de"/>' + marks + "</svg>";
 }
