@@ -20,6 +20,7 @@ import { ChildRpc } from './lib/ipc.js';
 import type { LoadResult, LoadSpec } from './lib/load.js';
 import { renderChart } from './lib/svg.js';
 import { resultsTable, targetChecks, targetsTable } from './lib/report.js';
+import { TtyProgress } from '../scripts/tty-progress.js';
 
 const argv = process.argv.slice(2).filter((a) => a !== '--');
 if (argv.includes('--help') || argv.includes('-h')) {
@@ -51,7 +52,15 @@ const resultsDir = join(dirname(fileURLToPath(import.meta.url)), 'results');
 const started = Date.now();
 const cells: Cell[] = [];
 const cleanups: (() => Promise<void>)[] = [];
-const log = (m: string): void => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${m}`);
+/** Cells this run will measure (etcd's counted even if it turns out to be missing): the progress line's denominator. */
+const plannedCells = (() => {
+  const n = (id: ConfigId, sizes: readonly number[]) => (args.configs.includes(id) ? sizes.length * args.inflights.length : 0);
+  const secondary = args.quick ? [args.sizesBytes[0]!] : args.sizesBytes;
+  return n('conclave3', args.sizesBytes) + n('follower3', secondary) + n('conclave5', secondary) + n('override5', secondary) + n('etcd3', args.sizesBytes);
+})();
+/** On a terminal: the cell running, elapsed and (from the cells done so far) remaining time. */
+const progress = new TtyProgress(process.stderr, (elapsedMs) => (cells.length === 0 ? null : (elapsedMs / cells.length) * Math.max(0, plannedCells - cells.length)));
+const log = (m: string): void => progress.print(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${m}`);
 
 function spec(sizeBytes: number, inflight: number): LoadSpec {
   return { inflight, sizeBytes, warmupMs: WARMUP_MS, durationMs: DURATION_MS, maxOps: MAX_OPS, keySpace: KEY_SPACE };
@@ -67,6 +76,7 @@ async function warmUp(what: string, load: (s: LoadSpec) => Promise<LoadResult>):
 async function runCells(config: ConfigId, load: (s: LoadSpec) => Promise<LoadResult>, sizes = args.sizesBytes): Promise<void> {
   for (const sizeBytes of sizes) {
     for (const inflight of args.inflights) {
+      progress.set(`cell ${cells.length + 1}/${plannedCells}: ${config} ${sizeBytes} B x ${inflight}`);
       const r = await load(spec(sizeBytes, inflight));
       cells.push({ config, ...r });
       log(`${config} ${sizeBytes} B x ${inflight}: ${Math.round(r.opsPerS)} writes/s, p50 ${(r.latency.p50Us / 1000).toFixed(2)} ms, p99 ${(r.latency.p99Us / 1000).toFixed(2)} ms${r.errors ? `, ${r.errors} errors (${r.firstError})` : ''}`);
@@ -180,6 +190,7 @@ const deadline = setTimeout(() => {
 
 try {
   const r = await main();
+  progress.stop();
   console.log('');
   console.log(`floor: fdatasync p50 ${r.floor.fdatasync.p50Us} µs (p99 ${r.floor.fdatasync.p99Us}), ws round trip p50 ${r.floor.wsRoundTrip.p50Us} µs (p99 ${r.floor.wsRoundTrip.p99Us}); floor = ${r.floor.p50Us} µs`);
   if (!r.etcd.ran) console.log(`etcd: ${r.etcd.note}`);
@@ -196,6 +207,7 @@ try {
   console.error(`commit-ack benchmark failed: ${(err as Error).stack ?? String(err)}`);
   process.exitCode = 1;
 } finally {
+  progress.stop();
   clearTimeout(deadline);
   await cleanup();
 }

@@ -23,7 +23,7 @@ node = await openNode({
   peers: config.peers,
   groupId: 'bench',
   syncPolicy: 'sync',
-  logger: { info: () => {}, warn: (m) => console.error(`[${config.id}] WARN ${m}`), error: (m) => console.error(`[${config.id}] ERROR ${m}`) },
+  logger: { info: () => {}, warn: (f, m) => console.error(`[${config.id}] WARN ${String(f.event)}: ${m}`), error: (f, m) => console.error(`[${config.id}] ERROR ${String(f.event)}: ${m}`) },
 });
 const n = node;
 

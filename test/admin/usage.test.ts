@@ -7,7 +7,7 @@ import { jsonOf, runCli } from './run-cli.js';
 test('bad arguments: exit 2 and a message naming the argument', async (t) => {
   const cases: [string[], RegExp][] = [
     [['override', 'set', '--endpoint', '127.0.0.1:1'], /missing required argument 'n'/],
-    [['group', 'show'], /required option '--endpoint <host:port>' not specified/],
+    [['dashboard', '--interval-ms', '5', '--endpoint', '127.0.0.1:1'], /--interval-ms must be an integer from 100 to 60000, got '5'/],
     [['election', 'status', '--endpoint', 'nowhere'], /endpoint 'nowhere' is not HOST:PORT/],
     [['election', 'status', '--endpoint', '127.0.0.1:1', '--timeout', 'soon'], /--timeout must be an integer from 1 to 600000, got 'soon'/],
     [['election', 'vote', '--endpoint', '127.0.0.1:1'], /unknown command 'vote'/],
@@ -54,7 +54,7 @@ test('nothing listening: election status prints code 2 per endpoint and exits 3;
 test('issue 21 item 8: a usage error under --json prints one JSON line with code USAGE', async (t) => {
   const cases = [
     ['election', 'status', '--endpoint', '127.0.0.1:1', '--bogus', '--json'],
-    ['group', 'show', '--json'],
+    ['group', 'show', '--endpoint', '127.0.0.1:1', '--no-such-flag', '--json'],
     ['election', 'vote', '--endpoint', '127.0.0.1:1', '--json'],
   ];
   const runs = await Promise.all(cases.map((args) => runCli(args)));

@@ -59,7 +59,7 @@ test.serial('a divergence no override explains: the node keeps its data and refu
     }, 20_000, `${follower} to refuse the divergence`);
     t.like(st.rollback, { state: 'divergedWithoutOverride', fromIndex: damaged.from, toIndex: damaged.to, leader, lostWriteCount: damaged.writes });
     t.true(st.commitIndex === damaged.to, 'its commit did not move');
-    t.regex(g.output.get(follower) ?? '', /DIVERGED_WITHOUT_OVERRIDE: .*neither it nor the leader ran with an electable group size override/);
+    t.regex(g.output.get(follower) ?? '', /"event":"diverged_without_override","code":"DIVERGED_WITHOUT_OVERRIDE".*neither it nor the leader ran with an electable group size override/);
     t.false(existsSync(join(g.dataDir(follower), 'rollbacks')), 'nothing rolled back, no report');
     t.true(st.lastIndex >= damaged.to, 'its log keeps the diverged entries');
     // Its state machine answers from what it applied: a restart may have lost the deferred

@@ -80,7 +80,7 @@ test.serial('split brain through the override: a small rollback is automatic and
       Array.from({ length: LOST }, (_, i) => [`lost-${i}`, i]),
       'every lost key and value is listed',
     );
-    t.regex(g.output.get('n2') ?? '', /ROLLED BACK 12 committed writes/);
+    t.regex(g.output.get('n2') ?? '', /"event":"rollback".*"lostWriteCount":12/, 'a structured rollback line');
 
     // n1: 12 > 10, so it refuses and keeps its data.
     const st = await waitFor(async () => {
@@ -88,7 +88,7 @@ test.serial('split brain through the override: a small rollback is automatic and
       return s?.rollback.state === 'prohibited' ? s : null;
     }, 20_000, 'n1 to refuse the rollback');
     t.like(st.rollback, { state: 'prohibited', lostWriteCount: LOST, rollbackLimit: 10 });
-    t.regex(g.output.get('n1') ?? '', /ROLLBACK_PROHIBITED: .*rejoining would roll back 12 committed writes, more than rollbackLimit 10.*--accept-rollback/);
+    t.regex(g.output.get('n1') ?? '', /"event":"rollback_prohibited","code":"ROLLBACK_PROHIBITED".*rejoining would roll back 12 committed writes, more than rollbackLimit 10.*--accept-rollback/);
     t.true((await g.client('n1').get('lost-0', 'none')).found, 'nothing was rolled back');
     t.deepEqual(rollbackFiles(g, 'n1'), []);
 

@@ -23,9 +23,13 @@ interface Run {
   stderr: string;
 }
 
-function cli(args: readonly string[]): Promise<Run> {
+/**
+ * Runs the CLI. A command without --endpoint talks to $CONCLAVE_ENDPOINTS, else 127.0.0.1:7001
+ * (where a developer's `npm start` group may run): here it is port 1 on loopback, never open.
+ */
+function cli(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CONCLAVE_ENDPOINTS: '127.0.0.1:1', ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b: Buffer) => (stdout = (stdout + b.toString()).slice(-20_000)));
@@ -80,7 +84,10 @@ test('malformed arguments exit 2 with a message naming the argument, never a sta
     [['node', 'start', '--id', 'n1', '--data', data, '--listen', '127.0.0.1:7001', '--peers', 'n1=127.0.0.1:7001,n1=127.0.0.1:7002'], /names n1 twice/],
     [['node', 'start', '--id', 'n1', '--data', data, '--listen', '127.0.0.1:7001', '--peers', 'n2=127.0.0.1:7002'], /'n1' is missing from peers/],
     [['put', 'k', '--endpoint', ep], /missing required argument 'value'/],
-    [['put', 'k', 'v'], /required option '--endpoint/],
+    [start('--log-format', 'xml'), /--log-format must be pretty or json, got 'xml'/],
+    [start('--log-level', 'loud'), /--log-level must be one of/],
+    [['dashboard', '--host', '0.0.0.0'], /--host must be a loopback address/],
+    [['dashboard', '--port', '70000'], /--port must be an integer/],
     [['put', 'k', 'v', '--endpoint', 'not-an-address'], /endpoint 'not-an-address' is not HOST:PORT/],
     [['put', 'k', '{', '--json-value', '--endpoint', ep], /not valid JSON/],
     [['get', 'k', '--endpoint', ep, '--consistency', 'eventually'], /--consistency must be/],
@@ -130,6 +137,13 @@ test('a damaged or foreign data directory: exit 1 naming the directory; an unrea
   t.is(r.code, 3, r.stderr);
   t.regex(r.stderr, /no endpoint answered|refused/i);
   t.notRegex(r.stderr, STACK);
+  // No --endpoint: $CONCLAVE_ENDPOINTS is the one asked, and a bad entry in it is a usage error naming it.
+  const fromEnv = await cli(['get', 'k'], { CONCLAVE_ENDPOINTS: `127.0.0.1:${closedPort}` });
+  t.is(fromEnv.code, 3, fromEnv.stderr);
+  t.true(fromEnv.stderr.includes(`127.0.0.1:${closedPort}`), fromEnv.stderr);
+  const badEnv = await cli(['get', 'k'], { CONCLAVE_ENDPOINTS: '127.0.0.1:7001,nohost' });
+  t.is(badEnv.code, 2, badEnv.stderr);
+  t.regex(badEnv.stderr, /CONCLAVE_ENDPOINTS entry 'nohost' is not HOST:PORT/);
 });
 
 test('random argument vectors: a documented exit code, no stack trace, within the deadline', async (t) => {

@@ -7,7 +7,7 @@ import { openNode } from '../../packages/conclave/src/index.js';
 const [mode, dataDir, port, count] = process.argv.slice(2);
 const bound = Number(process.env.CONCLAVE_TEST_BOUND_BYTES);
 const address = `127.0.0.1:${port}`;
-const quiet = { info: () => {}, warn: () => {}, error: (m: string) => console.error(m) };
+const quiet = { info: () => {}, warn: () => {}, error: (_f: Record<string, unknown>, m?: string) => console.error(m) };
 const node = await openNode({
   id: 'n1',
   dataDir: dataDir!,

@@ -8,6 +8,7 @@ import { formatReport, runNemesis } from './run.js';
 import { CLOCK_MODES, type ClockMode } from './clock.js';
 import { ALL_FAULT_KINDS, type FaultKind } from './faults.js';
 import { summarizeFileCheck, summarizeRun } from './summary.js';
+import { TtyProgress } from '../../scripts/tty-progress.js';
 
 const USAGE = `usage: npm run nemesis -- [--minutes N | --seconds N] [--seed N] [--clients N] [--keys N] [--keep-history] [--out DIR]
                              [--read-consistency linearizable|lease|none]   (weaker reads: to see the checker catch them)
@@ -108,6 +109,8 @@ if (args.faults !== undefined) {
 // An interrupt still removes the namespaces and stops the nodes (exit hooks run on exit()).
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 const seed = args.seed !== undefined ? positiveInt('seed', args.seed, 1, 2 ** 31) : Math.floor(Math.random() * 2 ** 31) + 1;
+// On a terminal: the last fault (or step), elapsed and remaining time of the soak (then the final checks).
+const progress = new TtyProgress(process.stderr, (elapsedMs) => Math.max(0, seconds * 1000 - elapsedMs));
 const report = await runNemesis({
   durationMs: seconds * 1000,
   seed,
@@ -120,8 +123,12 @@ const report = await runNemesis({
   ...(faults ? { faults } : {}),
   ...(args.disk ? { disk: true } : {}),
   ...(args.out ? { outDir: args.out } : {}),
-  log: (line) => console.log(`[nemesis] ${line}`),
+  log: (line) => {
+    progress.set(line.split('\n')[0]!.slice(0, 80));
+    progress.print(`[nemesis] ${line}`);
+  },
 });
+progress.stop();
 console.log(formatReport(report));
 if (args.json) console.log(JSON.stringify(summarizeRun(report)));
 process.exit(report.ok ? 0 : 1);

@@ -1,13 +1,7 @@
 // The `conclave` CLI. Exit codes: 0 ok, 1 refused or failed, 2 usage error, 3 unreachable.
-import { Command, CommanderError } from 'commander';
-import { registerClusterCommands } from './commands-cluster.js';
-import { registerElectionCommands } from './commands-election.js';
-import { registerGroupCommands } from './commands-group.js';
-import { registerKvCommands } from './commands-kv.js';
-import { registerNodeCommands } from './commands-node.js';
-import { registerOverrideCommands } from './commands-override.js';
-import { withCommonOptions } from './common.js';
+import { CommanderError } from 'commander';
 import { EXIT, exitCodeFor } from './exit-codes.js';
+import { buildProgram } from './program.js';
 
 // A reader that went away (`conclave election debug | head -1`) ends the command quietly:
 // what was printed is all that was wanted, and a stack trace helps no one.
@@ -19,18 +13,7 @@ for (const stream of [process.stdout, process.stderr]) {
 }
 
 const json = process.argv.includes('--json');
-const program = new Command();
-program
-  .name('conclave')
-  .description('conclave: an embeddable, Raft-replicated key-value store')
-  .exitOverride()
-  .showHelpAfterError(false);
-registerNodeCommands(program);
-registerClusterCommands(program);
-registerKvCommands(program, withCommonOptions);
-registerGroupCommands(program, withCommonOptions);
-registerOverrideCommands(program, withCommonOptions);
-registerElectionCommands(program, withCommonOptions);
+const program = buildProgram();
 
 try {
   await program.parseAsync(process.argv);

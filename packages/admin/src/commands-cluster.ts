@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { openClient } from './common.js';
+import { DEFAULT_ENDPOINT, openClient } from './common.js';
+import { DEFAULT_DASHBOARD_PORT } from './commands-dashboard.js';
 import { parseIntArg } from './parse.js';
 
 const STOP_TIMEOUT_MS = 10_000;
@@ -17,10 +18,13 @@ export function registerClusterCommands(program: Command): void {
     .option('--base-port <port>', 'first port; node i listens on base-port + i - 1', '7001')
     .option('--data <dir>', 'data directory root (node i uses <dir>/n<i>)', './data')
     .option('--tick-ms <ms>', 'tick interval', '100')
-    .action(async (f: { nodes: string; basePort: string; data: string; tickMs: string }) => {
+    .option('--dashboard-port <port>', 'port of the live dashboard on 127.0.0.1 (0 picks a free one)', String(DEFAULT_DASHBOARD_PORT))
+    .option('--no-dashboard', 'do not serve the dashboard')
+    .action(async (f: { nodes: string; basePort: string; data: string; tickMs: string; dashboardPort: string; dashboard: boolean }) => {
       const count = parseIntArg('--nodes', f.nodes, 1, 9);
       const base = parseIntArg('--base-port', f.basePort, 1, 65535 - count);
       const tickMs = parseIntArg('--tick-ms', f.tickMs, 1, 60_000);
+      const dashboardPort = parseIntArg('--dashboard-port', f.dashboardPort, 0, 65535);
       const root = resolve(f.data);
       const peers = Array.from({ length: count }, (_, i) => [`n${i + 1}`, `127.0.0.1:${base + i}`] as const);
       const peerSpec = peers.map(([id, a]) => `${id}=${a}`).join(',');
@@ -45,8 +49,20 @@ export function registerClusterCommands(program: Command): void {
       }
       console.log(`conclave: ${count} nodes, data under ${root}`);
       for (const [id, address] of peers) console.log(`  ${id}  ${address}`);
-      console.log(`Try: npx conclave put a 1 --endpoint ${peers[0]![1]}   (Ctrl-C here stops the group)`);
+      const endpointHint = peers[0]![1] === DEFAULT_ENDPOINT ? '' : ` --endpoint ${peers[0]![1]}`;
+      console.log(`Try: npx conclave put a 1${endpointHint}   (Ctrl-C here stops the group)`);
       const client = await openClient({ endpoints: peers.map(([, a]) => a), timeoutMs: 2000 });
+      let dashboard: { close(): Promise<void> } | null = null;
+      if (f.dashboard) {
+        const { DashboardServer } = await import('./dashboard-server.js');
+        const server = new DashboardServer({ client, host: '127.0.0.1', port: dashboardPort, intervalMs: 1000 });
+        try {
+          console.log(`conclave: dashboard at ${await server.start()}`);
+          dashboard = server;
+        } catch (err) {
+          console.error(`conclave: no dashboard: ${(err as Error).message} (pick another with --dashboard-port)`);
+        }
+      }
       const leaderWatch = (async () => {
         for (let i = 0; i < 200 && !stopping; i++) {
           try {
@@ -74,6 +90,7 @@ export function registerClusterCommands(program: Command): void {
       });
       stopping = true;
       await leaderWatch;
+      await dashboard?.close();
       await client.close();
       console.log('conclave: stopping the group');
       await Promise.all(

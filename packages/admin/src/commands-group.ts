@@ -2,7 +2,7 @@
 // metadata, and membership changes committed through the leader.
 import type { Command } from 'commander';
 import { parseAddress } from '@conclave/core';
-import { emit, withClient, type CommonFlags } from './common.js';
+import { emit, resolveEndpoints, withClient, type CommonFlags } from './common.js';
 import type { GroupMemberRow, GroupReport } from './group-report.js';
 import { parseMemberId } from './parse.js';
 import { renderTable } from './render.js';
@@ -57,7 +57,7 @@ export function registerGroupCommands(program: Command, common: (c: Command) => 
       r.change === 'promote'
         ? `OK: ${id} promoted to electable; electable group size E = ${r.electableGroupSize}`
         : `OK: ${id} (${address}) added as ${r.type === 'electable' ? 'an electable member' : 'a secondary'}; electable group size E = ${r.electableGroupSize}\n` +
-          `Start it with: conclave node start --id ${id} --listen ${address} --data DIR --join ${f.endpoint[0]}`,
+          `Start it with: conclave node start --id ${id} --listen ${address} --data DIR --join ${resolveEndpoints(f.endpoint)[0]}`,
     );
   });
 

@@ -25,7 +25,12 @@ interface StartFlags {
   enableFaultInjection?: boolean;
   rollbackLimit?: string;
   acceptRollback?: boolean;
+  logFormat?: string;
+  logLevel?: string;
 }
+
+const LOG_FORMATS = ['pretty', 'json'] as const;
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
 export function registerNodeCommands(program: Command): void {
   const node = program.command('node').description('run a node');
@@ -49,7 +54,13 @@ export function registerNodeCommands(program: Command): void {
     .option('--enable-fault-injection', 'serve the test.faults admin method (partitions, drops, delays): tests and the nemesis only')
     .option('--rollback-limit <n>', 'committed writes this node may roll back on its own after a split brain (JE TXN_ROLLBACK_LIMIT)', '10')
     .option('--accept-rollback', 'accept rolling back any number of diverged committed writes')
+    .option('--log-format <format>', 'pretty (readable lines) or json (one JSON object a line); default: pretty on a terminal, json otherwise')
+    .option('--log-level <level>', 'trace | debug | info | warn | error | fatal | silent', 'info')
     .action(async (f: StartFlags) => {
+      const logFormat = f.logFormat ?? (process.stdout.isTTY ? 'pretty' : 'json');
+      if (!(LOG_FORMATS as readonly string[]).includes(logFormat)) throw new InvalidArgumentError(`--log-format must be pretty or json, got '${logFormat}'`);
+      const logLevel = f.logLevel ?? 'info';
+      if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new InvalidArgumentError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got '${logLevel}'`);
       const options: OpenNodeOptions = {
         id: f.id,
         dataDir: f.data,
@@ -72,20 +83,13 @@ export function registerNodeCommands(program: Command): void {
         if (!['sync', 'writeNoSync', 'noSync'].includes(f.syncPolicy)) throw new InvalidArgumentError(`--sync-policy must be sync, writeNoSync or noSync, got '${f.syncPolicy}'`);
         (options as { syncPolicy?: string }).syncPolicy = f.syncPolicy;
       }
-      // Loaded here, not at the top: the node (storage, transport) is not needed for --help.
+      // Loaded here, not at the top: the node (storage, transport) and the logger are not needed for --help.
+      const logger = await nodeLogger(logFormat as 'pretty' | 'json', logLevel);
       const { openNode } = await import('conclave');
-      const n = await openNode(options);
-      const log = (m: string) => console.log(`[${n.id}] ${m}`);
-      log(`listening on ${n.address}, group ${n.groupId}, data ${f.data}`);
-      n.on('stateChange', (s) => log(`state: ${s}`));
-      n.on('leaderChange', (id, addr) => log(`leader: ${id ?? 'none'}${addr ? ` (${addr})` : ''}`));
-      n.on('memberAdded', (m) => log(`member added: ${m.id} ${m.type} ${m.address}`));
-      n.on('memberRemoved', (m) => log(`member removed: ${m.id}`));
-      n.on('rollback', (r) => log(`ROLLED BACK ${r.lostWriteCount} committed writes [${r.fromIndex}, ${r.toIndex}] to follow ${r.leader}; listed in ${r.file}`));
-      n.on('rollbackProhibited', (e) => console.error(`[${n.id}] ${e.code}: ${e.message}`));
-      n.on('divergedWithoutOverride', (e) => console.error(`[${n.id}] ${e.code}: ${e.message}`));
+      const n = await openNode({ ...options, logger });
+      // The node logs its own events (node_started, leader_elected, override_set, rollback, ...).
       n.on('error', (e) => {
-        console.error(`[${n.id}] fatal: ${e.message}`);
+        logger.fatal({ nodeId: n.id, event: 'node_exit', code: (e as { code?: string }).code }, `fatal: ${e.message}`);
         process.exit(1);
       });
       await new Promise<void>((resolve) => {
@@ -93,7 +97,6 @@ export function registerNodeCommands(program: Command): void {
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
-      log('stopping');
       await n.close();
     });
 
@@ -111,4 +114,12 @@ export function registerNodeCommands(program: Command): void {
     const r = await withClient(f, (c) => c.acceptRollback(ids));
     emit(f, r, () => renderTable(['Id', 'Status', 'Message'], r.members.map((m) => [memberLabel(m), m.status, m.message]), ['left', 'right', 'left']), actionExitCode(r.members));
   });
+}
+
+/** pino, as JSON lines on stdout or through pino-pretty (synchronously, in this thread: nothing is lost at exit). */
+async function nodeLogger(format: 'pretty' | 'json', level: string): Promise<import('pino').Logger> {
+  const { pino } = await import('pino');
+  if (format === 'json') return pino({ level, base: { pid: process.pid } }, pino.destination({ fd: 1, sync: true }));
+  const { default: pretty } = await import('pino-pretty');
+  return pino({ level }, pretty({ colorize: process.stdout.isTTY === true, sync: true, ignore: 'pid,hostname', messageKey: 'msg', messageFormat: '[{nodeId}] term {term} {role} {event}: {msg}', hideObject: true, translateTime: 'HH:MM:ss.l' }));
 }

@@ -1,10 +1,11 @@
 // Options every client command takes: --endpoint (repeatable), --secret-file, --timeout, --json.
 import { Option, type Command } from 'commander';
+import { parseAddress } from '@conclave/core';
 import type { AdminClient, AdminClientOptions } from './client.js';
 import { parseIntArg, parseMemberId, readSecretFile } from './parse.js';
 
 export interface CommonFlags {
-  endpoint: string[];
+  endpoint?: string[];
   secretFile?: string;
   timeout: string;
   json?: boolean;
@@ -14,15 +15,30 @@ export const collect = (v: string, prev: string[] | undefined) => [...(prev ?? [
 
 export function withCommonOptions(c: Command): Command {
   return c
-    .addOption(new Option('--endpoint <host:port>', 'a member to talk to (repeatable)').argParser(collect).makeOptionMandatory())
+    .addOption(new Option('--endpoint <host:port>', `a member to talk to (repeatable; default: $${ENDPOINTS_ENV}, comma-separated, else ${DEFAULT_ENDPOINT})`).argParser(collect))
     .option('--secret-file <file>', 'file holding the admin secret')
     .option('--timeout <ms>', 'deadline of each request', '5000')
     .option('--json', 'machine-readable output');
 }
 
+/** The group `npm start` (conclave cluster up) runs: its first node. */
+export const DEFAULT_ENDPOINT = '127.0.0.1:7001';
+/** Comma-separated HOST:PORT list, as etcdctl's ETCDCTL_ENDPOINTS. */
+export const ENDPOINTS_ENV = 'CONCLAVE_ENDPOINTS';
+
+/** --endpoint when given, else $CONCLAVE_ENDPOINTS, else 127.0.0.1:7001. */
+export function resolveEndpoints(given: readonly string[] | undefined, env: NodeJS.ProcessEnv = process.env): string[] {
+  if (given && given.length > 0) return [...given];
+  const raw = env[ENDPOINTS_ENV];
+  if (raw === undefined || raw.trim() === '') return [DEFAULT_ENDPOINT];
+  const list = raw.split(',').map((e) => e.trim());
+  for (const e of list) parseAddress(e, `${ENDPOINTS_ENV} entry`);
+  return list;
+}
+
 export function clientOptions(f: CommonFlags): AdminClientOptions {
   return {
-    endpoints: f.endpoint,
+    endpoints: resolveEndpoints(f.endpoint),
     timeoutMs: parseIntArg('--timeout', f.timeout, 1, 600_000),
     ...(f.secretFile ? { secret: readSecretFile(f.secretFile, '--secret-file') } : {}),
   };

@@ -73,7 +73,7 @@ export async function bootWithStorage(ctx: NodeContext, rooms: BootRooms): Promi
       throw new InvalidArgumentError(`data directory ${o.dataDir} is empty: give peers to bootstrap a new group, or join to join a running one`);
     }
   } else {
-    if (o.join) o.logger.info(`data directory ${o.dataDir} already belongs to group ${loaded.group!.groupId}; join is ignored`);
+    if (o.join) o.logger.info('join_ignored', `data directory ${o.dataDir} already belongs to group ${loaded.group!.groupId}; join is ignored`);
     ctx.raft = RaftNode.restore(raftConfig, {
       hardState: loaded.hardState,
       group: loaded.group!,
@@ -103,4 +103,6 @@ export async function bootWithStorage(ctx: NodeContext, rooms: BootRooms): Promi
   if (JSON.stringify(span) !== JSON.stringify(loaded.settings.overrideSpan)) await storage.setSettings({ overrideSpan: span });
   ctx.schedule();
   if (joining) await rooms.rpc.requestJoin(o.join!);
+  const address = ctx.transport.listenAddress;
+  o.logger.info('node_started', `listening on ${address}, group ${ctx.groupId}, data ${o.dataDir}`, { address, groupId: ctx.groupId, dataDir: o.dataDir });
 }

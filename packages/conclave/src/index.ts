@@ -2,7 +2,9 @@
 export { openNode, ConclaveNode, reviveError, type NodeEvents, type WriteResult, type CasResult } from './node.js';
 export type { NodeState, NodeStatus, RollbackStatus, OverrideSource } from './status.js';
 export type { RollbackReport, LostWrite } from './rollback.js';
-export type { OpenNodeOptions, Durability, Consistency, CommitToken, Logger } from './options.js';
+export type { OpenNodeOptions, Durability, Consistency, CommitToken } from './options.js';
+export type { Logger, LogEvent } from './log.js';
+export { METRICS_PATH } from './metrics.js';
 export { DEFAULT_DURABILITY } from './options.js';
 export * from './errors.js';
 export type { KvBatchOp, SyncPolicy } from '@conclave/storage';

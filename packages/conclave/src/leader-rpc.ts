@@ -45,7 +45,7 @@ export class LeaderRpc {
           { timeoutMs: Math.max(1000, deadline - ctx.clock.nowMs()) },
         )) as { group: GroupMetadata };
         ctx.transport.setPeers(addressesOf(res.group));
-        ctx.opts.logger.info(`joined group ${ctx.groupId} through ${address} as a secondary`);
+        ctx.opts.logger.info('joined', `joined group ${ctx.groupId} through ${address} as a secondary`);
         return;
       } catch (err) {
         lastError = err;

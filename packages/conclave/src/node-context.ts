@@ -7,6 +7,13 @@ import type { NodeEvents } from './events.js';
 import type { ResolvedOptions } from './options.js';
 import { sleepOn, type Clock, type NodeSeams, type PeerTransport } from './seams.js';
 
+/** The write path's metric hooks (metrics.ts); null with `metrics: false`. */
+export interface WritePathMetrics {
+  proposal<T>(write: () => Promise<T>): Promise<T>;
+  storageWrite<T>(write: Promise<T>): Promise<T>;
+  snapshotInstalled(): void;
+}
+
 /** Shared state of one node. raft, storage and transport are set while it starts, before any room uses them. */
 export class NodeContext {
   readonly id: NodeId;
@@ -17,6 +24,7 @@ export class NodeContext {
   transport!: PeerTransport;
   closed = false;
   failure: Error | null = null;
+  metrics: WritePathMetrics | null = null;
   /** Set by the facade: the Ready loop's schedule, the fail-stop, the event emitter. */
   scheduleLoop: () => void = () => {};
   failStop: (err: Error) => void = () => {};

@@ -12,6 +12,8 @@ import { bootWithStorage, openNodeStorage } from './boot.js';
 import { NodeClosedError } from './errors.js';
 import type { NodeEvents } from './events.js';
 import { LeaderRpc } from './leader-rpc.js';
+import { logNodeEvents } from './log.js';
+import { attachMetrics } from './metrics.js';
 import { NodeContext } from './node-context.js';
 import { Operator } from './operator.js';
 import { resolveOptions, validateConsistency, type CommitToken, type Consistency, type Durability, type OpenNodeOptions } from './options.js';
@@ -61,6 +63,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     ctx.scheduleLoop = () => this.loop.schedule();
     ctx.failStop = (err) => this.fail(err);
     ctx.emitEvent = (event, ...args) => void (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
+    logNodeEvents(this, ctx.opts.logger, () => ({ term: ctx.raft.currentTerm, role: ctx.raft.currentRole }));
   }
 
   /**
@@ -72,7 +75,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     await openNodeStorage(node.ctx);
     node.loop.attachStorage();
     try {
-      await bootWithStorage(node.ctx, { loop: node.loop, override: node.override, rpc: node.rpc, registerAdmin: () => registerAdminHandlers(node.ctx.transport, node, node.ctx.clock) });
+      await bootWithStorage(node.ctx, { loop: node.loop, override: node.override, rpc: node.rpc, registerAdmin: () => { registerAdminHandlers(node.ctx.transport, node, node.ctx.clock); attachMetrics(node.ctx, node); } });
     } catch (err) {
       await node.closeQuietly();
       throw err;
@@ -88,6 +91,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     this.failAll(err, `node ${this.id} closed`);
     await this.loop.idle();
     await this.closeQuietly();
+    this.ctx.opts.logger.info('node_stopped', `node ${this.id} stopped`);
   }
 
   private async closeQuietly(): Promise<void> {
@@ -109,7 +113,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   private fail(err: Error): void {
     if (this.ctx.failure) return;
     this.ctx.failure = err;
-    this.ctx.opts.logger.error(`stopping node ${this.id}: ${err.message}`);
+    this.ctx.opts.logger.error('node_failed', `stopping node ${this.id}: ${err.message}`, { code: (err as { code?: string }).code });
     this.failAll(err, `node ${this.id} failed (${err.message})`);
     void this.closeQuietly();
     if (this.listenerCount('error') > 0) this.emit('error', err);

@@ -1,6 +1,7 @@
 // openNode() options, their defaults, and validation that names every bad value.
 import { checkId, InvalidArgumentError, parseAddress, type AckPolicy, type NodeId } from '@conclave/core';
 import type { SyncPolicy } from '@conclave/storage';
+import { defaultLogger, isLogger, NodeLog, type Logger } from './log.js';
 
 /**
  * JE's Durability, per write. JE's replicaSync is not offered: a replica fsyncs before it
@@ -28,11 +29,7 @@ export interface CommitToken {
 
 export type Consistency = 'linearizable' | 'lease' | 'none' | { readonly maxLagMs: number } | { readonly atLeast: CommitToken };
 
-export interface Logger {
-  info(msg: string): void;
-  warn(msg: string): void;
-  error(msg: string): void;
-}
+export type { Logger } from './log.js';
 
 export interface OpenNodeOptions {
   readonly id: NodeId;
@@ -70,7 +67,10 @@ export interface OpenNodeOptions {
   readonly bytesKeptAfterSnapshot?: number;
   /** Serve the `test.faults` admin method (partitions, drops, delays): for tests and the nemesis only. */
   readonly enableFaultInjection?: boolean;
+  /** Any pino-compatible logger (called as `logger.info(fields, message)`); default: pino, JSON lines on stderr. */
   readonly logger?: Logger;
+  /** Serve GET /metrics (Prometheus text) on the listen address. Default true. */
+  readonly metrics?: boolean;
   /**
    * JE's TXN_ROLLBACK_LIMIT: how many committed writes this node may roll back on its own
    * when it finds it diverged from the leader (only possible after the override was used on
@@ -112,7 +112,8 @@ export interface ResolvedOptions {
   readonly snapshotIntervalBytes: number | undefined;
   readonly bytesKeptAfterSnapshot: number | undefined;
   readonly enableFaultInjection: boolean;
-  readonly logger: Logger;
+  readonly logger: NodeLog;
+  readonly metrics: boolean;
   readonly rollbackLimit: number;
   readonly acceptRollback: boolean;
 }
@@ -142,11 +143,6 @@ export function resolveDurability(d: Partial<Durability> | undefined, base: Dura
   return out;
 }
 
-const consoleLogger = (id: string): Logger => ({
-  info: (m) => console.log(`[conclave ${id}] ${m}`),
-  warn: (m) => console.warn(`[conclave ${id}] WARN ${m}`),
-  error: (m) => console.error(`[conclave ${id}] ERROR ${m}`),
-});
 
 export function resolveOptions(o: OpenNodeOptions): ResolvedOptions {
   if (typeof o !== 'object' || o === null) throw new InvalidArgumentError('openNode needs an options object');
@@ -187,6 +183,8 @@ export function resolveOptions(o: OpenNodeOptions): ResolvedOptions {
   if (o.electableGroupSizeOverride !== undefined) int('electableGroupSizeOverride', o.electableGroupSizeOverride, 0, 0);
   if (o.forwardWrites !== undefined && typeof o.forwardWrites !== 'boolean') throw new InvalidArgumentError('forwardWrites must be a boolean');
   if (o.enableFaultInjection !== undefined && typeof o.enableFaultInjection !== 'boolean') throw new InvalidArgumentError('enableFaultInjection must be a boolean');
+  if (o.metrics !== undefined && typeof o.metrics !== 'boolean') throw new InvalidArgumentError('metrics must be a boolean');
+  if (o.logger !== undefined && !isLogger(o.logger)) throw new InvalidArgumentError('logger must have info, warn and error methods (any pino-compatible logger)');
   return {
     id: o.id,
     dataDir: o.dataDir,
@@ -211,7 +209,8 @@ export function resolveOptions(o: OpenNodeOptions): ResolvedOptions {
     snapshotIntervalBytes: o.snapshotIntervalBytes === undefined ? undefined : int('snapshotIntervalBytes', o.snapshotIntervalBytes, 0, 1),
     bytesKeptAfterSnapshot: o.bytesKeptAfterSnapshot === undefined ? undefined : int('bytesKeptAfterSnapshot', o.bytesKeptAfterSnapshot, 0, 0),
     enableFaultInjection: o.enableFaultInjection ?? false,
-    logger: o.logger ?? consoleLogger(o.id),
+    logger: new NodeLog(o.logger ?? defaultLogger(), o.id),
+    metrics: o.metrics ?? true,
     rollbackLimit: int('rollbackLimit', o.rollbackLimit, 10, 0),
     acceptRollback: (() => {
       if (o.acceptRollback !== undefined && typeof o.acceptRollback !== 'boolean') throw new InvalidArgumentError('acceptRollback must be a boolean');

@@ -60,6 +60,7 @@ export class OverrideControl {
     const applied = raft.overrideSpan;
     if (JSON.stringify(applied) !== JSON.stringify(span)) await storage.setSettings({ overrideSpan: applied });
     o.logger.warn(
+      n > 0 ? 'override_set' : 'override_cleared',
       n > 0
         ? `electable group size override set to ${n} (was ${change.previous}; electable group size ${change.electableGroupSize}): quorums now come from ${n}. Two leaders are possible if the rest of the group is alive; clear it as soon as a true majority is back.`
         : `electable group size override cleared (was ${change.previous}); quorums come from the electable group size ${change.electableGroupSize}`,
@@ -79,7 +80,7 @@ export class OverrideControl {
     if (this.overrideTimer) return;
     this.overrideTimer = this.ctx.clock.setInterval(() => {
       const o = this.ctx.raft.electableGroupSizeOverride;
-      if (o > 0) this.ctx.opts.logger.warn(`running with electable group size override ${o} (electable group size ${this.ctx.raft.status().electableGroupSize})`);
+      if (o > 0) this.ctx.opts.logger.warn('override_active', `running with electable group size override ${o} (electable group size ${this.ctx.raft.status().electableGroupSize})`);
     }, OVERRIDE_WARNING_INTERVAL_MS);
     this.overrideTimer.unref();
   }
@@ -148,18 +149,19 @@ export class OverrideControl {
           const override = ctx.raft.electableGroupSizeOverride;
           if (!check?.met || !prev?.met || override === 0) return;
           ctx.opts.logger.warn(
+            'override_until_majority',
             `until-majority: clearing override ${override}: ${check.caughtUp.length} of ${check.electableGroupSize} electable members are connected and caught up (${check.caughtUp.join(', ')}), a true majority is ${check.needed}`,
           );
           await this.set(0);
         })
-        .catch((err) => ctx.opts.logger.warn(`until-majority check failed: ${(err as Error).message}`))
+        .catch((err) => ctx.opts.logger.warn('override_check_failed', `until-majority check failed: ${(err as Error).message}`))
         .finally(() => {
           busy = false;
         });
     }, intervalMs);
     timer.unref();
     this.untilMajorityTimer = timer;
-    ctx.opts.logger.warn(`override ${ctx.raft.electableGroupSizeOverride} will be cleared once a true majority of the electable members is connected and caught up`);
+    ctx.opts.logger.warn('override_until_majority', `override ${ctx.raft.electableGroupSizeOverride} will be cleared once a true majority of the electable members is connected and caught up`);
   }
 
   /** Stops the warnings (the node closes). */

@@ -44,10 +44,10 @@ export class ReadyLoop {
     transport.onSnapshot((from, meta, chunks) => this.receiveSnapshot(from, meta, chunks));
     transport.on('unreachable', (peer, reason) => {
       // size-limits.ts makes this impossible; should it happen, the core backs off and says so.
-      if (reason === 'tooLarge') opts.logger.error(`the transport refused a message to ${peer} as larger than its frame limit (counted in droppedTooLarge)`);
+      if (reason === 'tooLarge') opts.logger.error('transport_message_too_large', `the transport refused a message to ${peer} as larger than its frame limit (counted in droppedTooLarge)`);
       this.guarded(() => this.ctx.raft.reportUnreachable(peer));
     });
-    transport.on('handlerError', (err) => opts.logger.warn(`transport handler failed: ${(err as Error)?.message ?? String(err)}`));
+    transport.on('handlerError', (err) => opts.logger.warn('transport_handler_failed', `transport handler failed: ${(err as Error)?.message ?? String(err)}`));
   }
 
   /** The core's clock: a tick every tickMs, with the monotonic time. */
@@ -128,9 +128,10 @@ export class ReadyLoop {
     if (rd.softState) this.onSoftState();
     for (const m of rd.messages) this.sendMessage(m);
     if (rd.entries.length > 0 || rd.hardState || rd.snapshot) {
-      await storage.writeReady(rd);
+      await (this.ctx.metrics ? this.ctx.metrics.storageWrite(storage.writeReady(rd)) : storage.writeReady(rd));
       if (rd.snapshot) {
         this.snapshots.installed();
+        this.ctx.metrics?.snapshotInstalled();
         this.onGroupChanged(raft.groupMetadata);
       }
     }
@@ -224,7 +225,7 @@ export class ReadyLoop {
       transport.send({ ...m, snapshot: stream.meta });
       raft.reportSnapshot(m.to, true, stream.meta.index);
     } catch (err) {
-      opts.logger.warn(`snapshot to ${m.to} failed: ${(err as Error).message}`);
+      opts.logger.warn('snapshot_send_failed', `snapshot to ${m.to} failed: ${(err as Error).message}`);
       raft.reportSnapshot(m.to, false);
     } finally {
       this.snapshotsSending.delete(m.to);
@@ -235,6 +236,6 @@ export class ReadyLoop {
   private async receiveSnapshot(from: NodeId, meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array>): Promise<void> {
     if (this.ctx.closed) return;
     await this.snapshots.receive(meta, chunks, { rollback: this.rollback.rollingBack });
-    this.ctx.opts.logger.info(`staged snapshot at index ${meta.index} from ${from}`);
+    this.ctx.opts.logger.info('snapshot_staged', `staged snapshot at index ${meta.index} from ${from}`);
   }
 }

@@ -41,7 +41,7 @@ export class RollbackKeeper {
     if (this.rollback.state !== 'rollingBack') return;
     const { report, file } = this.rollback;
     this.rollback = { state: 'none' };
-    this.ctx.opts.logger.warn(`rolled back to the leader's state at index ${snapshot.index}; ${report.lostWriteCount} lost writes are listed in ${file}`);
+    this.ctx.opts.logger.warn('rollback', `rolled back to the leader's state at index ${snapshot.index}; ${report.lostWriteCount} lost writes are listed in ${file}`, { lostWriteCount: report.lostWriteCount, fromIndex: report.fromIndex, toIndex: report.toIndex, leader: report.leader, file });
     this.ctx.emit('rollback', { ...report, file });
   }
 
@@ -55,7 +55,7 @@ export class RollbackKeeper {
       const err = decision.error;
       this.rollback = decision.action === 'prohibit' ? { state: 'prohibited', report, error: decision.error } : { state: 'divergedWithoutOverride', report, error: decision.error };
       ctx.raft.noteRollbackRefused(`${err.code}: ${report.exact ? '' : 'up to '}${report.lostWriteCount} committed writes [${report.fromIndex}, ${report.toIndex}] differ from leader ${d.leader}`);
-      ctx.opts.logger.error(err.message);
+      ctx.opts.logger.error(decision.action === 'prohibit' ? 'rollback_prohibited' : 'diverged_without_override', err.message, { code: err.code });
       if (decision.action === 'prohibit') ctx.emit('rollbackProhibited', decision.error);
       else ctx.emit('divergedWithoutOverride', decision.error);
       return;
@@ -63,6 +63,7 @@ export class RollbackKeeper {
     // The record for the operator goes to disk before anything is lost.
     const file = await ctx.seams.reports.saveRollbackReport(ctx.opts.dataDir, report);
     ctx.opts.logger.warn(
+      'rollback_started',
       `diverged from leader ${d.leader} at index ${d.index}${d.exact ? '' : ' or later'}: rolling back ${report.exact ? '' : 'up to '}${report.lostWriteCount} committed writes [${d.index}, ${d.committed}] to follow it; they are saved in ${file}`,
     );
     this.rollback = { state: 'rollingBack', report, file };

@@ -66,7 +66,12 @@ export class WritePath {
   }
 
   /** The leader's half of a write (also serves writes forwarded by followers). */
-  async proposeLocal(data: Uint8Array, durability: Durability, needsOutcome: boolean): Promise<{ token: CommitToken; outcome: CommandOutcome | null }> {
+  proposeLocal(data: Uint8Array, durability: Durability, needsOutcome: boolean): Promise<{ token: CommitToken; outcome: CommandOutcome | null }> {
+    const m = this.ctx.metrics;
+    return m ? m.proposal(() => this.proposeUnmeasured(data, durability, needsOutcome)) : this.proposeUnmeasured(data, durability, needsOutcome);
+  }
+
+  private async proposeUnmeasured(data: Uint8Array, durability: Durability, needsOutcome: boolean): Promise<{ token: CommitToken; outcome: CommandOutcome | null }> {
     const ctx = this.ctx;
     ctx.checkOpen();
     if (ctx.raft.currentRole !== 'leader') throw new NotLeaderError(ctx.leaderHint());

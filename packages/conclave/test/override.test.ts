@@ -10,7 +10,7 @@ function control(options = {}, refuse = false) {
   const state = { override: 0 };
   const warnings: string[] = [];
   const room = roomContext({
-    options: { ...options, logger: { info: () => {}, warn: (m: string) => warnings.push(m), error: () => {} } },
+    options: { ...options, logger: { info: () => {}, warn: (_fields: Record<string, unknown>, m?: string) => void warnings.push(m ?? ''), error: () => {} } },
     raft: {
       get electableGroupSizeOverride() {
         return state.override;

@@ -121,7 +121,8 @@ test('a whole node runs on a manual clock, a memory disk and a stand-in network:
     stats: () => ({ peers: {} }),
   };
   const node = await openNodeWith(
-    { id: 'n1', dataDir: 'sim/n1', listen: '127.0.0.1:1', peers: { n1: '127.0.0.1:1' }, tickMs: 10, electionTicks: 10, logger: quietLogger },
+    // metrics: false: a stand-in network serves no HTTP (a node asked for metrics refuses to open).
+    { id: 'n1', dataDir: 'sim/n1', listen: '127.0.0.1:1', peers: { n1: '127.0.0.1:1' }, tickMs: 10, electionTicks: 10, logger: quietLogger, metrics: false },
     {
       clock,
       random: { bytes: (n) => Buffer.alloc(n, 3) },

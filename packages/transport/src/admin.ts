@@ -268,9 +268,15 @@ export class AdminRpcClient {
       });
       let settled = false;
       let lastError: unknown = null;
+      // A caller's signal often outlives many connects (an AdminClient's): its listener goes once this one settles.
+      let abandon: (() => void) | null = null;
+      const unlisten = (): void => {
+        if (abandon) options.signal?.removeEventListener('abort', abandon);
+      };
       const fail = (err: Error): void => {
         if (settled) return;
         settled = true;
+        unlisten();
         clearTimeout(timer);
         ws.removeAllListeners('message');
         ws.on('error', () => {});
@@ -280,7 +286,7 @@ export class AdminRpcClient {
       const timer = setTimeout(() => fail(new AdminTimeoutError(`connecting to ${address} timed out after ${connectTimeoutMs} ms`)), connectTimeoutMs);
       const signal = options.signal;
       if (signal) {
-        const abandon = () => fail(new AdminConnectionError(`connecting to ${address} was abandoned`));
+        abandon = () => fail(new AdminConnectionError(`connecting to ${address} was abandoned`));
         if (signal.aborted) abandon();
         else signal.addEventListener('abort', abandon, { once: true });
       }
@@ -310,6 +316,7 @@ export class AdminRpcClient {
           return fail(new AdminAuthError(`${address} did not prove knowledge of the admin credential`));
         }
         settled = true;
+        unlisten();
         clearTimeout(timer);
         ws.removeAllListeners('message');
         ws.removeAllListeners('close');

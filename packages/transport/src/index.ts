@@ -6,6 +6,7 @@ export { AdminRpcClient, type AdminConnectOptions, type AdminRequestOptions, typ
 export { FaultInjector, type LinkFaults } from './faults.js';
 export { seededRandom, type RandomSource } from './random.js';
 export type { TransportStats, PeerStats, Counters } from './stats.js';
+export type { HttpHandler, HttpReply } from './http.js';
 export type { HandshakeRejectCause } from './handshake.js';
 export type { TlsFiles } from './tls.js';
 export { CloseCode, PROTOCOL_VERSION, PEER_PATH, ADMIN_PATH, DEFAULTS } from './constants.js';

@@ -1,7 +1,7 @@
 // The node's one listening port: an HTTP(S) server whose upgrade requests are routed by
 // path to the peer endpoint (/peer) or the admin endpoint (/admin). Counts connections
 // against maxConnections and sweeps them for handshake deadlines and liveness.
-import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -31,6 +31,8 @@ export interface ServerHandlers {
   adminSocket(ws: WebSocket): Sweepable;
   isKnownPeer(id: string): boolean;
   knownPeerCount(): number;
+  /** A plain HTTP request (not an upgrade), e.g. GET /metrics: http.ts. */
+  httpRequest(req: IncomingMessage, res: ServerResponse): void;
   counters: Counters;
 }
 
@@ -64,10 +66,7 @@ export class NodeServer {
     const wsOptions = { noServer: true, maxPayload: MAX_HANDSHAKE_FRAME_BYTES, perMessageDeflate: false, clientTracking: false } as const;
     this.peerWss = new WebSocketServer(wsOptions);
     this.adminWss = new WebSocketServer(wsOptions);
-    this.http.on('request', (_req, res) => {
-      res.writeHead(426, { Connection: 'close', 'Content-Length': '0' });
-      res.end();
-    });
+    this.http.on('request', (req, res) => handlers.httpRequest(req, res));
     this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
     this.http.on('clientError', (_err, socket) => socket.destroy());
     this.http.on('tlsClientError', () => {});

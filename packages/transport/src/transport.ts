@@ -10,6 +10,7 @@ import { CloseCode, DEFAULTS } from './constants.js';
 import { ListenError, SnapshotStreamError, TransportClosedError } from './errors.js';
 import { FaultInjector } from './faults.js';
 import { ReplayCache } from './handshake.js';
+import { HttpRoutes, type HttpHandler } from './http.js';
 import { InboundPeerConnection, type SnapshotHandler } from './inbound.js';
 import { PeerLink, type LinkConfig, type UnreachableReason } from './link.js';
 import { toRandomSource, type RandomSource } from './random.js';
@@ -143,6 +144,7 @@ export class Transport extends EventEmitter<TransportEvents> {
   private messageHandler: MessageHandler | null = null;
   private snapshotHandlerFn: SnapshotHandler | null = null;
   private readonly listenText: string;
+  private readonly http: HttpRoutes;
 
   constructor(options: TransportOptions) {
     super();
@@ -157,6 +159,7 @@ export class Transport extends EventEmitter<TransportEvents> {
       throw new InvalidArgumentError(`a secret is required to listen on ${o.listen}, which is not a loopback address`);
     }
     this.adminEnabled = loopback || this.adminSecret !== null;
+    this.http = new HttpRoutes({ adminSecret: this.adminSecret, enabled: this.adminEnabled, authFailed: () => this.counters.adminAuthFailures++ });
     this.id = o.id;
     this.groupId = o.groupId;
     this.listenText = o.listen;
@@ -212,6 +215,7 @@ export class Transport extends EventEmitter<TransportEvents> {
         adminSocket: (ws) => this.acceptAdmin(ws),
         isKnownPeer: (id) => this.peers.has(id),
         knownPeerCount: () => this.peers.size,
+        httpRequest: (req, res) => this.http.handle(req, res),
       },
     );
   }
@@ -235,6 +239,14 @@ export class Transport extends EventEmitter<TransportEvents> {
   /** The address actually bound (after start()), e.g. with the port chosen for port 0. */
   get listenAddress(): string {
     return this.server.address;
+  }
+
+  /**
+   * Serves GET `path` (e.g. /metrics) on the listening port, behind the admin endpoint's rule:
+   * the admin secret as a bearer token when set; open on loopback without one.
+   */
+  serveHttp(path: string, handler: HttpHandler): void {
+    this.http.add(path, handler);
   }
 
   /** Sets the one handler for incoming Messages. Called synchronously, in arrival order per peer. */

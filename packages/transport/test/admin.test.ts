@@ -186,3 +186,23 @@ test('registering a method twice is refused', async (t) => {
     await n.close();
   }
 });
+
+test('a signal shared by many connects (an AdminClient\'s) keeps no listener once each connect settles', async (t) => {
+  const { EventEmitter } = await import('node:events');
+  const n = await node({});
+  const refused = new Transport({ id: 'n9', groupId: 'g1', listen: '127.0.0.1:0', peers: {}, secret: SECRET });
+  await refused.start();
+  const closedAddress = refused.listenAddress;
+  await refused.close();
+  const controller = new AbortController();
+  try {
+    for (let i = 0; i < 15; i++) {
+      const c = await AdminRpcClient.connect(n.listenAddress, { signal: controller.signal, connectTimeoutMs: 10_000 });
+      await c.close();
+      await t.throwsAsync(AdminRpcClient.connect(closedAddress, { signal: controller.signal, connectTimeoutMs: 10_000 }));
+    }
+    t.is(EventEmitter.getEventListeners(controller.signal, 'abort').length, 0);
+  } finally {
+    await n.close();
+  }
+});
