@@ -70,7 +70,7 @@ test.serial('a restarted follower catches up through the log', async (t) => {
     const st = await waitFor(async () => {
       const s = await g.status(follower);
       return s && s.appliedIndex >= (await g.status(leader))!.commitIndex ? s : null;
-    }, 10_000, 'the follower to catch up');
+    }, 60_000, 'the follower to catch up'); // includes starting the process: seconds under load
     t.false(st.history.some((h) => h.event === 'SNAPSHOT_INSTALLED'), 'through the log, not a snapshot');
     await checkAll(t, g, follower, acked, 'none');
   } catch (err) {

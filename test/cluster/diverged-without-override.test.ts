@@ -34,11 +34,11 @@ async function damageTerms(dir: string): Promise<{ from: number; to: number; wri
 test.serial('a divergence no override explains: the node keeps its data and refuses to rejoin until the operator accepts', async (t) => {
   const g = await ProcessGroup.start({ nodes: 3 });
   try {
-    let leader = await g.waitForLeader(10_000);
+    let leader = await g.waitForLeader(60_000);
     const follower = ['n1', 'n2', 'n3'].find((id) => id !== leader)!;
     let last = 0;
     for (let i = 0; i < 3; i++) last = (await g.client(leader).put(`k${i}`, i)).token.index;
-    await waitFor(async () => ((await g.status(follower))?.commitIndex ?? 0) >= last, 10_000, `${follower} to commit the writes`);
+    await waitFor(async () => ((await g.status(follower))?.commitIndex ?? 0) >= last, 60_000, `${follower} to commit the writes`);
     await g.kill(follower);
     const damaged = await damageTerms(g.dataDir(follower));
     t.true(damaged.writes >= 1, 'at least one committed write is damaged');
@@ -47,16 +47,16 @@ test.serial('a divergence no override explains: the node keeps its data and refu
     await g.kill(leader);
     g.spawn(leader);
     g.spawn(follower);
-    leader = await g.waitForLeader(15_000);
+    leader = await g.waitForLeader(60_000);
     t.not(leader, follower, 'a node whose log ends in an older term cannot win');
     // The leader compares logs when it next replicates: one more write.
-    await waitFor(async () => (await g.status(follower))?.leader?.id === leader, 10_000, `${follower} to hear the leader`);
+    await waitFor(async () => (await g.status(follower))?.leader?.id === leader, 60_000, `${follower} to hear the leader`);
     await g.client(leader).put('next', 1);
 
     const st = await waitFor(async () => {
       const s = await g.status(follower);
       return s?.rollback.state === 'divergedWithoutOverride' ? s : null;
-    }, 20_000, `${follower} to refuse the divergence`);
+    }, 60_000, `${follower} to refuse the divergence`);
     t.like(st.rollback, { state: 'divergedWithoutOverride', fromIndex: damaged.from, toIndex: damaged.to, leader, lostWriteCount: damaged.writes });
     t.true(st.commitIndex === damaged.to, 'its commit did not move');
     t.regex(g.output.get(follower) ?? '', /"event":"diverged_without_override","code":"DIVERGED_WITHOUT_OVERRIDE".*neither it nor the leader ran with an electable group size override/);
@@ -95,7 +95,7 @@ test.serial('a divergence no override explains: the node keeps its data and refu
     const accept = jsonOf<{ members: { id: string; status: number; lostWriteCount: number; file: string }[] }>(accepted).members[0]!;
     t.like(accept, { id: follower, status: 200, lostWriteCount: damaged.writes });
     await g.client(leader).put('after', 'yes');
-    await waitFor(async () => (await g.client(follower).get('after', 'none').catch(() => null))?.found, 20_000, `${follower} to follow the leader`);
+    await waitFor(async () => (await g.client(follower).get('after', 'none').catch(() => null))?.found, 60_000, `${follower} to follow the leader`);
     const files = readdirSync(join(g.dataDir(follower), 'rollbacks'));
     t.is(files.length, 1);
     const saved = JSON.parse(readFileSync(join(g.dataDir(follower), 'rollbacks', files[0]!), 'utf8'));

@@ -132,19 +132,23 @@ export class ProcessGroup {
     this.procs.get(id)?.kill('SIGCONT');
   }
 
+  /** A client of `id` whose calls time out after `timeoutMs` (one cached per id and timeout). */
   client(id: string, timeoutMs = 3000): AdminClient {
-    let c = this.clients.get(id);
+    const key = `${id}/${timeoutMs}`;
+    let c = this.clients.get(key);
     if (!c) {
       c = new AdminClient({ endpoints: [this.peers[id]!], timeoutMs, ...(this.opts.adminSecret !== undefined ? { secret: this.opts.adminSecret } : {}) });
-      this.clients.set(id, c);
+      this.clients.set(key, c);
     }
     return c;
   }
 
   private async dropClient(id: string): Promise<void> {
-    const c = this.clients.get(id);
-    this.clients.delete(id);
-    await c?.close();
+    for (const [key, c] of [...this.clients]) {
+      if (!key.startsWith(`${id}/`)) continue;
+      this.clients.delete(key);
+      await c.close();
+    }
   }
 
   async status(id: string): Promise<NodeStatus | null> {
@@ -177,7 +181,8 @@ export class ProcessGroup {
   }
 
   async close(): Promise<void> {
-    for (const id of this.clients.keys()) await this.dropClient(id);
+    for (const c of this.clients.values()) await c.close();
+    this.clients.clear();
     for (const id of this.procs.keys()) {
       this.resume(id);
       await this.kill(id, 'SIGKILL');

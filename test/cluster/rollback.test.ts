@@ -37,18 +37,18 @@ test.serial('split brain through the override: a small rollback is automatic and
       await g.kill(id);
       g.spawn(id, ['--override', '2']);
     }
-    await leaderAmong(g, ['n1', 'n2'], 10_000);
+    await leaderAmong(g, ['n1', 'n2'], 60_000);
     let lastIndex = 0;
     for (let i = 0; i < LOST; i++) lastIndex = (await g.client('n1').put(`lost-${i}`, i)).token.index;
     // Both must have committed every one of them before they go down.
     await waitFor(async () => {
       const [a, b] = [await g.status('n1'), await g.status('n2')];
       return a && b && a.commitIndex >= lastIndex && b.commitIndex >= lastIndex;
-    }, 10_000, 'n1 and n2 to commit the writes made under the override');
+    }, 60_000, 'n1 and n2 to commit the writes made under the override');
     // Then the other side: n1 and n2 go down, n3-n5 come back and form their own majority.
     for (const id of ['n1', 'n2']) await g.kill(id);
     for (const id of ['n3', 'n4', 'n5']) g.spawn(id);
-    let leader = await leaderAmong(g, ['n3', 'n4', 'n5'], 15_000);
+    let leader = await leaderAmong(g, ['n3', 'n4', 'n5'], 60_000);
     // Two leader changes push this side's term past the one n1 and n2 reached.
     for (let k = 0; k < 2; k++) {
       const term = (await g.status(leader))!.term;
@@ -60,7 +60,7 @@ test.serial('split brain through the override: a small rollback is automatic and
           if (s?.state === 'leader' && s.term > term) return id;
         }
         return null;
-      }, 15_000, `a leader of a term after ${term}`);
+      }, 60_000, `a leader of a term after ${term}`);
     }
     for (let i = 0; i < 30; i++) await g.client(leader).put(`kept-${i}`, i);
     // n2 may roll back up to 20 writes on its own; n1 has the default limit of 10.
@@ -68,7 +68,7 @@ test.serial('split brain through the override: a small rollback is automatic and
     g.spawn('n1', ['--override', '0']);
 
     // n2: automatic rollback, recorded for the operator, then it follows the leader.
-    await waitFor(async () => (await g.client('n2').get('kept-29', 'none').catch(() => null))?.found, 20_000, 'n2 to follow the leader');
+    await waitFor(async () => (await g.client('n2').get('kept-29', 'none').catch(() => null))?.found, 60_000, 'n2 to follow the leader');
     t.false((await g.client('n2').get('lost-0', 'none')).found, 'the diverged writes are gone from n2');
     const files = rollbackFiles(g, 'n2');
     t.is(files.length, 1);
@@ -86,7 +86,7 @@ test.serial('split brain through the override: a small rollback is automatic and
     const st = await waitFor(async () => {
       const s = await g.status('n1');
       return s?.rollback.state === 'prohibited' ? s : null;
-    }, 20_000, 'n1 to refuse the rollback');
+    }, 60_000, 'n1 to refuse the rollback');
     t.like(st.rollback, { state: 'prohibited', lostWriteCount: LOST, rollbackLimit: 10 });
     t.regex(g.output.get('n1') ?? '', /"event":"rollback_prohibited","code":"ROLLBACK_PROHIBITED".*rejoining would roll back 12 committed writes, more than rollbackLimit 10.*--accept-rollback/);
     t.true((await g.client('n1').get('lost-0', 'none')).found, 'nothing was rolled back');
@@ -95,7 +95,7 @@ test.serial('split brain through the override: a small rollback is automatic and
     // The operator accepts.
     await g.kill('n1');
     g.spawn('n1', ['--accept-rollback']);
-    await waitFor(async () => (await g.client('n1').get('kept-29', 'none').catch(() => null))?.found, 20_000, 'n1 to follow the leader');
+    await waitFor(async () => (await g.client('n1').get('kept-29', 'none').catch(() => null))?.found, 60_000, 'n1 to follow the leader');
     t.false((await g.client('n1').get('lost-0', 'none')).found);
     t.is(rollbackFiles(g, 'n1').length, 1);
     // The group as a whole: every write the final leader acknowledged is there, linearizably.

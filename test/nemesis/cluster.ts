@@ -195,6 +195,19 @@ export class NemesisCluster {
 
   /** One admin request on the control connection of `id`. */
   async call<T>(id: string, method: string, params: unknown, timeoutMs = 3000): Promise<T> {
+    try {
+      return await this.callOnce<T>(id, method, params, timeoutMs);
+    } catch (err) {
+      // The member closes an admin connection idle for a minute, and only with nothing pending:
+      // a request that met that close was never served, so it is safe to send again.
+      if (!/closed \(1000 idle\)/.test((err as Error).message)) throw err;
+      return this.callOnce<T>(id, method, params, timeoutMs);
+    }
+  }
+
+  private async callOnce<T>(id: string, method: string, params: unknown, timeoutMs: number): Promise<T> {
+    const cached = this.control.get(id);
+    if (cached && (await cached.catch(() => null))?.closed) this.dropControl(id);
     let p = this.control.get(id);
     if (!p) {
       p = AdminRpcClient.connect(this.address(id), {

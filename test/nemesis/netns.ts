@@ -280,7 +280,11 @@ table netdev conclave_dup {
     this.destroyed = true;
     process.removeListener('exit', this.onExit);
     for (let m = 1; m <= this.machines; m++) await sh('ip', ['netns', 'del', this.namespace(m)]).catch(() => {});
+    // A namespace lives on while a process is still in it (a node being killed), and with it
+    // the veth pair: delete the host ends ourselves, which takes the pairs down at once.
+    for (let m = 1; m <= this.machines; m++) await sh('ip', ['link', 'del', this.hostVeth(m)]).catch(() => {});
     await sh('ip', ['link', 'del', this.bridge]).catch(() => {});
+    for (let i = 0; i < 100 && (await NetnsNetwork.leftovers(this.tag)).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
   }
 
   private destroySync(): void {
@@ -293,10 +297,12 @@ table netdev conclave_dup {
         /* already gone */
       }
     }
-    try {
-      execFileSync(tool('ip'), ['link', 'del', this.bridge], { stdio: 'ignore', timeout: COMMAND_TIMEOUT_MS });
-    } catch {
-      /* already gone */
+    for (const link of [...Array.from({ length: this.machines }, (_, i) => this.hostVeth(i + 1)), this.bridge]) {
+      try {
+        execFileSync(tool('ip'), ['link', 'del', link], { stdio: 'ignore', timeout: COMMAND_TIMEOUT_MS });
+      } catch {
+        /* already gone */
+      }
     }
   }
 
