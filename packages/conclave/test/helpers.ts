@@ -83,7 +83,8 @@ export async function startGroup(size: number, extra: Partial<OpenNodeOptions> =
     dirs,
     options,
     leader: () => [...nodes.values()].find((n) => n.isLeader) ?? null,
-    waitForLeader: async (timeoutMs = 5000) => {
+    // Generous: a deadline only bounds a failure, and a loaded machine (a second test run) slows elections.
+    waitForLeader: async (timeoutMs = 30_000) => {
       const l = await waitFor(() => group.leader(), timeoutMs, 'a leader');
       return l;
     },

@@ -27,7 +27,7 @@ test('consistency: a partitioned follower serves stale data only under none', as
     const leader = await g.waitForLeader();
     const [f] = followersOf(g, leader);
     await leader.put('k', 'v1');
-    await waitFor(async () => (await f!.get('k', { consistency: 'none' })) === 'v1', 2000, 'v1 on the follower');
+    await waitFor(async () => (await f!.get('k', { consistency: 'none' })) === 'v1', 30_000, 'v1 on the follower');
     isolate(g, f!);
     const { token } = await leader.put('k', 'v2');
     t.is(await f!.get('k', { consistency: 'none' }), 'v1', 'none: a stale read is possible');
@@ -56,7 +56,7 @@ test('InsufficientReplicasError: nothing is written when too few electable repli
     await leader.put('before', 1);
     await f1!.close();
     // 'all' needs every electable member: with one down it is refused before anything is written.
-    await waitFor(() => leader.status().peers.some((p) => p.id === f1!.id && !p.active), 3000, 'the leader to see f1 gone');
+    await waitFor(() => leader.status().peers.some((p) => p.id === f1!.id && !p.active), 30_000, 'the leader to see f1 gone');
     const lastIndex = leader.status().lastIndex;
     const err = await t.throwsAsync(leader.put('x', 1, { durability: { replicaAck: 'all' } }), { instanceOf: InsufficientReplicasError });
     t.is(err!.code, 'INSUFFICIENT_REPLICAS');
@@ -115,7 +115,7 @@ test('writes on followers are forwarded; with forwarding off they throw NotLeade
     const leader = await g.waitForLeader();
     const [f] = followersOf(g, leader);
     // The hint is the leader this follower knows: wait until it has heard from it.
-    await waitFor(() => f!.status().leader?.id === leader.id, 3000, 'the follower to know the leader');
+    await waitFor(() => f!.status().leader?.id === leader.id, 30_000, 'the follower to know the leader');
     const err = await t.throwsAsync(f!.put('k', 'v'), { instanceOf: NotLeaderError });
     t.is(err!.leaderHint, `${leader.id}@${g.peers[leader.id]}`);
   } finally {
@@ -174,12 +174,12 @@ test('a new member joins as a secondary, catches up, and is promoted to electabl
     for (let i = 0; i < 20; i++) await leader.put(`k${i}`, i);
     const n4 = await openNode({ id: 'n4', dataDir: dir.path, listen: `127.0.0.1:${port}`, join: g.peers.n2!, tickMs: 20, logger: quietLogger });
     g.nodes.set('n4', n4);
-    await waitFor(async () => (await n4.get('k19', { consistency: 'none' })) === 19, 5000, 'n4 to catch up');
+    await waitFor(async () => (await n4.get('k19', { consistency: 'none' })) === 19, 30_000, 'n4 to catch up');
     t.is(n4.status().members.find((m) => m.id === 'n4')!.type, 'secondary');
     t.is(leader.status().electableGroupSize, 3);
     const group = await n4.changeMembership({ op: 'promote', id: 'n4' });
     t.is(group.members.find((m) => m.id === 'n4')!.type, 'electable');
-    await waitFor(() => leader.status().electableGroupSize === 4, 3000, 'E = 4 on the leader');
+    await waitFor(() => leader.status().electableGroupSize === 4, 30_000, 'E = 4 on the leader');
     t.deepEqual(events, ['n4:secondary', 'n4:electable']);
     t.is(await n4.get('k7'), 7);
   } finally {
@@ -202,9 +202,10 @@ test('events: stateChange, leaderChange and overrideChanged', async (t) => {
     await t.throwsAsync(f!.setElectableGroupSizeOverride(-1), { instanceOf: InvalidArgumentError, message: /got -1/ });
     await t.throwsAsync(f!.setElectableGroupSizeOverride(4), { instanceOf: InvalidArgumentError, message: /larger than the electable group size 3/ });
     await f!.setElectableGroupSizeOverride(0);
-    await leader.transferLeadership(f!.id);
-    await waitFor(() => f!.isLeader, 3000, 'the transfer');
-    await waitFor(() => seen.includes(`leader ${f!.id}`), 2000, 'the leaderChange event');
+    // Generous deadlines: they only bound a failure, and a loaded machine slows the transfer.
+    await leader.transferLeadership(f!.id, 30_000);
+    await waitFor(() => f!.isLeader, 30_000, 'the transfer');
+    await waitFor(() => seen.includes(`leader ${f!.id}`), 30_000, 'the leaderChange event');
     t.true(seen.includes('override 0->2') && seen.includes('override 2->0'));
     t.true(seen.includes('leader->follower'));
   } finally {
@@ -267,7 +268,7 @@ test('a data directory of another group is refused with GroupMismatchError', asy
     t.regex(err!.message, new RegExp(`${opts.dataDir.replace(/[/\\]/g, '.')}.*conclave.*other|other.*conclave`));
     const again = await openNode(opts);
     g.nodes.set('n1', again);
-    await waitFor(() => again.isLeader, 3000, 'n1 to lead again');
+    await waitFor(() => again.isLeader, 30_000, 'n1 to lead again');
     t.is(await again.get('k'), 'v', 'nothing was lost');
   } finally {
     await g.close();
