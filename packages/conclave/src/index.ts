@@ -8,3 +8,6 @@ export type { KvBatchOp, SyncPolicy } from '@conclave/storage';
 export { MAX_COMMAND_BYTES } from '@conclave/storage';
 export type { OverrideSource } from './node.js';
 export { explainNoLeader, describeQuorum, formatAgoMs, roleName } from './election-diagnosis.js';
+export { ConclaveLevel, ConclaveSnapshot, type ConclaveLevelOptions, type ConclaveMemberOptions, type ConclaveReadOptions, type ConclaveWriteOptions } from './level/level.js';
+export { LevelLocationError } from './level/location.js';
+export { MAX_CLEAR_KEYS } from '@conclave/storage';

@@ -30,7 +30,7 @@ import {
   type Ready,
   type Role,
 } from '@conclave/core';
-import { encodeCommand, NodeStorage, type ApplyResult, type CommandOutcome, type KvBatchOp, type KvCommand, type ScanOptions } from '@conclave/storage';
+import { encodeCommand, NodeStorage, type ApplyResult, type CommandOutcome, type KvBatchOp, type KvClearCommand, type KvCommand, type KvView, type ScanOptions } from '@conclave/storage';
 import { AdminRpcClient, AdminRemoteError, Transport } from '@conclave/transport';
 import { registerAdminHandlers } from './admin-handlers.js';
 import { ForwardPool } from './forward-pool.js';
@@ -710,31 +710,32 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     yield* this.storage.scan(range);
   }
 
-  /** Waits until a read under `c` may be served from this node's state machine. */
-  async readBarrier(c: Consistency, timeoutMs: number): Promise<void> {
-    if (c === 'none') return;
+  /** Waits until a read under `c` may be served from this node's state machine; resolves with the applied index it needed. */
+  async readBarrier(c: Consistency, timeoutMs: number): Promise<number> {
+    if (c === 'none') return 0;
     const deadline = Date.now() + timeoutMs;
     if (c === 'linearizable' || c === 'lease') {
       const index = await this.readIndex(c === 'lease', deadline);
       await this.waitApplied(index, deadline, () => `applied index did not reach the read index ${index} within ${timeoutMs} ms`);
-      return;
+      return index;
     }
     if ('atLeast' in c) {
       if (c.atLeast.groupId !== this.groupId) throw new InvalidArgumentError(`commit token of group '${c.atLeast.groupId}' used on group '${this.groupId}'`);
       await this.waitApplied(c.atLeast.index, deadline, () => `this node did not apply index ${c.atLeast.index} within ${timeoutMs} ms`);
-      return;
+      return c.atLeast.index;
     }
     // { maxLagMs }: JE's time consistency: heard from the leader recently and applied what it said was committed.
     for (let i = 0; i < 100_000; i++) {
       const contact = this.raft.lastLeaderContactAt;
       const now = monotonicNowMs(); // the core's clock (lastLeaderContactAt is on it)
       const fresh = contact !== null && now - contact <= c.maxLagMs;
-      if (fresh && this.storage.applied >= this.raft.commitIndex) return;
+      if (fresh && this.storage.applied >= this.raft.commitIndex) return this.raft.commitIndex;
       if (Date.now() >= deadline) {
         throw new ReplicaConsistencyError(`this node is more than ${c.maxLagMs} ms behind the leader (last contact ${contact === null ? 'never' : `${Math.round(now - contact)} ms ago`})`);
       }
       await sleep(Math.min(this.opts.tickMs, Math.max(1, deadline - Date.now())));
     }
+    throw new ReplicaConsistencyError(`this node did not catch up with the leader within ${timeoutMs} ms`);
   }
 
   private async readIndex(lease: boolean, deadline: number): Promise<number> {
@@ -769,6 +770,18 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     }
     throw new ReplicaConsistencyError('could not confirm a linearizable read point');
   }
+
+  // ---- ConclaveLevel hooks (level/): a consistent view of the applied state, and clear entries.
+  localView(): KvView {
+    this.checkOpen();
+    return this.storage.view();
+  }
+
+  async clearRange(cmd: KvClearCommand, opts: { durability?: Partial<Durability> } = {}): Promise<WriteResult & { count: number; lastKey: string | null }> {
+    const { token, outcome: o } = await this.write(cmd, opts.durability, true);
+    return { token, count: o?.op === 'clear' ? o.count : 0, lastKey: o?.op === 'clear' ? o.lastKey : null };
+  }
+  // ---- end of ConclaveLevel hooks
 
   private waitApplied(index: number, deadline: number, why: () => string): Promise<void> {
     return this.appliedWaiters.wait(index, this.storage.applied, Math.max(1, deadline - Date.now()), () => new ReplicaConsistencyError(why()));
