@@ -147,8 +147,11 @@ export class KvViewIterator {
       const db = await this.peekDb();
       const ov = this.ovPos >= this.ovLow && this.ovPos < this.ovHigh ? this.overlay.at(this.ovPos) : null;
       if (db === null && ov === null) return null;
-      let c: number = db === null ? 1 : ov === null ? -1 : Buffer.compare(db[0].subarray(KV_PREFIX_BYTES), ov.bytes);
-      if (this.reverse) c = -c;
+      // c < 0: the stored entry comes first (in iteration order); 0: same key; > 0: the queued one.
+      let c: number;
+      if (db === null) c = 1;
+      else if (ov === null) c = -1;
+      else c = this.reverse ? Buffer.compare(ov.bytes, db[0].subarray(KV_PREFIX_BYTES)) : Buffer.compare(db[0].subarray(KV_PREFIX_BYTES), ov.bytes);
       if (c <= 0) this.dbPos++; // equal: the queued write shadows the stored one
       if (c < 0) return [userKeyOf(db![0]), db![1]];
       this.ovPos += this.reverse ? -1 : 1;
