@@ -11,6 +11,7 @@ const IDS = ['n1', 'n2', 'n3'];
 
 export class GroupMemberLevel<K = string, V = string> extends ConclaveLevel<K, V> {
   private others: ConclaveNode[] = [];
+  private peers: Record<string, string> | null = null;
   private readonly root: string;
 
   constructor(location: string, options: ConclaveLevelOptions<K, V> = {}) {
@@ -20,17 +21,32 @@ export class GroupMemberLevel<K = string, V = string> extends ConclaveLevel<K, V
 
   protected override async openOwnNode(): Promise<ConclaveNode> {
     mkdirSync(this.root, { recursive: true });
-    const ports = await freePorts(3);
-    const peers = Object.fromEntries(IDS.map((id, i) => [id, `127.0.0.1:${ports[i]}`]));
+    // A reopen restarts the same group: its members know each other by these addresses.
+    if (this.peers === null) {
+      const ports = await freePorts(3);
+      this.peers = Object.fromEntries(IDS.map((id, i) => [id, `127.0.0.1:${ports[i]}`]));
+    }
+    const peers = this.peers;
     // A short election timeout: this process hosts every member of many groups.
     const options = (id: string): OpenNodeOptions => ({ id, dataDir: join(this.root, id), listen: peers[id]!, peers, tickMs: 20, logger: quietLogger });
     const nodes = await Promise.all(IDS.map((id) => openNode(options(id))));
-    this.others = [nodes[0]!, nodes[2]!];
-    // n1 campaigns at once (pre-vote first), rather than waiting out an election timeout.
-    await waitFor(() => nodes[0]!.electableIds().length === 3, 5000, 'the membership applied on n1');
-    nodes[0]!.pingElection();
-    await waitFor(() => nodes.every((n) => n.status().leader?.id === 'n1') && nodes[1]!.status().appliedIndex >= nodes[0]!.status().commitIndex, 10_000, 'n1 to lead, known to all');
-    return nodes[1]!;
+    // n1 campaigns as soon as the links are up (pre-vote first), rather than waiting out an
+    // election timeout; votes asked for before would be lost. The links are the transport's
+    // (a private field: a test may look).
+    const connected = (n: ConclaveNode): boolean => {
+      const peers = (n as unknown as { transport: { stats(): { peers: Record<string, { connected: boolean }> } } }).transport.stats().peers;
+      return Object.values(peers).filter((p) => p.connected).length === 2;
+    };
+    await waitFor(() => nodes[0]!.electableIds().length === 3 && nodes.every(connected), 15_000, 'the membership applied on n1, and every link up');
+    if (!nodes.some((n) => n.status().leader !== null)) nodes[0]!.pingElection();
+    const leader = await waitFor(() => {
+      const l = nodes.find((n) => n.isLeader);
+      return l && nodes.every((n) => n.status().leader?.id === l.id) ? l : null;
+    }, 15_000, 'a leader known to all');
+    const member = nodes.find((n) => n !== leader)!;
+    await waitFor(() => member.status().appliedIndex >= leader.status().commitIndex, 15_000, 'the member to catch up');
+    this.others = nodes.filter((n) => n !== member);
+    return member;
   }
 
   protected override async closeOwnNode(node: ConclaveNode): Promise<void> {

