@@ -12,6 +12,7 @@ import { ConclaveIterator } from './iterator.js';
 import { asBuffer, levelValue, nodeKey, nodeRange, type LevelRange } from './keys.js';
 import { checkLocation } from './location.js';
 import { ReadView } from './read-view.js';
+import './option-types.js';
 
 /** openNode options for a member of a replicated group; dataDir is the location. */
 export type ConclaveMemberOptions = Partial<Omit<OpenNodeOptions, 'dataDir'>>;
@@ -68,16 +69,19 @@ export class ConclaveLevel<K = string, V = string> extends AbstractLevel<Buffer,
 
   constructor(location: string, options: ConclaveLevelOptions<K, V> = {}) {
     const { conclave, consistency, readTimeoutMs, [kFromNode]: from, ...forward } = options as ConclaveLevelOptions<K, V> & { [kFromNode]?: ConclaveNode };
-    super(MANIFEST, forward);
+    // Checked before super(): abstract-level opens the database on the next tick.
     if (from === undefined && (typeof location !== 'string' || location === '')) throw new InvalidArgumentError('ConclaveLevel needs a location: a data directory path');
     if (conclave !== undefined && (typeof conclave !== 'object' || conclave === null)) throw new InvalidArgumentError('the conclave option must be an object of openNode options');
     if (conclave && 'dataDir' in conclave) throw new InvalidArgumentError('conclave.dataDir is not an option: the location is the data directory');
+    const defaultConsistency = validateConsistency(consistency ?? 'linearizable');
+    const timeoutMs = readTimeoutMs === undefined ? (conclave?.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS) : positiveMs(readTimeoutMs, 'readTimeoutMs');
+    super(MANIFEST, forward);
     this.location = location;
     this.nodeValue = from ?? null;
     this.ownsNode = from === undefined;
     this.memberOptions = conclave ?? {};
-    this.defaultConsistency = validateConsistency(consistency ?? 'linearizable');
-    this.readTimeoutMs = readTimeoutMs === undefined ? (conclave?.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS) : positiveMs(readTimeoutMs, 'readTimeoutMs');
+    this.defaultConsistency = defaultConsistency;
+    this.readTimeoutMs = timeoutMs;
   }
 
   /** Wraps a node that is already open; close() leaves the node open. */
