@@ -227,8 +227,9 @@ export class ConclaveLevel<K = string, V = string> extends AbstractLevel<Buffer,
     return new ConclaveIterator(this, options as never, source);
   }
 
-  _snapshot(options: object): ConclaveSnapshot {
-    return new ConclaveSnapshot(options, this.readView({}));
+  /** db.snapshot({ consistency }): the snapshot's reads all see one state, taken now (see read-view.ts). */
+  _snapshot(options: ConclaveReadOptions): ConclaveSnapshot {
+    return new ConclaveSnapshot(options, this.readView(options));
   }
 
   private readView(options: ConclaveReadOptions): ReadView {
