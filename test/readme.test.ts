@@ -51,3 +51,25 @@ test('the README gives the two commands', (t) => {
   t.true(README.includes('npm install && npm start'));
   t.true(README.includes('npm install && npm test'));
 });
+
+test('the ConclaveLevel example (a classic-level app switched, a sublevel on a group) runs as written', async (t) => {
+  t.timeout(90_000);
+  const { freePorts } = await import('../packages/conclave/test/helpers.js');
+  let code = codeBlockAfter('### ConclaveLevel');
+  // Its fixed ports could be taken by another test: free ones instead.
+  const fixed = [...new Set([...code.matchAll(/127\.0\.0\.1:(\d+)/g)].map((m) => m[1]!))];
+  t.is(fixed.length, 3);
+  const ports = await freePorts(3);
+  code = fixed.reduce((c, port, i) => c.replaceAll(`127.0.0.1:${port}`, `127.0.0.1:${ports[i]!}`), code);
+  const file = join(ROOT, 'test', `.readme-level-${process.pid}.ts`);
+  const cwd = mkdtempSync(join(tmpdir(), 'conclave-readme-level-'));
+  writeFileSync(file, code);
+  try {
+    const out = execFileSync(process.execPath, ['--import', TSX, file], { cwd, encoding: 'utf8', timeout: 60_000 });
+    const lines = out.split('\n').filter((l) => !l.startsWith('[conclave'));
+    t.deepEqual(lines.slice(0, 3), ["[ 'user:1', 'user:2' ]", "{ name: 'Ada' }", "{ name: 'Ada' }"]);
+  } finally {
+    rmSync(file, { force: true });
+    rmSync(cwd, { recursive: true, force: true });
+  }
+});

@@ -10,3 +10,6 @@ export * from './errors.js';
 export type { KvBatchOp, SyncPolicy } from '@conclave/storage';
 export { MAX_COMMAND_BYTES } from '@conclave/storage';
 export { explainNoLeader, describeQuorum, formatAgoMs, roleName } from './election-diagnosis.js';
+export { ConclaveLevel, ConclaveSnapshot, type ConclaveLevelOptions, type ConclaveMemberOptions, type ConclaveReadOptions, type ConclaveWriteOptions } from './level/level.js';
+export { LevelLocationError } from './level/location.js';
+export { MAX_CLEAR_KEYS } from '@conclave/storage';

@@ -6,7 +6,7 @@
 // (clock, disk, network) comes in through seams.ts.
 import { EventEmitter } from 'node:events';
 import { InvalidArgumentError, type ConfChange, type GroupMetadata, type MemberType, type NodeId } from '@conclave/core';
-import type { CommandOutcome, KvBatchOp, KvCommand, ScanOptions } from '@conclave/storage';
+import type { CommandOutcome, KvBatchOp, KvClearCommand, KvCommand, KvView, ScanOptions } from '@conclave/storage';
 import { registerAdminHandlers } from './admin-handlers.js';
 import { bootWithStorage, openNodeStorage } from './boot.js';
 import { NodeClosedError } from './errors.js';
@@ -123,19 +123,16 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
 
   /** Stores `value` (a Buffer or any msgpack value) under `key`. */
   async put(key: string, value: unknown, opts: WriteOptions = {}): Promise<WriteResult> {
-    const r = await this.writePath.write({ op: 'put', key, value }, opts.durability);
-    return { token: r.token };
+    return { token: (await this.writePath.write({ op: 'put', key, value }, opts.durability)).token };
   }
 
   async delete(key: string, opts: WriteOptions = {}): Promise<WriteResult> {
-    const r = await this.writePath.write({ op: 'del', key }, opts.durability);
-    return { token: r.token };
+    return { token: (await this.writePath.write({ op: 'del', key }, opts.durability)).token };
   }
 
   /** Several puts and deletes, applied atomically. */
   async batch(ops: readonly KvBatchOp[], opts: WriteOptions = {}): Promise<WriteResult> {
-    const r = await this.writePath.write({ op: 'batch', ops }, opts.durability);
-    return { token: r.token };
+    return { token: (await this.writePath.write({ op: 'batch', ops }, opts.durability)).token };
   }
 
   /** Writes `next` (undefined deletes) if the key's value equals `expected` (undefined = absent). */
@@ -167,9 +164,20 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     yield* this.ctx.storage.scan(range);
   }
 
-  /** Waits until a read under `c` may be served from this node's state machine. */
-  readBarrier(c: Consistency, timeoutMs: number): Promise<void> {
+  /** Waits until a read under `c` may be served from this node's state machine; resolves with the applied index it needed. */
+  readBarrier(c: Consistency, timeoutMs: number): Promise<number> {
     return this.reads.readBarrier(c, timeoutMs);
+  }
+
+  // ConclaveLevel (level/): a consistent view of the applied state, and clear entries.
+  localView(): KvView {
+    this.ctx.checkOpen();
+    return this.ctx.storage.view();
+  }
+
+  async clearRange(cmd: KvClearCommand, opts: { durability?: Partial<Durability> } = {}): Promise<WriteResult & { count: number; lastKey: string | null }> {
+    const { token, outcome: o } = await this.writePath.write(cmd, opts.durability, true);
+    return { token, count: o?.op === 'clear' ? o.count : 0, lastKey: o?.op === 'clear' ? o.lastKey : null };
   }
 
   // ------------------------------------------------------------------ membership, override, leadership (operator.ts, override.ts)

@@ -149,7 +149,9 @@ export function resolveOptions(o: OpenNodeOptions): ResolvedOptions {
   checkId(o.id, 'id');
   if (typeof o.dataDir !== 'string' || o.dataDir.length === 0) throw new InvalidArgumentError('dataDir must be a non-empty path');
   if (typeof o.listen !== 'string') throw new InvalidArgumentError('listen must be HOST:PORT');
-  parseAddress(o.listen, 'listen');
+  // Port 0 (an ephemeral port each open) suits a group of one only: nobody needs its address.
+  const alone = o.join === undefined && (o.peers === undefined || (typeof o.peers === 'object' && o.peers !== null && Object.keys(o.peers).length === 1));
+  parseAddress(o.listen, 'listen', { allowPortZero: alone });
   let peers: Record<NodeId, string> | null = null;
   if (o.peers !== undefined) {
     if (typeof o.peers !== 'object' || o.peers === null || Array.isArray(o.peers)) throw new InvalidArgumentError('peers must be an object of id -> HOST:PORT');
@@ -158,7 +160,7 @@ export function resolveOptions(o: OpenNodeOptions): ResolvedOptions {
     for (const [id, addr] of Object.entries(o.peers)) {
       checkId(id, 'peer id');
       if (typeof addr !== 'string') throw new InvalidArgumentError(`address of ${id} must be HOST:PORT`);
-      parseAddress(addr, `address of ${id}`);
+      parseAddress(addr, `address of ${id}`, { allowPortZero: alone });
       const dup = seenAddr.get(addr);
       if (dup) throw new InvalidArgumentError(`peers ${dup} and ${id} have the same address ${addr}`);
       seenAddr.set(addr, id);

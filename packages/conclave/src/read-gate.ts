@@ -32,31 +32,33 @@ export class ReadGate {
   }
 
   /** Waits until a read under `c` may be served from this node's state machine. */
-  async readBarrier(c: Consistency, timeoutMs: number): Promise<void> {
+  /** Waits until a read under `c` may be served from this node's state machine; resolves with the applied index it needed. */
+  async readBarrier(c: Consistency, timeoutMs: number): Promise<number> {
     const { raft, clock } = this.ctx;
-    if (c === 'none') return;
+    if (c === 'none') return 0;
     const deadline = clock.nowMs() + timeoutMs;
     if (c === 'linearizable' || c === 'lease') {
       const index = await this.readIndex(c === 'lease', deadline);
       await this.waitApplied(index, deadline, () => `applied index did not reach the read index ${index} within ${timeoutMs} ms`);
-      return;
+      return index;
     }
     if ('atLeast' in c) {
       if (c.atLeast.groupId !== this.ctx.groupId) throw new InvalidArgumentError(`commit token of group '${c.atLeast.groupId}' used on group '${this.ctx.groupId}'`);
       await this.waitApplied(c.atLeast.index, deadline, () => `this node did not apply index ${c.atLeast.index} within ${timeoutMs} ms`);
-      return;
+      return c.atLeast.index;
     }
     // { maxLagMs }: JE's time consistency: heard from the leader recently and applied what it said was committed.
     for (let i = 0; i < 100_000; i++) {
       const contact = raft.lastLeaderContactAt;
       const now = clock.nowMs(); // the core's clock (lastLeaderContactAt is on it)
       const fresh = contact !== null && now - contact <= c.maxLagMs;
-      if (fresh && this.ctx.storage.applied >= raft.commitIndex) return;
+      if (fresh && this.ctx.storage.applied >= raft.commitIndex) return raft.commitIndex;
       if (clock.nowMs() >= deadline) {
         throw new ReplicaConsistencyError(`this node is more than ${c.maxLagMs} ms behind the leader (last contact ${contact === null ? 'never' : `${Math.round(now - contact)} ms ago`})`);
       }
       await this.ctx.sleep(Math.min(this.ctx.opts.tickMs, Math.max(1, deadline - clock.nowMs())));
     }
+    throw new ReplicaConsistencyError(`this node did not catch up with the leader within ${timeoutMs} ms`);
   }
 
   private async readIndex(lease: boolean, deadline: number): Promise<number> {

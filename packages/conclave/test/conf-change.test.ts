@@ -10,7 +10,7 @@ import { startGroup } from './helpers.js';
 const BAD: [unknown, RegExp][] = [
   [{ op: 'addSecondary', id: 'x1' }, /addSecondary x1 has no address/],
   [{ op: 'addElectable', id: 'x1', address: 'garbage' }, /x1: address 'garbage' is not HOST:PORT/],
-  [{ op: 'addElectable', id: 'x1', address: '127.0.0.1:99999' }, /port 99999 is not from 1 to 65535/],
+  [{ op: 'addElectable', id: 'x1', address: '127.0.0.1:99999' }, /port 99999 is not from 0 to 65535/],
   [{ op: 'addElectable', id: 'x1', address: '127.0.0.1:7999', priority: -1 }, /priority must be an integer >= 0/],
   [{ op: 'addElectable', id: 'x1', address: '127.0.0.1:7999', extra: 1 }, /unknown field 'extra'/],
   [{ op: 'addSecondary', id: 'bad id!', address: '127.0.0.1:7999' }, /member id 'bad id!'/],

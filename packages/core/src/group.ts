@@ -52,7 +52,8 @@ export function confChangeProblem(c: unknown): string | null {
     if (o.address === undefined) return `membership change ${o.op} ${o.id} has no address`;
     if (typeof o.address !== 'string' || ADDRESS_RE.exec(o.address) === null) return `membership change ${o.op} ${o.id}: address '${String(o.address).slice(0, 70)}' is not HOST:PORT`;
     const port = Number(ADDRESS_RE.exec(o.address)![2]);
-    if (!(port >= 1 && port <= 65535)) return `membership change ${o.op} ${o.id}: port ${port} is not from 1 to 65535`;
+    // Port 0: a member on an ephemeral port that nobody dials (a group of one, see initialGroup).
+    if (!(port >= 0 && port <= 65535)) return `membership change ${o.op} ${o.id}: port ${port} is not from 0 to 65535`;
     if (o.priority !== undefined && !(typeof o.priority === 'number' && Number.isSafeInteger(o.priority) && o.priority >= 0)) {
       return `membership change ${o.op} ${o.id}: priority must be an integer >= 0`;
     }
@@ -150,7 +151,8 @@ export function initialGroup(groupId: string, peers: Readonly<Record<NodeId, str
   if (ids.length === 0) throw new InvalidArgumentError('peers must name at least one member');
   const members: Member[] = ids.map((id) => {
     checkId(id, 'member id');
-    parseAddress(peers[id]!, `address of ${id}`);
+    // A group of one may record port 0: it listens on an ephemeral port, and nobody dials it.
+    parseAddress(peers[id]!, `address of ${id}`, { allowPortZero: ids.length === 1 });
     return { id, address: peers[id]!, type: 'electable', removed: false, priority: DEFAULT_PRIORITY };
   });
   return { groupId, members };

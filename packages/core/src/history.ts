@@ -10,6 +10,7 @@ export type HistoryRole = 'FOLLOWER' | 'PRE_CANDIDATE' | 'CANDIDATE' | 'LEADER';
 export type HistoryEvent =
   | 'ELECTION_TIMEOUT'
   | 'CAMPAIGN_REQUESTED'
+  | 'SOLE_VOTER'
   | 'PREVOTE_GRANTED'
   | 'PREVOTE_REJECTED'
   | 'VOTE_QUORUM'

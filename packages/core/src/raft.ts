@@ -184,6 +184,7 @@ export class RaftNode {
     this.prevHardState = state.hardState;
     this.prevSoftState = this.softState();
     this.resetRandomizedElectionTimeout();
+    this.campaignIfSoleVoter();
   }
 
   /**
@@ -826,6 +827,20 @@ export class RaftNode {
     else this.becomeCandidate(event, transfer);
   }
 
+  /**
+   * The only electable member, able to win on its own vote, wins at once: nobody else can
+   * lead, so waiting an election timeout only delays the first write (an embedded
+   * single-member store opens in milliseconds). The pre-vote and vote still run, and are
+   * recorded, as in any election.
+   */
+  private campaignIfSoleVoter(): void {
+    // A leader we still know of cannot be legitimate: it is not electable (removed).
+    if (this.role === 'leader' || !this.promotable()) return;
+    const electable = electableIds(this.group);
+    if (electable.length !== 1 || electable[0] !== this.id || this.quorum() !== 1) return;
+    this.hup('SOLE_VOTER', false);
+  }
+
   private hasUnappliedConfChange(): boolean {
     for (let i = this.log.applying + 1; i <= this.log.committed; i++) {
       if (this.log.entryAt(i)?.type === 'conf') return true;
@@ -1288,6 +1303,7 @@ export class RaftNode {
       // The leader's own durable write counts towards the commit quorum only now.
       if (this.role === 'leader' && this.maybeCommit()) this.markAllDirty(true);
     }
+    this.campaignIfSoleVoter();
   }
 
   // ---------------------------------------------------------------- queries

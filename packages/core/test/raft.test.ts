@@ -39,17 +39,49 @@ test('bootstrap: every member writes the same committed membership entries', (t)
   });
 });
 
-test('a single node elects itself after its election timeout and commits alone', (t) => {
+test('a sole voter elects itself at once, without an election timeout, and commits alone', (t) => {
   const net = new Net({ ids: ['n1'] });
-  net.tickAll(20);
+  // No tick: the bootstrap membership is applied, and the only voter campaigns and wins.
   t.is(net.node('n1').currentRole, 'leader');
   net.propose('n1', 'a');
   t.deepEqual(net.appliedValues('n1'), ['a']);
   t.deepEqual(hist(net.node('n1')).slice(0, 3), [
     'CANDIDATE:VOTE_QUORUM:LEADER',
     'PRE_CANDIDATE:PREVOTE_GRANTED:CANDIDATE',
-    'FOLLOWER:ELECTION_TIMEOUT:PRE_CANDIDATE',
+    'FOLLOWER:SOLE_VOTER:PRE_CANDIDATE',
   ]);
+});
+
+test('a restarted sole voter leads at once; a member of a larger group, or one whose override needs more votes, waits', (t) => {
+  const restore = (members: string[], override = 0) =>
+    RaftNode.restore(
+      { id: 'n1', random: seededRandom(1), electableGroupSizeOverride: override },
+      {
+        hardState: { term: 3, vote: 'n1', commit: members.length },
+        group: initialGroup('g', Object.fromEntries(members.map((id, i) => [id, `127.0.0.1:${7001 + i}`]))),
+        compactedIndex: members.length,
+        compactedTerm: 1,
+        entries: [],
+        applied: members.length,
+      },
+    );
+  const alone = restore(['n1']);
+  t.is(alone.currentRole, 'leader');
+  t.is(alone.status().term, 4);
+  t.is(restore(['n1', 'n2', 'n3']).currentRole, 'follower');
+  // An override of 3 on a group of one: a quorum of 2 that one vote cannot reach.
+  t.is(restore(['n1'], 3).currentRole, 'follower');
+});
+
+test('a follower left as the only voter by a removal campaigns at once', (t) => {
+  const net = new Net({ ids: ['n1', 'n2'], seed: 5 });
+  for (let i = 0; i < 40 && net.leaders().length === 0; i++) net.tickAll();
+  const leader = net.leaders()[0]!;
+  const other = leader === 'n1' ? 'n2' : 'n1';
+  net.node(leader).proposeConfChange({ op: 'remove', id: leader });
+  net.settle();
+  t.is(net.node(other).currentRole, 'leader', 'no tick was needed');
+  t.true(hist(net.node(other)).includes('FOLLOWER:SOLE_VOTER:PRE_CANDIDATE'));
 });
 
 test('three nodes elect exactly one leader by timeout, and replicate', (t) => {
@@ -641,11 +673,11 @@ test('the election history is a bounded ring, newest first, with counters', (t) 
 
 test('history stamps come from the driver\'s clock', (t) => {
   const n = RaftNode.bootstrap({ id: 'a', random: seededRandom(1), nowMs: 1000 }, initialGroup('g', { a: '127.0.0.1:1' }));
-  n.advance(n.ready());
-  for (let i = 1; i <= 30 && n.currentRole !== 'leader'; i++) n.tick(1000 + i * 100);
-  const h = n.status().history;
-  t.true(h[0]!.at > 1000);
-  t.is(h[0]!.at % 100, 0);
+  const rd = n.ready();
+  n.setNow(1234);
+  n.advance(rd); // the sole voter campaigns here, at the driver's time
+  t.is(n.currentRole, 'leader');
+  t.is(n.status().history[0]!.at, 1234);
 });
 
 test('the Ready contract is enforced: one outstanding Ready, advanced with itself', (t) => {

@@ -5,6 +5,7 @@
 //   del    [2, key]
 //   batch  [3, [[1, key, valueBytes] | [2, key], ...]]
 //   cas    [4, key, expectedBytes | nil, valueBytes | nil]
+//   clear  [5, gt | nil, gte | nil, lt | nil, lte | nil, reverse, limit]
 // Values travel as their own msgpack encoding (a bin), so applying a command stores the
 // bytes as they are: a value is encoded once, by the proposer, and never re-encoded.
 import { InvalidArgumentError, RequestTooLargeError } from '@conclave/core';
@@ -21,6 +22,12 @@ export const MAX_BATCH_OPS = 10_000;
  * frame (16 MiB) with room to spare; bigger writes are refused with RequestTooLargeError.
  */
 export const MAX_COMMAND_BYTES = 4 * 1024 * 1024;
+/**
+ * Most keys one clear entry deletes. The limit travels in the entry, so every member deletes
+ * the same keys (the first `limit` in range of the same state) whatever its version; a
+ * bigger clear is several entries (see ConclaveLevel's clear). It bounds an apply's memory.
+ */
+export const MAX_CLEAR_KEYS = 1000;
 /** msgpack framing of one batch operation beyond its key and value bytes, rounded up. */
 const OP_OVERHEAD_BYTES = 16;
 
@@ -36,12 +43,65 @@ export type KvBatchOp = { readonly op: 'put'; readonly key: string; readonly val
 export type KvCommand =
   | KvBatchOp
   | { readonly op: 'batch'; readonly ops: readonly KvBatchOp[] }
-  | { readonly op: 'cas'; readonly key: string; readonly expected?: unknown; readonly value?: unknown };
+  | { readonly op: 'cas'; readonly key: string; readonly expected?: unknown; readonly value?: unknown }
+  | KvClearCommand;
+
+/**
+ * Deletes the first `limit` keys of a range (the last ones if `reverse`), in the state the
+ * entry is applied to. Bounds are keys (gt/gte, lt/lte: at most one of each); no bound = open.
+ */
+export interface KvClearCommand {
+  readonly op: 'clear';
+  readonly gt?: string;
+  readonly gte?: string;
+  readonly lt?: string;
+  readonly lte?: string;
+  readonly reverse?: boolean;
+  /** 1..MAX_CLEAR_KEYS. */
+  readonly limit: number;
+}
+
+/** A clear as applied: bounds null when absent. */
+export interface RawClear {
+  readonly op: 'clear';
+  readonly gt: string | null;
+  readonly gte: string | null;
+  readonly lt: string | null;
+  readonly lte: string | null;
+  readonly reverse: boolean;
+  readonly limit: number;
+}
 
 const OP_PUT = 1;
 const OP_DEL = 2;
 const OP_BATCH = 3;
 const OP_CAS = 4;
+const OP_CLEAR = 5;
+
+function clearBound(v: unknown, what: string): string | null {
+  if (v === undefined || v === null) return null;
+  checkKey(v, what);
+  return v;
+}
+
+function checkClear(gt: unknown, gte: unknown, lt: unknown, lte: unknown, reverse: unknown, limit: unknown, what: string): RawClear {
+  const c: RawClear = {
+    op: 'clear',
+    gt: clearBound(gt, `${what}.gt`),
+    gte: clearBound(gte, `${what}.gte`),
+    lt: clearBound(lt, `${what}.lt`),
+    lte: clearBound(lte, `${what}.lte`),
+    reverse: reverse === true,
+    limit: limit as number,
+  };
+  if (c.gt !== null && c.gte !== null) throw new InvalidArgumentError(`${what}: give gt or gte, not both`);
+  if (c.lt !== null && c.lte !== null) throw new InvalidArgumentError(`${what}: give lt or lte, not both`);
+  if (reverse !== undefined && reverse !== null && typeof reverse !== 'boolean') throw new InvalidArgumentError(`${what}.reverse must be a boolean`);
+  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > MAX_CLEAR_KEYS) {
+    throw new InvalidArgumentError(`${what}.limit must be an integer from 1 to ${MAX_CLEAR_KEYS} (got ${JSON.stringify(limit) ?? String(limit)})`);
+  }
+  return c;
+}
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -134,8 +194,13 @@ function encodeOp(raw: unknown, what: string, inBatch: boolean): unknown[] {
         cmd.expected === undefined ? null : encodeValue(cmd.expected, field(what, 'expected')),
         cmd.value === undefined ? null : encodeValue(cmd.value, what === '' ? 'next' : field(what, 'value')),
       ];
+    case 'clear': {
+      if (inBatch) throw new InvalidArgumentError(`${what || 'the command'}: clear is not allowed inside a batch`);
+      const c = checkClear(cmd.gt, cmd.gte, cmd.lt, cmd.lte, cmd.reverse, cmd.limit, what);
+      return [OP_CLEAR, c.gt, c.gte, c.lt, c.lte, c.reverse, c.limit];
+    }
     default:
-      throw new InvalidArgumentError(`${field(what, 'op')} must be one of put, del, batch, cas (got ${JSON.stringify(cmd.op) ?? 'undefined'})`);
+      throw new InvalidArgumentError(`${field(what, 'op')} must be one of put, del, batch, cas, clear (got ${JSON.stringify(cmd.op) ?? 'undefined'})`);
   }
 }
 
@@ -166,7 +231,8 @@ export type RawCommand =
   | { readonly op: 'put'; readonly key: string; readonly value: Uint8Array }
   | { readonly op: 'del'; readonly key: string }
   | { readonly op: 'batch'; readonly ops: readonly ({ readonly op: 'put'; readonly key: string; readonly value: Uint8Array } | { readonly op: 'del'; readonly key: string })[] }
-  | { readonly op: 'cas'; readonly key: string; readonly expected: Uint8Array | null; readonly value: Uint8Array | null };
+  | { readonly op: 'cas'; readonly key: string; readonly expected: Uint8Array | null; readonly value: Uint8Array | null }
+  | RawClear;
 
 function rawBytes(v: unknown, what: string, nullable: boolean): Uint8Array | null {
   if (v === null && nullable) return null;
@@ -213,6 +279,11 @@ function decodeOp(raw: unknown, what: string, inBatch: boolean): RawCommand {
       if (raw.length !== 4) throw new InvalidArgumentError(`${what}: cas must have 4 elements (got ${raw.length})`);
       checkKey(raw[1], `${what}.key`);
       return { op: 'cas', key: raw[1], expected: rawBytes(raw[2], `${what}.expected`, true), value: rawBytes(raw[3], `${what}.value`, true) };
+    case OP_CLEAR:
+      if (inBatch) throw new InvalidArgumentError(`${what || 'the command'}: clear is not allowed inside a batch`);
+      if (raw.length !== 7) throw new InvalidArgumentError(`${what}: clear must have 7 elements (got ${raw.length})`);
+      if (typeof raw[5] !== 'boolean') throw new InvalidArgumentError(`${what}.reverse must be a boolean`);
+      return checkClear(raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], what);
     default:
       throw new InvalidArgumentError(`${what}: unknown op code ${JSON.stringify(code) ?? 'undefined'}`);
   }
@@ -245,6 +316,11 @@ export function decodeCommand(data: Uint8Array): KvCommand {
       if (raw.expected !== null) cmd.expected = decodeValue(raw.expected);
       if (raw.value !== null) cmd.value = decodeValue(raw.value);
       return cmd;
+    }
+    case 'clear': {
+      const out: { -readonly [K in keyof KvClearCommand]: KvClearCommand[K] } = { op: 'clear', reverse: raw.reverse, limit: raw.limit };
+      for (const b of ['gt', 'gte', 'lt', 'lte'] as const) if (raw[b] !== null) out[b] = raw[b];
+      return out;
     }
   }
 }

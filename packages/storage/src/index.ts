@@ -14,3 +14,4 @@ export { TermIndex } from './term-index.js';
 export type { LogPosition } from './codec.js';
 export { encodeEntry, decodeEntry } from './codec.js';
 export { NodeStorage } from './node-storage.js';
+export { KvView, KvViewIterator, type KvRange } from './kv-view.js';

@@ -17,7 +17,7 @@ export const PREFIX_META = 0x00;
 export const PREFIX_SETTINGS = 0x01;
 export const PREFIX_LOG = 0x02;
 export const PREFIX_KV = 0x03;
-const KV_PREFIX_BYTES = 5;
+export const KV_PREFIX_BYTES = 5;
 
 /** A KV key-space generation: an integer in [0, MAX_KV_GENERATION]. */
 export type KvSpace = number;

@@ -1,5 +1,5 @@
 // Applying one KV command: the writes it adds to the apply batch and its outcome.
-import type { RawCommand } from './command.js';
+import type { RawClear, RawCommand } from './command.js';
 import { kvKey, type KvSpace } from './keys.js';
 import type { BatchOp } from './raw-db.js';
 import type { CommandOutcome } from './storage-types.js';
@@ -16,6 +16,8 @@ export async function applyCommand(
   changes: Map<string, Buffer | null>,
   readStored: (key: string, space: KvSpace) => Promise<Buffer | null>,
   decodeStored: (key: string, bytes: Uint8Array) => unknown,
+  /** The keys a clear deletes: the first `limit` of its range in the state so far (changes included). */
+  clearKeys: (c: RawClear) => Promise<string[]>,
 ): Promise<CommandOutcome> {
   const put = (key: string, value: Uint8Array): void => {
     const bytes = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
@@ -47,6 +49,11 @@ export async function applyCommand(
         else put(cmd.key, cmd.value);
       }
       return { op: 'cas', succeeded, current: current === null ? undefined : decodeStored(cmd.key, current) };
+    }
+    case 'clear': {
+      const keys = await clearKeys(cmd);
+      for (const k of keys) del(k);
+      return { op: 'clear', count: keys.length, lastKey: keys.length > 0 ? keys[keys.length - 1]! : null };
     }
   }
 }

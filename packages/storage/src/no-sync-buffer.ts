@@ -10,6 +10,8 @@ export class NoSyncBuffer {
   private overlay = new Map<string, Buffer | null>();
   /** The overlay of a flush under way, read until LevelDB has it. */
   private flushing: Map<string, Buffer | null> | null = null;
+  /** Grows with every change of the readable overlay: views cache their sorted copy by it. */
+  version = 0;
 
   get pendingBytes(): number {
     return this.bytes;
@@ -25,6 +27,7 @@ export class NoSyncBuffer {
       this.bytes += op.key.length + (op.type === 'put' ? op.value.length : 0);
     }
     if (kvChanges) for (const [k, v] of kvChanges) this.overlay.set(k, v);
+    this.version++;
   }
 
   /** Takes the queued batches for a flush; their overlay stays readable until flushDone(). */
@@ -34,11 +37,18 @@ export class NoSyncBuffer {
     this.bytes = 0;
     this.flushing = this.overlay;
     this.overlay = new Map();
+    this.version++;
     return ops;
   }
 
   flushDone(): void {
     this.flushing = null;
+    this.version++;
+  }
+
+  /** The readable overlay, oldest layer first: what reads see over LevelDB. */
+  layers(): (ReadonlyMap<string, Buffer | null> | null)[] {
+    return [this.flushing, this.overlay];
   }
 
   /** The queued value of a KV key: bytes, null (queued delete), or undefined (not queued). */
@@ -53,5 +63,6 @@ export class NoSyncBuffer {
     this.ops = [];
     this.bytes = 0;
     this.overlay.clear();
+    this.version++;
   }
 }

@@ -32,7 +32,7 @@ import {
   unpackOrBad,
   type LogPosition,
 } from './codec.js';
-import { checkKey, decodeRawCommand, decodeValue, type RawCommand } from './command.js';
+import { checkKey, decodeRawCommand, decodeValue, type RawClear, type RawCommand } from './command.js';
 import { decodeMarker, encodeMarker, mapOpenError, STORAGE_FORMAT_NAME, STORAGE_FORMAT_VERSION } from './data-directory.js';
 import {
   DEFAULT_BYTES_KEPT_AFTER_SNAPSHOT,
@@ -80,6 +80,7 @@ import {
   type KvSpace,
 } from './keys.js';
 import { applyCommand } from './kv-apply.js';
+import { EMPTY_OVERLAY, keysToClear, KvView, Overlay } from './kv-view.js';
 import { LogSizes } from './log-sizes.js';
 import { HARD_STATE_FILE, olderThanSideFile, readHardStateFile, writeHardStateFile } from './hard-state-file.js';
 import { levelDisk, type StorageDisk } from './disk.js';
@@ -159,6 +160,8 @@ export class NodeStorage {
   private appliedBytesSinceSnapshot = 0;
 
   private readonly buffer = new NoSyncBuffer();
+  /** The buffer's overlay sorted for views, rebuilt only when the buffer changed. */
+  private overlayCache = { version: -1, overlay: EMPTY_OVERLAY };
   private flushTimer: StorageTimer | null = null;
   private readonly timers: StorageTimers;
 
@@ -738,7 +741,7 @@ export class NodeStorage {
             results.push({ index: e.index, outcome: null, error: err });
             continue;
           }
-          const outcome = await applyCommand(cmd, space, ops, changes, (k, sp) => this.readStored(k, sp), (k, b) => this.decodeKv(k, b));
+          const outcome = await applyCommand(cmd, space, ops, changes, (k, sp) => this.readStored(k, sp), (k, b) => this.decodeKv(k, b), (c) => this.clearKeys(space, c, changes));
           results.push({ index: e.index, outcome, error: null });
         }
       }
@@ -752,6 +755,27 @@ export class NodeStorage {
       this.groupMeta = group;
       return results;
     });
+  }
+
+  /**
+   * The keys a clear entry deletes: the first `limit` keys of its range (last, in reverse)
+   * in the state being applied, that is LevelDB under the buffered writes and this apply's
+   * own `changes`. The same state gives the same keys on every member. Queue-only.
+   */
+  private async clearKeys(space: KvSpace, c: RawClear, changes: ReadonlyMap<string, Buffer | null>): Promise<string[]> {
+    assert(space === this.kvSpace, () => `clear applied to KV generation ${space}, not the active ${this.kvSpace}`);
+    return keysToClear(new KvView(this.db, space, this.appliedIndex, null, new Overlay([...this.buffer.layers(), changes])), c);
+  }
+
+  /**
+   * A consistent view of the KV state machine as applied now, taken synchronously: nothing
+   * applied later shows in it (a LevelDB snapshot under the deferred writes queued now).
+   * close() it when done; closing the storage releases it too.
+   */
+  view(): KvView {
+    this.checkUsable();
+    if (this.overlayCache.version !== this.buffer.version) this.overlayCache = { version: this.buffer.version, overlay: new Overlay(this.buffer.layers()) };
+    return new KvView(this.db, this.kvSpace, this.appliedIndex, this.db.snapshot(), this.overlayCache.overlay);
   }
 
   /** The stored bytes of a key (null if absent), seeing noSync-buffered writes. */

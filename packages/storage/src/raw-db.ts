@@ -12,10 +12,19 @@ export interface RangeOptions {
   lte?: Buffer;
   reverse?: boolean;
   limit?: number;
+  /** Read from this snapshot instead of the latest state. */
+  snapshot?: RawSnapshot;
 }
 
 export interface RawIterator {
   nextv(size: number): Promise<[Buffer, Buffer][]>;
+  /** Moves to the first key at or after `target` (at or before it in reverse), within the range. */
+  seek(target: Buffer): void;
+  close(): Promise<void>;
+}
+
+/** A LevelDB snapshot (abstract-level's explicit snapshot): taken synchronously, released by close(). */
+export interface RawSnapshot {
   close(): Promise<void>;
 }
 
@@ -24,7 +33,8 @@ export interface RawDb {
   /** writeBufferSize: LevelDB only (memory-level ignores it). */
   open(options?: { createIfMissing?: boolean; errorIfExists?: boolean; writeBufferSize?: number }): Promise<void>;
   close(): Promise<void>;
-  get(key: Buffer): Promise<Buffer | undefined>;
+  get(key: Buffer, options?: { snapshot?: RawSnapshot }): Promise<Buffer | undefined>;
+  snapshot(): RawSnapshot;
   batch(ops: BatchOp[], options?: { sync?: boolean }): Promise<void>;
   iterator(options: RangeOptions): RawIterator;
   clear(options: RangeOptions): Promise<void>;

@@ -110,7 +110,9 @@ export type CommandOutcome =
   | { readonly op: 'batch'; readonly count: number }
   /** `current` is the value before the command (undefined if absent); the write happened iff `succeeded`. */
   | { readonly op: 'cas'; readonly succeeded: boolean; readonly current: unknown }
-  | { readonly op: 'conf'; readonly group: GroupMetadata };
+  | { readonly op: 'conf'; readonly group: GroupMetadata }
+  /** `lastKey`: the last key deleted (null if none); `count` < the entry's limit means the range is now empty. */
+  | { readonly op: 'clear'; readonly count: number; readonly lastKey: string | null };
 
 /** One result per applied entry, in order. `outcome` is null for noop/empty entries or on error. */
 export interface ApplyResult {

@@ -27,7 +27,7 @@ const bad: [string, unknown, string][] = [
   ['string command', 'put', 'command must be an object'],
   ['array command', ['put'], 'command must be an object'],
   ['missing op', { key: 'a' }, 'command.op must be one of'],
-  ['unknown op', { op: 'get', key: 'a' }, 'command.op must be one of put, del, batch, cas (got "get")'],
+  ['unknown op', { op: 'get', key: 'a' }, 'command.op must be one of put, del, batch, cas, clear (got "get")'],
   ['put without key', { op: 'put', value: 1 }, 'command.key must be a non-empty string (got undefined)'],
   ['put with number key', { op: 'put', key: 7, value: 1 }, 'command.key must be a non-empty string (got number)'],
   ['put with empty key', { op: 'put', key: '', value: 1 }, 'command.key must be a non-empty string'],

@@ -29,10 +29,11 @@ function memoryDisk(): StorageDisk & { files: Map<string, Buffer>; damage: strin
           if (open) disk.locked = false;
           open = false;
         },
-        get: (k) => level.get(k),
+        get: (k, o) => level.get(k, o as never),
+        snapshot: () => level.snapshot(),
         batch: (ops) => level.batch(ops), // memory-level has no sync option: every batch is "durable" here
-        iterator: (o) => level.iterator(o),
-        clear: (o) => level.clear(o),
+        iterator: (o) => level.iterator(o as never) as never,
+        clear: (o) => level.clear(o as never),
       };
     },
     damageReported: async () => disk.damage,

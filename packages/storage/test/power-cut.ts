@@ -34,7 +34,8 @@ export class PowerCutBackend extends MemoryBackend {
       },
       open: (o) => live.open(o),
       close: () => live.close(),
-      get: (k) => live.get(k),
+      get: (k, o) => live.get(k, o),
+      snapshot: () => live.snapshot(),
       iterator: (o: RangeOptions): RawIterator => live.iterator(o),
       async batch(ops: BatchOp[], options?: { sync?: boolean }): Promise<void> {
         step();

@@ -105,8 +105,9 @@ function parsePeers(selfId: NodeId, peers: Readonly<Record<NodeId, string>>): Ma
   const out = new Map<NodeId, HostPort>();
   for (const [id, address] of Object.entries(peers)) {
     checkId(id, 'peer id');
-    const hp = parseHostPort(address, `address of peer ${id}`);
-    if (id !== selfId) out.set(id, hp);
+    // Our own entry is never dialled (it may be port 0: see listen).
+    if (id === selfId) continue;
+    out.set(id, parseHostPort(address, `address of peer ${id}`));
   }
   return out;
 }
