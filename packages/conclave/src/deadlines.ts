@@ -3,9 +3,13 @@
 // left and whether the caller aborted or the node closed, and races a wait against both.
 // Time comes from the node's Clock only (seams.ts), so the simulation runs it too.
 import { InvalidArgumentError } from '@conclave/core';
-import { AbortedError, NodeClosedError } from './errors.js';
+import { AbortedError, NodeClosedError, WriteOutcomeUnknownError } from './errors.js';
 import type { NodeContext } from './node-context.js';
 import type { Timer } from './seams.js';
+
+/** Default deadlines of the operator's calls (membership, transferLeaderTo; transferLeadership). */
+export const OPERATOR_TIMEOUT_MS = 10_000;
+export const TRANSFER_TIMEOUT_MS = 5000;
 
 /** What every operation accepts. */
 export interface CallOptions {
@@ -125,4 +129,22 @@ export class Call {
 export function keyName(key: unknown): string {
   if (typeof key !== 'string') return `(${typeof key})`;
   return JSON.stringify(key.length > 80 ? `${key.slice(0, 80)}...` : key);
+}
+
+/** The operator's calls once took a bare timeoutMs: both forms are accepted. */
+export function callOptionsOf<T extends CallOptions>(x: number | T | undefined): T {
+  return (typeof x === 'number' ? { timeoutMs: x } : (x ?? {})) as T;
+}
+
+/**
+ * Runs an operator's action (a membership change, a leadership transfer) within `call`:
+ * ABORTED before it starts; once started, an abort or a close stops the wait and leaves it
+ * "may have happened" (the change may commit, the leadership may still move).
+ */
+export function startedCall<T>(ctx: NodeContext, call: Call, run: (timeoutMs: number) => Promise<T>): Promise<T> {
+  ctx.checkAccepting();
+  call.checkNotStopped();
+  const stoppedAs = (why: StopReason): Error =>
+    new WriteOutcomeUnknownError(`${call.what} was started and then ${why === 'aborted' ? 'aborted by the caller' : `node ${ctx.id} closed`} before it was done; it may or may not take effect`);
+  return call.race(run(call.timeoutMs), stoppedAs);
 }

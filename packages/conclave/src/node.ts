@@ -9,7 +9,7 @@ import { InvalidArgumentError, type ConfChange, type GroupMetadata, type MemberT
 import type { CommandOutcome, KvBatchOp, KvCommand, ScanOptions } from '@conclave/storage';
 import { registerAdminHandlers } from './admin-handlers.js';
 import { bootWithStorage, openNodeStorage } from './boot.js';
-import { Call, keyName, type CallOptions } from './deadlines.js';
+import { Call, callOptionsOf, keyName, OPERATOR_TIMEOUT_MS, startedCall, TRANSFER_TIMEOUT_MS, type CallOptions } from './deadlines.js';
 import { NodeClosedError } from './errors.js';
 import type { NodeEvents } from './events.js';
 import { LeaderRpc } from './leader-rpc.js';
@@ -33,6 +33,7 @@ export type { CallOptions } from './deadlines.js';
 
 type WriteOptions = CallOptions & { durability?: Partial<Durability> };
 type ReadOptions = CallOptions & { consistency?: Consistency };
+type OperatorOptions = CallOptions & { force?: boolean };
 
 export class ConclaveNode extends EventEmitter<NodeEvents> {
   readonly id: NodeId;
@@ -178,18 +179,20 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
    * Adding an electable member while this node or the leader runs with an override is
    * refused unless `force` (the override would fall below a true majority of the new E).
    */
-  changeMembership(change: ConfChange, timeoutMs = 10_000, opts: { force?: boolean } = {}): Promise<GroupMetadata> {
-    return this.operator.changeMembership(change, timeoutMs, opts.force === true);
+  changeMembership(change: ConfChange, timeoutMsOrOpts?: number | OperatorOptions, opts: OperatorOptions = {}): Promise<GroupMetadata> {
+    const o = { ...opts, ...callOptionsOf(timeoutMsOrOpts) };
+    return startedCall(this.ctx, Call.of(this.ctx, 'the membership change', o, OPERATOR_TIMEOUT_MS), (ms) => this.operator.changeMembership(change, ms, o.force === true));
   }
 
   /** `conclave group add-member`: a new id enters as `type`; a secondary already at `address` is promoted when `type` is electable. */
-  addMember(id: NodeId, address: string, type: MemberType, timeoutMs = 10_000, opts: { force?: boolean } = {}): Promise<{ group: GroupMetadata; change: ConfChange['op'] }> {
-    return this.operator.addMember(id, address, type, timeoutMs, opts);
+  addMember(id: NodeId, address: string, type: MemberType, timeoutMsOrOpts?: number | OperatorOptions, opts: OperatorOptions = {}): Promise<{ group: GroupMetadata; change: ConfChange['op'] }> {
+    const o = { ...opts, ...callOptionsOf(timeoutMsOrOpts) };
+    return startedCall(this.ctx, Call.of(this.ctx, `adding member ${id}`, o, OPERATOR_TIMEOUT_MS), (ms) => this.operator.addMember(id, address, type, ms, o));
   }
 
   /** `conclave group remove-member`: the leader itself is refused unless `transfer` (to the most caught-up electable member). */
-  removeMember(id: NodeId, opts: { transfer?: boolean; timeoutMs?: number } = {}): Promise<{ group: GroupMetadata; removed: NodeId; transferredTo: NodeId | null }> {
-    return this.operator.removeMember(id, opts);
+  removeMember(id: NodeId, opts: CallOptions & { transfer?: boolean } = {}): Promise<{ group: GroupMetadata; removed: NodeId; transferredTo: NodeId | null }> {
+    return startedCall(this.ctx, Call.of(this.ctx, `removing member ${id}`, opts, OPERATOR_TIMEOUT_MS), (ms) => this.operator.removeMember(id, { ...opts, timeoutMs: ms }));
   }
 
   /**
@@ -211,13 +214,14 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   }
 
   /** Hands leadership to `target` (leader only); resolves when `target` leads or the timeout passes. */
-  transferLeadership(target: NodeId, timeoutMs = 5000): Promise<void> {
-    return this.operator.transferLeadership(target, timeoutMs);
+  transferLeadership(target: NodeId, timeoutMsOrOpts?: number | CallOptions): Promise<void> {
+    const call = Call.of(this.ctx, `the leadership transfer to ${target}`, callOptionsOf(timeoutMsOrOpts), TRANSFER_TIMEOUT_MS);
+    return startedCall(this.ctx, call, (ms) => this.operator.transferLeadership(target, ms));
   }
 
   /** JE's transferMaster: leadership goes to the most caught-up of `ids`; a transfer under way is superseded only with `force`. */
-  transferLeaderTo(ids: readonly NodeId[], opts: { force?: boolean; timeoutMs?: number } = {}): Promise<{ previous: NodeId; leader: NodeId; address: string | null; alreadyLeader: boolean }> {
-    return this.operator.transferLeaderTo(ids, opts);
+  transferLeaderTo(ids: readonly NodeId[], opts: OperatorOptions = {}): Promise<{ previous: NodeId; leader: NodeId; address: string | null; alreadyLeader: boolean }> {
+    return startedCall(this.ctx, Call.of(this.ctx, 'the leadership transfer', opts, OPERATOR_TIMEOUT_MS), (ms) => this.operator.transferLeaderTo(ids, { ...opts, timeoutMs: ms }));
   }
 
   /** OpenIO's `election leave`: step out of the election (or leadership) and start over. */
