@@ -1,7 +1,7 @@
 // What the rooms of the driver share: the core, the storage, the transport, the seams, and
 // the few actions every room needs: run the Ready loop, fail-stop, emit an event.
 import { setMaxListeners } from 'node:events';
-import type { GroupMetadata, NodeId, RaftNode } from '@conclave/core';
+import { ConclaveError, InvariantError, type GroupMetadata, type NodeId, type RaftNode } from '@conclave/core';
 import type { NodeStorage } from '@conclave/storage';
 import { NodeClosedError } from './errors.js';
 import type { NodeEvents } from './events.js';
@@ -60,6 +60,20 @@ export class NodeContext {
     this.failStop(err);
   }
 
+  /**
+   * Calls the core on behalf of a caller. A typed refusal (not leader, too large, ...) is an
+   * answer, thrown before the core changed anything; any other exception (a failed assertion)
+   * leaves the core's state untrustworthy, so the node stops, as the Ready loop does.
+   */
+  core<T>(f: () => T): T {
+    try {
+      return f();
+    } catch (err) {
+      if (!isRefusal(err)) this.fail(asError(err));
+      throw err;
+    }
+  }
+
   emit<K extends keyof NodeEvents>(event: K, ...args: NodeEvents[K]): void {
     this.emitEvent(event, ...args);
   }
@@ -96,6 +110,11 @@ export function addressesOf(group: GroupMetadata): Record<NodeId, string> {
   const out: Record<NodeId, string> = {};
   for (const m of group.members) if (!m.removed) out[m.id] = m.address;
   return out;
+}
+
+/** A typed answer from the core that left its state unchanged, as opposed to a failed assertion. */
+export function isRefusal(err: unknown): boolean {
+  return err instanceof ConclaveError && !(err instanceof InvariantError);
 }
 
 export function asError(err: unknown): Error {

@@ -45,7 +45,7 @@ export class Operator {
 
   async changeMembershipLocal(change: ConfChange, timeoutMs: number, force = false): Promise<GroupMetadata> {
     const ctx = this.ctx;
-    const { index } = ctx.raft.proposeConfChange(checkConfChange(change), { force });
+    const { index } = ctx.core(() => ctx.raft.proposeConfChange(checkConfChange(change), { force }));
     ctx.schedule();
     await this.reads.waitApplied(index, ctx.clock.nowMs() + timeoutMs, () => `membership change at index ${index} not applied within ${timeoutMs} ms`);
     return ctx.raft.groupMetadata;
@@ -126,7 +126,7 @@ export class Operator {
   async transferLeadership(target: NodeId, timeoutMs: number): Promise<void> {
     const ctx = this.ctx;
     ctx.checkOpen();
-    ctx.raft.transferLeadership(target);
+    ctx.core(() => ctx.raft.transferLeadership(target));
     ctx.schedule();
     const deadline = ctx.clock.nowMs() + timeoutMs;
     for (let i = 0; i < 100_000 && ctx.clock.nowMs() < deadline; i++) {
@@ -184,7 +184,7 @@ export class Operator {
     if (leader !== null) return { action: 'none', reason: `follows ${leader}` };
     if (role !== 'follower') return { action: 'none', reason: `an election is already under way (${roleName(role)})` };
     if (!ctx.raft.status().promotable) return { action: 'none', reason: 'no leader known, and this node never campaigns (secondary, priority 0, or not a member)' };
-    ctx.raft.campaign();
+    ctx.core(() => ctx.raft.campaign());
     ctx.schedule();
     return { action: 'campaign', reason: 'no leader known: election started (pre-vote first)' };
   }
@@ -192,7 +192,7 @@ export class Operator {
   /** OpenIO's `election leave`: step out of the election (or leadership) and start over. */
   leaveElection(): void {
     this.ctx.checkOpen();
-    this.ctx.raft.leaveElection();
+    this.ctx.core(() => this.ctx.raft.leaveElection());
     this.ctx.schedule();
   }
 

@@ -50,7 +50,7 @@ export class OverrideControl {
     await storage.setSettings({ electableGroupSizeOverride: n, overrideSpan: span });
     let change: OverrideChange;
     try {
-      change = raft.setElectableGroupSizeOverride(n, opts);
+      change = this.ctx.core(() => raft.setElectableGroupSizeOverride(n, opts));
     } catch (err) {
       // E changed while the setting was stored: put the stored values back.
       await storage.setSettings({ electableGroupSizeOverride: previous, overrideSpan: previousSpan });

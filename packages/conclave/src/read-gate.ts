@@ -88,8 +88,10 @@ export class ReadGate {
           }, wait);
           this.pendingReads.set(ctx, { resolve, reject, timer });
         });
+        // If readIndex below throws, the node's failure may reject p before anyone awaits it.
+        p.catch(() => {});
         this.ctx.raft.setNow(clock.nowMs());
-        this.ctx.raft.readIndex(ctx, { lease });
+        this.ctx.core(() => this.ctx.raft.readIndex(ctx, { lease }));
         this.ctx.schedule();
         return await call.race(p, (why) => call.notDone(why));
       } catch (err) {

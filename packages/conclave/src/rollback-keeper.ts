@@ -66,7 +66,7 @@ export class RollbackKeeper {
       `diverged from leader ${d.leader} at index ${d.index}${d.exact ? '' : ' or later'}: rolling back ${report.exact ? '' : 'up to '}${report.lostWriteCount} committed writes [${d.index}, ${d.committed}] to follow it; they are saved in ${file}`,
     );
     this.rollback = { state: 'rollingBack', report, file };
-    ctx.raft.requestRollback();
+    ctx.core(() => ctx.raft.requestRollback());
     ctx.schedule();
   }
 

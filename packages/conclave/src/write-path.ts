@@ -6,7 +6,7 @@ import { encodeCommand, type CommandOutcome, type KvCommand } from '@conclave/st
 import { Call, keyName } from './deadlines.js';
 import { InsufficientReplicasError, WriteOutcomeUnknownError } from './errors.js';
 import { syncForWrite } from './local-sync.js';
-import type { NodeContext } from './node-context.js';
+import { isRefusal, type NodeContext } from './node-context.js';
 import { resolveDurability, type CommitToken, type Durability } from './options.js';
 import type { ReadGate } from './read-gate.js';
 import { WriteTracker } from './write-tracker.js';
@@ -69,7 +69,7 @@ export class WritePath {
     const call = callOrNone ?? Call.of(ctx, describeWrite(cmd), undefined, ctx.opts.writeTimeoutMs);
     ctx.checkAccepting();
     const durability = resolveDurability(d, ctx.opts.durability);
-    const data = encodeCommand(cmd);
+    const data = encodeCommand(cmd, 'arguments');
     call.checkNotStopped();
     this.inflight++;
     try {
@@ -110,7 +110,15 @@ export class WritePath {
     await this.waitForReplicas(durability.replicaAck, c);
     c.checkNotStopped(); // aborted or closed while waiting: nothing was proposed
     if (ctx.raft.currentRole !== 'leader') throw new NotLeaderError(ctx.leaderHint());
-    const { index, term } = ctx.raft.propose(data);
+    let proposed: { index: number; term: number };
+    try {
+      proposed = ctx.core(() => ctx.raft.propose(data));
+    } catch (err) {
+      // The core broke half-way through appending: the entry may be in its log.
+      if (!isRefusal(err)) throw new WriteOutcomeUnknownError(`node ${ctx.id} stopped while proposing the write (${(err as Error).message}); it may or may not take effect`, err);
+      throw err;
+    }
+    const { index, term } = proposed;
     ctx.schedule();
     // Proposed: from here on, an abort, a close or the deadline leaves its outcome unknown.
     const tracked = this.writes.track(term, index, durability.replicaAck, needsOutcome, Math.max(1, Math.min(durability.ackTimeoutMs, c.leftMs)));
