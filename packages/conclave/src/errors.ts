@@ -7,10 +7,23 @@ export {
   ConfChangePendingError,
   GroupMismatchError,
   InvalidArgumentError,
+  InvariantError,
   NotLeaderError,
   ProposalDroppedError,
   RequestTooLargeError,
 } from '@conclave/core';
+
+// What a data directory can answer at openNode, or a running node fail-stops with (then the
+// `cause` of a write's WRITE_OUTCOME_UNKNOWN, and what later calls throw).
+export {
+  DamagedDataDirectoryError,
+  ForeignDataDirectoryError,
+  StorageClosedError,
+  StorageCorruptError,
+  StorageFormatError,
+  StorageIoError,
+  StorageLockedError,
+} from '@conclave/storage';
 
 /** Fewer electable replicas are connected than the write's ack policy needs. Nothing was written. */
 export class InsufficientReplicasError extends ConclaveError {
