@@ -31,6 +31,13 @@ test("every error class exported by 'conclave' is in the README's error table wi
   for (const name of ['AbortedError', 'NotReadyError', 'NotLeaderError', 'WriteOutcomeUnknownError', 'NodeClosedError', 'StorageIoError']) t.true(name in conclave, name);
 });
 
+test("the repository README shows the same error table as the package's", (t) => {
+  const root = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  const rows = (text: string) => [...text.matchAll(/^\| `\w+Error` \|.*$/gm)].map((m) => m[0]);
+  t.true(rows(README).length >= 25);
+  t.deepEqual(rows(root), rows(README));
+});
+
 test('a write forwarded to a leader that refuses the connection ends as NOT_LEADER (it did not happen), never as the transport error, which stays its cause', async (t) => {
   const state = { leaderId: 'n2' as string | null };
   const room = roomContext({
