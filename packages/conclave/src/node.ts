@@ -55,7 +55,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     this.groupId = ctx.groupId;
     this.reads = new ReadGate(ctx);
     this.rpc = new LeaderRpc(ctx, {
-      proposeLocal: (data, durability, needsOutcome) => this.writePath.proposeLocal(data, durability, needsOutcome),
+      proposeLocal: (data, durability, needsOutcome, call) => this.writePath.proposeLocal(data, durability, needsOutcome, call),
       changeMembershipLocal: (change, timeoutMs, force) => this.operator.changeMembershipLocal(change, timeoutMs, force),
       status: () => this.status(),
     });
@@ -147,8 +147,8 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   }
 
   /** The leader's half of a write (also serves writes forwarded by followers). */
-  proposeLocal(data: Uint8Array, durability: Durability, needsOutcome: boolean): Promise<{ token: CommitToken; outcome: CommandOutcome | null }> {
-    return this.writePath.proposeLocal(data, durability, needsOutcome);
+  proposeLocal(data: Uint8Array, durability: Durability, needsOutcome: boolean, timeoutMs?: number): Promise<{ token: CommitToken; outcome: CommandOutcome | null }> {
+    return this.writePath.proposeLocal(data, durability, needsOutcome, timeoutMs === undefined ? undefined : Call.within(this.ctx, 'the forwarded write', timeoutMs));
   }
 
   // ------------------------------------------------------------------ reads (read-gate.ts)

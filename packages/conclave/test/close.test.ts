@@ -3,15 +3,7 @@
 // was proposed (or sent to a leader), NODE_CLOSED when it never left this member.
 import test from 'ava';
 import type { ConclaveNode } from '../src/index.js';
-import { startGroup, waitFor } from './helpers.js';
-
-/** Settles to 'ok' or the error's code, never throws. */
-function codeOf(p: Promise<unknown>): Promise<string> {
-  return p.then(
-    () => 'ok',
-    (e: { code?: string; message?: string }) => e.code ?? `uncoded: ${e.message}`,
-  );
-}
+import { codeOf, startGroup, waitFor } from './helpers.js';
 
 /** Generous: far below the writes' own 60 s deadlines, far above what a prompt close takes on a loaded machine. */
 const PROMPT_MS = 15_000;

@@ -6,21 +6,7 @@
 import test from 'ava';
 import { AbortedError, NotLeaderError, ReplicaConsistencyError, WriteOutcomeUnknownError } from '../src/index.js';
 import { DriverHarness } from './driver-harness.js';
-import { startGroup, waitFor } from './helpers.js';
-
-/** Settles to 'ok' or the error's code, never throws. */
-function codeOf(p: Promise<unknown>): Promise<string> {
-  return p.then(
-    () => 'ok',
-    (e: { code?: string; message?: string }) => e.code ?? `uncoded: ${e.message}`,
-  );
-}
-
-/** Bounded wait for a promise that must settle (generous: far below the 60 s the call would otherwise take). */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
-}
+import { codeOf, startGroup, waitFor, within } from './helpers.js';
 
 test('a write aborted before it is proposed is ABORTED and writes nothing; one aborted after it was proposed is WRITE_OUTCOME_UNKNOWN', async (t) => {
   const h = await DriverHarness.open('n1');
