@@ -59,14 +59,17 @@ test('the last member (a follower whose leader is gone) closes at once: writes n
   }
 });
 
-test('close({ drainMs }) lets writes in flight finish first', async (t) => {
+test('close({ drainMs }) lets writes in flight finish first, and refuses new ones meanwhile', async (t) => {
   const g = await startGroup(3);
   try {
     const leader = await g.waitForLeader();
     const follower = [...g.nodes.values()].find((n) => n !== leader)!;
     const writes = Array.from({ length: 20 }, (_, i) => codeOf(follower.put(`d${i}`, i)));
-    await follower.close({ drainMs: 30_000 });
+    const closing = follower.close({ drainMs: 30_000 });
+    t.is(await codeOf(follower.put('late', 1)), 'NODE_CLOSED', 'a new call while draining is refused: it did not happen');
+    await closing;
     t.deepEqual(await Promise.all(writes), Array(20).fill('ok'));
+    t.is(await leader.get('late'), undefined);
     t.is(await leader.get('d19'), 19);
   } finally {
     await g.close();
