@@ -5,8 +5,12 @@
 // at once with the reason.
 import test from 'ava';
 import { AbortedError, NotLeaderError, ReplicaConsistencyError, WriteOutcomeUnknownError } from '../src/index.js';
+import { Call } from '../src/deadlines.js';
+import { ForwardPool } from '../src/forward-pool.js';
+import type { LeaderRpcClient } from '../src/seams.js';
 import { DriverHarness } from './driver-harness.js';
 import { codeOf, startGroup, waitFor, within } from './helpers.js';
+import { roomContext, settle } from './rooms.js';
 
 test('a write aborted before it is proposed is ABORTED and writes nothing; one aborted after it was proposed is WRITE_OUTCOME_UNKNOWN', async (t) => {
   const h = await DriverHarness.open('n1');
@@ -72,4 +76,44 @@ test('on the last member of a group that lost its quorum, writes and reads fail 
   const lag = await t.throwsAsync(within(survivor.get('x', { consistency: { maxLagMs: 200 }, timeoutMs: 60_000 }), 30_000, 'the maxLagMs read'), { instanceOf: ReplicaConsistencyError });
   t.regex(lag!.message, /no leader is known now/);
   t.true(Date.now() - started < 45_000, 'each failed long before its 60 s deadline');
+});
+
+test('a forwarded write aborted while waiting for a connection is ABORTED; aborted once sent, WRITE_OUTCOME_UNKNOWN; a waiting slot goes back', async (t) => {
+  const room = roomContext();
+  // A connection that never opens: nothing is ever sent on it.
+  const never = new ForwardPool('127.0.0.1:1', () => new Promise<LeaderRpcClient>(() => {}), { connections: 1, inflightPerConnection: 1, queued: 10 }, room.clock);
+  const ac = new AbortController();
+  const waiting = never.request('kv.write', {}, 60_000, Call.of(room.ctx, 'the put of key "k"', { signal: ac.signal }, 60_000));
+  ac.abort();
+  const e1 = await t.throwsAsync(waiting, { instanceOf: AbortedError });
+  t.regex(e1!.message, /put of key "k" was aborted before it took effect; it did not happen/);
+  never.close();
+
+  // A leader that takes the request and never answers.
+  const sent: string[] = [];
+  const silent = new ForwardPool(
+    '127.0.0.1:2',
+    async () => ({
+      closed: false,
+      request: (method: string) => {
+        sent.push(method);
+        return new Promise(() => {});
+      },
+      close: async () => {},
+    }),
+    { connections: 1, inflightPerConnection: 1, queued: 10 },
+    room.clock,
+  );
+  const ac2 = new AbortController();
+  const inFlight = silent.request('kv.write', {}, 60_000, Call.of(room.ctx, 'the put of key "k"', { signal: ac2.signal }, 60_000));
+  for (let i = 0; i < 10 && sent.length === 0; i++) await settle();
+  t.deepEqual(sent, ['kv.write']);
+  ac2.abort();
+  const e2 = await t.throwsAsync(inFlight, { instanceOf: WriteOutcomeUnknownError });
+  t.regex(e2!.message, /put of key "k" was sent to the leader at 127\.0\.0\.1:2 and then aborted by the caller/);
+  // Its slot went back: the next request is sent at once.
+  void silent.request('kv.write', {}, 60_000).catch(() => {});
+  for (let i = 0; i < 10 && sent.length < 2; i++) await settle();
+  t.is(sent.length, 2);
+  silent.close();
 });
