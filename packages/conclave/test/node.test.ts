@@ -78,7 +78,10 @@ test('InsufficientAcksError: the write is committed locally, but the acks it ask
     const leader = await g.waitForLeader();
     const [f1] = followersOf(g, leader);
     await leader.put('warm', 1);
-    isolate(g, f1!); // still counted as connected for one election timeout
+    // The leader's messages reach f1 400 ms late: f1 keeps answering, so it still counts as
+    // connected (the write is attempted), but no ack can come within 150 ms, however loaded
+    // the machine. (Cutting f1 off instead races the write against f1's election timeout.)
+    leader.faults.setLink(f1!.id, { delayMs: 400 });
     const err = await t.throwsAsync(leader.put('k', 'v', { durability: { replicaAck: 'all', ackTimeoutMs: 150 } }), { instanceOf: InsufficientAcksError });
     t.is(err!.code, 'INSUFFICIENT_ACKS');
     t.regex(err!.message, /durable on the leader, but not acknowledged under 'all' within 150 ms/);
