@@ -107,7 +107,7 @@ test.serial("the README's embedding example runs as app.mjs under plain node", a
   writeFileSync(join(app, 'app.mjs'), await embeddingExample());
   const { stdout } = await plainNode(['app.mjs']);
   const lines = stdout.split('\n').filter((l) => !l.startsWith('[conclave'));
-  t.deepEqual(lines.slice(0, 5), ["{ name: 'Ada' }", "{ name: 'Ada' }", 'true', 'user:1', 'user:2']);
+  t.deepEqual(lines.slice(0, 6), ["{ name: 'Ada' }", "{ name: 'Ada' }", 'true', 'user:1', 'user:2', 'ABORTED']);
 });
 
 test.serial('the installed conclave bin: --help, node start, then put and get through it', async (t) => {

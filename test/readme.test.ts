@@ -40,7 +40,7 @@ test('the embedding example runs as written and prints what its comments say', (
     // The example writes ./data/example under its working directory: a fresh temp one.
     const out = execFileSync(process.execPath, ['--import', TSX, file], { cwd, encoding: 'utf8', timeout: 60_000 });
     const lines = out.split('\n').filter((l) => !l.startsWith('[conclave'));
-    t.deepEqual(lines.slice(0, 5), ["{ name: 'Ada' }", "{ name: 'Ada' }", 'true', 'user:1', 'user:2']);
+    t.deepEqual(lines.slice(0, 6), ["{ name: 'Ada' }", "{ name: 'Ada' }", 'true', 'user:1', 'user:2', 'ABORTED']);
   } finally {
     rmSync(file, { force: true });
     rmSync(cwd, { recursive: true, force: true });

@@ -16,7 +16,7 @@ export interface AdminTarget {
   readonly id: NodeId;
   readonly groupId: string;
   readonly faultInjectionEnabled: boolean;
-  proposeLocal(data: Uint8Array, durability: Durability, needsOutcome: boolean): Promise<{ token: CommitToken; outcome: CommandOutcome | null }>;
+  proposeLocal(data: Uint8Array, durability: Durability, needsOutcome: boolean, timeoutMs?: number): Promise<{ token: CommitToken; outcome: CommandOutcome | null }>;
   get(key: string, opts?: ReadOptions): Promise<unknown>;
   put(key: string, value: unknown, opts?: WriteOptions): Promise<{ token: CommitToken }>;
   delete(key: string, opts?: WriteOptions): Promise<{ token: CommitToken }>;
@@ -81,11 +81,12 @@ function answerBefore<T>(clock: Clock, ctx: AdminRequestContext, work: Promise<T
 }
 
 export function registerAdminHandlers(transport: PeerTransport, node: AdminTarget, clock: Clock): void {
-  transport.registerAdminHandler('kv.write', async (params) => {
+  transport.registerAdminHandler('kv.write', async (params, ctx) => {
     const p = obj(params, 'kv.write');
     if (!(p.data instanceof Uint8Array)) throw new InvalidArgumentError('kv.write: data must be bytes');
     const durability = resolveDurability(p.durability as object | undefined, DEFAULT_DURABILITY, 'kv.write durability');
-    return node.proposeLocal(p.data, durability, p.needsOutcome === true);
+    // The forwarding member's call deadline (the request's) bounds the leader's half too.
+    return node.proposeLocal(p.data, durability, p.needsOutcome === true, Math.max(1, ctx.deadline - clock.wallNowMs()));
   });
 
   transport.registerAdminHandler('kv.get', async (params, ctx) => {

@@ -7,10 +7,23 @@ export {
   ConfChangePendingError,
   GroupMismatchError,
   InvalidArgumentError,
+  InvariantError,
   NotLeaderError,
   ProposalDroppedError,
   RequestTooLargeError,
 } from '@conclave/core';
+
+// What a data directory can answer at openNode, or a running node fail-stops with (then the
+// `cause` of a write's WRITE_OUTCOME_UNKNOWN, and what later calls throw).
+export {
+  DamagedDataDirectoryError,
+  ForeignDataDirectoryError,
+  StorageClosedError,
+  StorageCorruptError,
+  StorageFormatError,
+  StorageIoError,
+  StorageLockedError,
+} from '@conclave/storage';
 
 /** Fewer electable replicas are connected than the write's ack policy needs. Nothing was written. */
 export class InsufficientReplicasError extends ConclaveError {
@@ -70,10 +83,38 @@ export class WriteOutcomeUnknownError extends ConclaveError {
   }
 }
 
+/**
+ * The caller's AbortSignal fired before the operation took effect: a write was neither
+ * proposed nor sent to the leader (it did not happen), a read or other call stopped.
+ * A write aborted after that rejects with WriteOutcomeUnknownError instead.
+ */
+export class AbortedError extends ConclaveError {
+  constructor(message: string, cause?: unknown) {
+    super('ABORTED', message);
+    if (cause !== undefined) this.cause = cause;
+  }
+}
+
+/**
+ * node.ready() (or openNode's waitReady) gave up: `missing` says what was missing, 'leader'
+ * (none known) or 'caughtUp' (a leader is known, but this member had not applied up to its
+ * commit index). Nothing was written.
+ */
+export class NotReadyError extends ConclaveError {
+  constructor(
+    readonly missing: 'leader' | 'caughtUp',
+    message: string,
+    cause?: unknown,
+  ) {
+    super('NOT_READY', message);
+    if (cause !== undefined) this.cause = cause;
+  }
+}
+
 /** The node is closed (or closing). */
 export class NodeClosedError extends ConclaveError {
-  constructor(id: string) {
-    super('NODE_CLOSED', `node ${id} is closed`);
+  constructor(id: string, message?: string) {
+    super('NODE_CLOSED', message ?? `node ${id} is closed`);
   }
 }
 

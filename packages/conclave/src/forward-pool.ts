@@ -4,6 +4,7 @@
 // its forwards over a few connections and beyond those queues them, bounded, each within
 // its own deadline. A connection that fails is dropped and replaced by the next request.
 import { AdminConnectionError, AdminRemoteError, DEFAULTS } from '@conclave/transport';
+import type { Call } from './deadlines.js';
 import { ProposalDroppedError, WriteOutcomeUnknownError } from './errors.js';
 import { systemClock, type Clock, type LeaderRpcClient, type Timer } from './seams.js';
 
@@ -33,23 +34,40 @@ export class ForwardPool {
     private readonly clock: Clock = systemClock,
   ) {}
 
-  /** Sends one request on a connection with room, waiting for one until the deadline. */
-  async request(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
+  /**
+   * Sends one request on a connection with room, waiting for one until the deadline. With a
+   * `call`, its abort (or the node's close) stops the wait: before the request was sent with
+   * the call's notDone error (it did not happen), after with WriteOutcomeUnknownError.
+   */
+  async request(method: string, params: unknown, timeoutMs: number, call?: Call): Promise<unknown> {
     const deadline = this.clock.nowMs() + timeoutMs;
-    const lane = await this.acquire(timeoutMs);
+    const what = call?.what ?? method;
+    const acquiring = this.acquire(timeoutMs);
+    let lane: Lane;
+    try {
+      lane = call ? await call.race(acquiring, (why) => call.notDone(why)) : await acquiring;
+    } catch (err) {
+      acquiring.then((l) => this.release(l), () => {}); // a slot granted after the abort goes back
+      throw err;
+    }
     let sent = false;
     try {
-      const client = await lane.client;
+      const client = call ? await call.race(lane.client, (why) => call.notDone(why)) : await lane.client;
       if (client.closed) throw new AdminConnectionError(`the connection to ${this.address} closed before the request was sent`);
       sent = true;
-      return await client.request(method, params, { timeoutMs: Math.max(1, deadline - this.clock.nowMs()) });
+      const answer = client.request(method, params, { timeoutMs: Math.max(1, deadline - this.clock.nowMs()) });
+      if (!call) return await answer;
+      return await call.race(
+        answer,
+        (why) => new WriteOutcomeUnknownError(`${what} was sent to the leader at ${this.address} and then ${why === 'aborted' ? 'aborted by the caller' : 'this node closed'} before the answer came; it may or may not take effect`),
+      );
     } catch (err) {
       // The server's own answer says nothing about the connection; anything else does.
-      if (!(err instanceof AdminRemoteError)) this.drop(lane);
+      if (!(err instanceof AdminRemoteError) && !(err instanceof WriteOutcomeUnknownError)) this.drop(lane);
       // Sent, then no answer: the leader may have proposed it. Sending it again could apply a
       // write twice (test/nemesis/forwarding.test.ts), so the caller must not retry.
-      if (sent && !(err instanceof AdminRemoteError)) {
-        throw new WriteOutcomeUnknownError(`${method} was sent to ${this.address}, which did not answer (${(err as Error).message}); it may or may not take effect`);
+      if (sent && !(err instanceof AdminRemoteError) && !(err instanceof WriteOutcomeUnknownError)) {
+        throw new WriteOutcomeUnknownError(`${what} was sent to the leader at ${this.address}, which did not answer (${(err as Error).message}); it may or may not take effect`, err);
       }
       throw err;
     } finally {

@@ -4,9 +4,11 @@
 import { InvalidArgumentError, NotLeaderError, ProposalDroppedError, RequestTooLargeError, type ConfChange, type GroupMetadata } from '@conclave/core';
 import type { CommandOutcome } from '@conclave/storage';
 import { AdminRemoteError } from '@conclave/transport';
-import { InsufficientAcksError, InsufficientReplicasError, ReplicaConsistencyError, WriteOutcomeUnknownError, WriteReplacedError } from './errors.js';
+import { Call } from './deadlines.js';
+import { AbortedError, InsufficientAcksError, InsufficientReplicasError, NodeClosedError, ReplicaConsistencyError, WriteOutcomeUnknownError, WriteReplacedError } from './errors.js';
 import { FORWARD_POOL_LIMITS, ForwardPool } from './forward-pool.js';
 import { addressesOf, type NodeContext } from './node-context.js';
+import { explainMissingLeader, noLeaderPossible } from './quorum-reach.js';
 import type { CommitToken, Durability } from './options.js';
 import type { LeaderRpcClient } from './seams.js';
 import type { NodeStatus } from './status.js';
@@ -16,7 +18,7 @@ const JOIN_TIMEOUT_MS = 30_000;
 
 /** What the leader does itself when the call finds this node leading. */
 export interface LocalLeader {
-  proposeLocal(data: Uint8Array, durability: Durability, needsOutcome: boolean): Promise<{ token: CommitToken; outcome: CommandOutcome | null }>;
+  proposeLocal(data: Uint8Array, durability: Durability, needsOutcome: boolean, call?: Call): Promise<{ token: CommitToken; outcome: CommandOutcome | null }>;
   changeMembershipLocal(change: ConfChange, timeoutMs: number, force: boolean): Promise<GroupMetadata>;
   status(): NodeStatus;
 }
@@ -81,42 +83,55 @@ export class LeaderRpc {
     return (await this.callLeader(method, params, timeoutMs)) as T;
   }
 
-  /** Calls `method` on the current leader, following leader changes, within `timeoutMs`. */
-  async callLeader(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
+  /**
+   * Calls `method` on the current leader, following leader changes, within the call's
+   * deadline (or `timeoutMs`). Never sends twice what may have arrived; transport errors
+   * never reach the caller: a request that was not sent ends as NOT_LEADER (with why there
+   * is no leader, the last transport error as its cause), one sent and unanswered as
+   * WRITE_OUTCOME_UNKNOWN.
+   */
+  async callLeader(method: string, params: unknown, timeoutOrCall: number | Call): Promise<unknown> {
     const ctx = this.ctx;
-    const deadline = ctx.clock.nowMs() + timeoutMs;
+    const call = Call.within(ctx, operationName(method), timeoutOrCall);
     let lastError: unknown = null;
-    for (let attempt = 0; attempt < 200 && ctx.clock.nowMs() < deadline; attempt++) {
-      ctx.checkOpen();
+    for (let attempt = 0; attempt < 200 && !call.expired; attempt++) {
+      call.checkNotStopped(); // nothing sent that may have arrived: a failed send threw WOU below
       const leader = ctx.raft.leaderId;
       if (leader === ctx.id) {
         if (method === 'kv.write') {
           const p = params as { data: Uint8Array; durability: Durability; needsOutcome: boolean };
-          return this.local.proposeLocal(p.data, p.durability, p.needsOutcome);
+          return this.local.proposeLocal(p.data, p.durability, p.needsOutcome, call);
         }
         if (method === 'group.change') {
           const p = params as { change: ConfChange; force?: boolean };
-          return { group: await this.local.changeMembershipLocal(p.change, deadline - ctx.clock.nowMs(), p.force === true) };
+          return { group: await this.local.changeMembershipLocal(p.change, Math.max(1, call.leftMs), p.force === true) };
         }
       }
       const address = leader ? ctx.addressOf(leader) : null;
       if (!address) {
-        await ctx.sleep(ctx.opts.tickMs);
+        // No leader, and too few members reachable to elect one: say so now, not at the deadline.
+        const hopeless = noLeaderPossible(ctx);
+        if (hopeless) throw withCause(new NotLeaderError(null, `${call.what} found no leader to take it: ${hopeless}; it did not happen`), lastError);
+        await call.sleep(ctx.opts.tickMs);
         continue;
       }
       try {
-        return await this.forwardPool(address).request(method, params, Math.max(1, deadline - ctx.clock.nowMs()));
+        return await this.forwardPool(address).request(method, params, Math.max(1, call.leftMs), call);
       } catch (err) {
         lastError = err;
         const code = (err as { code?: string }).code;
         if (err instanceof WriteOutcomeUnknownError) throw err; // sent, unanswered: never send twice
+        if (err instanceof AbortedError || err instanceof NodeClosedError) throw err; // stopped before sending
+        if (err instanceof ProposalDroppedError) throw err; // refused before sending: did not happen
         if (err instanceof AdminRemoteError && code !== 'NOT_LEADER') throw reviveError(err);
         if (code !== 'NOT_LEADER') this.dropAdminClient(address);
-        await ctx.sleep(ctx.opts.tickMs);
+        await call.sleep(ctx.opts.tickMs);
       }
     }
-    if (lastError) throw reviveError(lastError);
-    throw new NotLeaderError(null, `no leader answered within ${timeoutMs} ms`);
+    call.checkNotStopped();
+    const leader = ctx.raft.leaderId;
+    const why = leader === null ? explainMissingLeader(ctx) : `leader ${ctx.leaderHint()} did not take it (${(lastError as Error | null)?.message ?? 'no answer'})`;
+    throw withCause(new NotLeaderError(ctx.leaderHint(), `${call.what} found no leader to take it within ${call.timeoutMs} ms: ${why}; it did not happen`), lastError);
   }
 
   /** Closes every connection; requests in flight fail. */
@@ -162,6 +177,18 @@ export class LeaderRpc {
   }
 }
 
+/** The operation an admin method carries, in the application's words. */
+function operationName(method: string): string {
+  if (method === 'kv.write') return 'the write';
+  if (method.startsWith('group.')) return 'the membership change';
+  return `the ${method} request`;
+}
+
+function withCause<E extends Error>(err: E, cause: unknown): E {
+  if (cause !== null && cause !== undefined) err.cause = cause;
+  return err;
+}
+
 /** Turns an error that came over admin RPC back into our typed error, keeping its code. */
 export function reviveError(err: unknown): Error {
   if (!(err instanceof AdminRemoteError)) return err instanceof Error ? err : new Error(String(err));
@@ -178,7 +205,10 @@ export function reviveError(err: unknown): Error {
     case 'REPLICA_CONSISTENCY':
       return new ReplicaConsistencyError(err.message);
     case 'WRITE_OUTCOME_UNKNOWN':
-      return new WriteOutcomeUnknownError(err.message);
+      return new WriteOutcomeUnknownError(err.message, err);
+    case 'NODE_CLOSED':
+      // The leader was closing or had failed when it got the request: it proposed nothing.
+      return new NotLeaderError(null, `the leader refused: ${err.message}; it did not happen`);
     case 'INVALID_ARGUMENT':
       return new InvalidArgumentError(err.message);
     case 'PROPOSAL_DROPPED':

@@ -1,10 +1,12 @@
 // What the rooms of the driver share: the core, the storage, the transport, the seams, and
 // the few actions every room needs: run the Ready loop, fail-stop, emit an event.
+import { setMaxListeners } from 'node:events';
 import { ConclaveError, InvariantError, type GroupMetadata, type NodeId, type RaftNode } from '@conclave/core';
 import type { NodeStorage } from '@conclave/storage';
 import { NodeClosedError } from './errors.js';
 import type { NodeEvents } from './events.js';
 import type { ResolvedOptions } from './options.js';
+import type { NodeStatus } from './status.js';
 import { sleepOn, type Clock, type NodeSeams, type PeerTransport } from './seams.js';
 
 /** The write path's metric hooks (metrics.ts); null with `metrics: false`. */
@@ -23,12 +25,21 @@ export class NodeContext {
   storage!: NodeStorage;
   transport!: PeerTransport;
   closed = false;
+  /** close({ drainMs }) is waiting for writes in flight: new calls are refused (NODE_CLOSED). */
+  draining = false;
   failure: Error | null = null;
   metrics: WritePathMetrics | null = null;
+  /** Fires when the node closes or fails: every call waiting races it (deadlines.ts). */
+  private readonly closing = new AbortController();
+  readonly closeSignal: AbortSignal = this.closing.signal;
+  /** When this node started, on the monotonic clock (read fail-fast waits for connections after it). */
+  readonly startedAtMs: number;
   /** Set by the facade: the Ready loop's schedule, the fail-stop, the event emitter. */
   scheduleLoop: () => void = () => {};
   failStop: (err: Error) => void = () => {};
   emitEvent: <K extends keyof NodeEvents>(event: K, ...args: NodeEvents[K]) => void = () => {};
+  /** The node's status (the facade's status()), for the errors that explain a missing leader; null in a room on its own. */
+  status: (() => NodeStatus) | null = null;
 
   constructor(
     readonly opts: ResolvedOptions,
@@ -37,6 +48,14 @@ export class NodeContext {
     this.id = opts.id;
     this.groupId = opts.groupId;
     this.clock = seams.clock;
+    this.startedAtMs = seams.clock.nowMs();
+    // Every waiting call listens (bounded by the pending-write and pending-read limits).
+    setMaxListeners(0, this.closeSignal);
+  }
+
+  /** The node closes or fails: wake every call that waits (each then says what it did). */
+  stopCalls(): void {
+    if (!this.closing.signal.aborted) this.closing.abort();
   }
 
   /** Runs the Ready loop after this turn (everything that arrives meanwhile joins one Ready). */
@@ -65,6 +84,12 @@ export class NodeContext {
 
   emit<K extends keyof NodeEvents>(event: K, ...args: NodeEvents[K]): void {
     this.emitEvent(event, ...args);
+  }
+
+  /** A new call: refused while closing (draining) as well as once closed. */
+  checkAccepting(): void {
+    this.checkOpen();
+    if (this.draining) throw new NodeClosedError(this.id, `node ${this.id} is closing: new calls are refused`);
   }
 
   /** Throws the failure that stopped the node, or NodeClosedError once it is closed. */

@@ -9,11 +9,13 @@ import { InvalidArgumentError, type ConfChange, type GroupMetadata, type MemberT
 import type { CommandOutcome, KvBatchOp, KvClearCommand, KvCommand, KvView, ScanOptions } from '@conclave/storage';
 import { registerAdminHandlers } from './admin-handlers.js';
 import { bootWithStorage, openNodeStorage } from './boot.js';
+import { Call, callOptionsOf, keyName, OPERATOR_TIMEOUT_MS, startedCall, TRANSFER_TIMEOUT_MS, type CallOptions } from './deadlines.js';
 import { NodeClosedError } from './errors.js';
 import type { NodeEvents } from './events.js';
 import { LeaderRpc } from './leader-rpc.js';
 import { logNodeEvents } from './log.js';
 import { attachMetrics } from './metrics.js';
+import { READY_TIMEOUT_MS, Shutdown, waitReady } from './lifecycle.js';
 import { NodeContext } from './node-context.js';
 import { Operator } from './operator.js';
 import { resolveOptions, validateConsistency, type CommitToken, type Consistency, type Durability, type OpenNodeOptions } from './options.js';
@@ -23,14 +25,17 @@ import { ReadyLoop } from './ready-loop.js';
 import { RollbackKeeper } from './rollback-keeper.js';
 import { PRODUCTION_SEAMS, type NodeSeams } from './seams.js';
 import { nodeStatus, type NodeStatus, type OverrideSource } from './status.js';
-import { WritePath, type CasResult, type WriteResult } from './write-path.js';
+import { describeWrite, WritePath, type CasResult, type WriteResult } from './write-path.js';
 
 export type { NodeEvents } from './events.js';
 export { reviveError } from './leader-rpc.js';
 export type { NodeState, NodeStatus, OverrideSource, RollbackStatus } from './status.js';
 export type { CasResult, WriteResult } from './write-path.js';
+export type { CallOptions } from './deadlines.js';
 
-type WriteOptions = { durability?: Partial<Durability> };
+type WriteOptions = CallOptions & { durability?: Partial<Durability> };
+type ReadOptions = CallOptions & { consistency?: Consistency };
+type OperatorOptions = CallOptions & { force?: boolean };
 
 export class ConclaveNode extends EventEmitter<NodeEvents> {
   readonly id: NodeId;
@@ -43,6 +48,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   private readonly loop: ReadyLoop;
   private readonly override: OverrideControl;
   private readonly operator: Operator;
+  private readonly shutdown: Shutdown;
 
   private constructor(ctx: NodeContext) {
     super();
@@ -51,7 +57,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     this.groupId = ctx.groupId;
     this.reads = new ReadGate(ctx);
     this.rpc = new LeaderRpc(ctx, {
-      proposeLocal: (data, durability, needsOutcome) => this.writePath.proposeLocal(data, durability, needsOutcome),
+      proposeLocal: (data, durability, needsOutcome, call) => this.writePath.proposeLocal(data, durability, needsOutcome, call),
       changeMembershipLocal: (change, timeoutMs, force) => this.operator.changeMembershipLocal(change, timeoutMs, force),
       status: () => this.status(),
     });
@@ -61,8 +67,12 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     this.override = new OverrideControl(ctx, (timeoutMs) => this.rpc.leaderStatus(timeoutMs));
     this.operator = new Operator(ctx, this.rpc, this.reads, this.override, () => this.status(), () => this.address);
     ctx.scheduleLoop = () => this.loop.schedule();
-    ctx.failStop = (err) => this.fail(err);
+    this.shutdown = new Shutdown(ctx, { writePath: this.writePath, reads: this.reads, loop: this.loop, override: this.override, rpc: this.rpc }, (err) => {
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+    });
+    ctx.failStop = (err) => this.shutdown.fail(err);
     ctx.emitEvent = (event, ...args) => void (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
+    ctx.status = () => this.status();
     logNodeEvents(this, ctx.opts.logger, () => ({ term: ctx.raft.currentTerm, role: ctx.raft.currentRole }));
   }
 
@@ -76,6 +86,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     node.loop.attachStorage();
     try {
       await bootWithStorage(node.ctx, { loop: node.loop, override: node.override, rpc: node.rpc, registerAdmin: () => { registerAdminHandlers(node.ctx.transport, node, node.ctx.clock); attachMetrics(node.ctx, node); } });
+      if (node.ctx.opts.waitReady) await node.ready();
     } catch (err) {
       await node.closeQuietly();
       throw err;
@@ -83,102 +94,103 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     return node;
   }
 
-  /** Stops the node: pending operations fail with NodeClosedError; data stays on disk. */
-  async close(): Promise<void> {
-    if (this.ctx.closed) return;
-    this.ctx.closed = true;
-    const err = new NodeClosedError(this.id);
-    this.failAll(err, `node ${this.id} closed`);
-    await this.loop.idle();
-    await this.closeQuietly();
-    this.ctx.opts.logger.info('node_stopped', `node ${this.id} stopped`);
+  /**
+   * Resolves once a leader is known and this member has applied up to the leader's commit
+   * index; else NotReadyError naming what is missing (AbortedError, NodeClosedError).
+   */
+  ready(opts: CallOptions = {}): Promise<void> {
+    this.ctx.checkAccepting();
+    return waitReady(this.ctx, this.reads, Call.of(this.ctx, `node ${this.id}'s ready()`, opts, READY_TIMEOUT_MS));
   }
 
-  private async closeQuietly(): Promise<void> {
-    this.ctx.closed = true;
-    this.loop.stopTicking();
-    this.override.close();
-    this.rpc.close();
-    await this.ctx.transport?.close().catch(() => {});
-    await this.ctx.storage?.close().catch(() => {});
+  /** The leader this member knows, now. */
+  get leader(): { id: NodeId; address: string | null } | null {
+    const id = this.ctx.raft.leaderId;
+    return id === null ? null : { id, address: this.ctx.addressOf(id) };
   }
 
-  /** Writes in flight may have happened whatever stopped them (`why`); reads have no effect and fail with `err`. */
-  private failAll(err: Error, why: string): void {
-    this.writePath.writes.failAll(why, err);
-    this.reads.failAll(err);
+  /**
+   * Stops the node; data stays on disk. Pending calls are rejected at once: writes proposed or
+   * sent with WRITE_OUTCOME_UNKNOWN, the rest with NODE_CLOSED. `drainMs`: first wait up to
+   * that long for the writes in flight (new calls are refused meanwhile).
+   */
+  close(opts: { drainMs?: number } = {}): Promise<void> {
+    return this.shutdown.close(opts);
   }
 
-  /** A storage failure breaks the Ready contract: stop, as etcd does, rather than go on wrong. */
-  private fail(err: Error): void {
-    if (this.ctx.failure) return;
-    this.ctx.failure = err;
-    this.ctx.opts.logger.error('node_failed', `stopping node ${this.id}: ${err.message}`, { code: (err as { code?: string }).code });
-    this.failAll(err, `node ${this.id} failed (${err.message})`);
-    void this.closeQuietly();
-    if (this.listenerCount('error') > 0) this.emit('error', err);
+  private closeQuietly(): Promise<void> {
+    return this.shutdown.closeQuietly();
   }
 
   // ------------------------------------------------------------------ writes (write-path.ts)
 
   /** Stores `value` (a Buffer or any msgpack value) under `key`. */
   async put(key: string, value: unknown, opts: WriteOptions = {}): Promise<WriteResult> {
-    return { token: (await this.writePath.write({ op: 'put', key, value }, opts.durability)).token };
+    return { token: (await this.write({ op: 'put', key, value }, opts)).token };
   }
 
   async delete(key: string, opts: WriteOptions = {}): Promise<WriteResult> {
-    return { token: (await this.writePath.write({ op: 'del', key }, opts.durability)).token };
+    return { token: (await this.write({ op: 'del', key }, opts)).token };
   }
 
   /** Several puts and deletes, applied atomically. */
   async batch(ops: readonly KvBatchOp[], opts: WriteOptions = {}): Promise<WriteResult> {
-    return { token: (await this.writePath.write({ op: 'batch', ops }, opts.durability)).token };
+    return { token: (await this.write({ op: 'batch', ops }, opts)).token };
   }
 
   /** Writes `next` (undefined deletes) if the key's value equals `expected` (undefined = absent). */
   async compareAndSet(key: string, expected: unknown, next: unknown, opts: WriteOptions = {}): Promise<CasResult> {
-    const r = await this.writePath.write({ op: 'cas', key, expected, value: next } as KvCommand, opts.durability, true);
+    const r = await this.write({ op: 'cas', key, expected, value: next } as KvCommand, opts, true);
     const outcome = r.outcome;
     return { token: r.token, succeeded: outcome?.op === 'cas' ? outcome.succeeded : false, current: outcome?.op === 'cas' ? outcome.current : undefined };
   }
 
+  private write(cmd: KvCommand, opts: WriteOptions, needsOutcome = false): Promise<{ token: CommitToken; outcome: CommandOutcome | null }> {
+    return this.writePath.write(cmd, opts.durability, Call.of(this.ctx, describeWrite(cmd), opts, this.ctx.opts.writeTimeoutMs), needsOutcome);
+  }
+
   /** The leader's half of a write (also serves writes forwarded by followers). */
-  proposeLocal(data: Uint8Array, durability: Durability, needsOutcome: boolean): Promise<{ token: CommitToken; outcome: CommandOutcome | null }> {
-    return this.writePath.proposeLocal(data, durability, needsOutcome);
+  proposeLocal(data: Uint8Array, durability: Durability, needsOutcome: boolean, timeoutMs?: number): Promise<{ token: CommitToken; outcome: CommandOutcome | null }> {
+    return this.writePath.proposeLocal(data, durability, needsOutcome, timeoutMs === undefined ? undefined : Call.within(this.ctx, 'the forwarded write', timeoutMs));
   }
 
   // ------------------------------------------------------------------ reads (read-gate.ts)
 
   /** The value of `key` (undefined if absent) under the given consistency (default linearizable). */
-  async get(key: string, opts: { consistency?: Consistency; timeoutMs?: number } = {}): Promise<unknown> {
-    this.ctx.checkOpen();
+  async get(key: string, opts: ReadOptions = {}): Promise<unknown> {
+    this.ctx.checkAccepting();
     if (typeof key !== 'string') throw new InvalidArgumentError('key must be a string');
-    await this.readBarrier(validateConsistency(opts.consistency ?? 'linearizable'), opts.timeoutMs ?? this.ctx.opts.readTimeoutMs);
+    const call = Call.of(this.ctx, `the read of key ${keyName(key)}`, opts, this.ctx.opts.readTimeoutMs);
+    await this.reads.readBarrier(validateConsistency(opts.consistency ?? 'linearizable'), call);
     return this.ctx.storage.get(key);
   }
 
   /** Key/value pairs in a key range, in key order, under the given consistency. */
-  async *scan(range: ScanOptions = {}, opts: { consistency?: Consistency; timeoutMs?: number } = {}): AsyncGenerator<[string, unknown], void, undefined> {
-    this.ctx.checkOpen();
-    await this.readBarrier(validateConsistency(opts.consistency ?? 'linearizable'), opts.timeoutMs ?? this.ctx.opts.readTimeoutMs);
+  async *scan(range: ScanOptions = {}, opts: ReadOptions = {}): AsyncGenerator<[string, unknown], void, undefined> {
+    this.ctx.checkAccepting();
+    const call = Call.of(this.ctx, 'the scan', opts, this.ctx.opts.readTimeoutMs);
+    await this.reads.readBarrier(validateConsistency(opts.consistency ?? 'linearizable'), call);
+    call.checkNotStopped();
     yield* this.ctx.storage.scan(range);
   }
 
-  /** Waits until a read under `c` may be served from this node's state machine; resolves with the applied index it needed. */
+  /** Waits until a read under `c` may be served here; resolves with the applied index it needed (ConclaveLevel). */
   readBarrier(c: Consistency, timeoutMs: number): Promise<number> {
     return this.reads.readBarrier(c, timeoutMs);
   }
 
-  // ConclaveLevel (level/): a consistent view of the applied state, and clear entries.
+  /** ConclaveLevel (level/): a consistent view of the applied state. */
   localView(): KvView {
     this.ctx.checkOpen();
     return this.ctx.storage.view();
   }
 
+  /** ConclaveLevel: one clear entry (at most MAX_CLEAR_KEYS keys of the range). */
   async clearRange(cmd: KvClearCommand, opts: { durability?: Partial<Durability> } = {}): Promise<WriteResult & { count: number; lastKey: string | null }> {
-    const { token, outcome: o } = await this.writePath.write(cmd, opts.durability, true);
+    const { token, outcome: o } = await this.writePath.write(cmd, opts.durability, undefined, true);
     return { token, count: o?.op === 'clear' ? o.count : 0, lastKey: o?.op === 'clear' ? o.lastKey : null };
   }
+
 
   // ------------------------------------------------------------------ membership, override, leadership (operator.ts, override.ts)
 
@@ -187,22 +199,20 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
    * Adding an electable member while this node or the leader runs with an override is
    * refused unless `force` (the override would fall below a true majority of the new E).
    */
-  changeMembership(change: ConfChange, timeoutMs = 10_000, opts: { force?: boolean } = {}): Promise<GroupMetadata> {
-    return this.operator.changeMembership(change, timeoutMs, opts.force === true);
-  }
-
-  changeMembershipLocal(change: ConfChange, timeoutMs: number, force = false): Promise<GroupMetadata> {
-    return this.operator.changeMembershipLocal(change, timeoutMs, force);
+  changeMembership(change: ConfChange, timeoutMsOrOpts?: number | OperatorOptions, opts: OperatorOptions = {}): Promise<GroupMetadata> {
+    const o = { ...opts, ...callOptionsOf(timeoutMsOrOpts) };
+    return startedCall(this.ctx, Call.of(this.ctx, 'the membership change', o, OPERATOR_TIMEOUT_MS), (ms) => this.operator.changeMembership(change, ms, o.force === true));
   }
 
   /** `conclave group add-member`: a new id enters as `type`; a secondary already at `address` is promoted when `type` is electable. */
-  addMember(id: NodeId, address: string, type: MemberType, timeoutMs = 10_000, opts: { force?: boolean } = {}): Promise<{ group: GroupMetadata; change: ConfChange['op'] }> {
-    return this.operator.addMember(id, address, type, timeoutMs, opts);
+  addMember(id: NodeId, address: string, type: MemberType, timeoutMsOrOpts?: number | OperatorOptions, opts: OperatorOptions = {}): Promise<{ group: GroupMetadata; change: ConfChange['op'] }> {
+    const o = { ...opts, ...callOptionsOf(timeoutMsOrOpts) };
+    return startedCall(this.ctx, Call.of(this.ctx, `adding member ${id}`, o, OPERATOR_TIMEOUT_MS), (ms) => this.operator.addMember(id, address, type, ms, o));
   }
 
   /** `conclave group remove-member`: the leader itself is refused unless `transfer` (to the most caught-up electable member). */
-  removeMember(id: NodeId, opts: { transfer?: boolean; timeoutMs?: number } = {}): Promise<{ group: GroupMetadata; removed: NodeId; transferredTo: NodeId | null }> {
-    return this.operator.removeMember(id, opts);
+  removeMember(id: NodeId, opts: CallOptions & { transfer?: boolean } = {}): Promise<{ group: GroupMetadata; removed: NodeId; transferredTo: NodeId | null }> {
+    return startedCall(this.ctx, Call.of(this.ctx, `removing member ${id}`, opts, OPERATOR_TIMEOUT_MS), (ms) => this.operator.removeMember(id, { ...opts, timeoutMs: ms }));
   }
 
   /**
@@ -224,13 +234,14 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   }
 
   /** Hands leadership to `target` (leader only); resolves when `target` leads or the timeout passes. */
-  transferLeadership(target: NodeId, timeoutMs = 5000): Promise<void> {
-    return this.operator.transferLeadership(target, timeoutMs);
+  transferLeadership(target: NodeId, timeoutMsOrOpts?: number | CallOptions): Promise<void> {
+    const call = Call.of(this.ctx, `the leadership transfer to ${target}`, callOptionsOf(timeoutMsOrOpts), TRANSFER_TIMEOUT_MS);
+    return startedCall(this.ctx, call, (ms) => this.operator.transferLeadership(target, ms));
   }
 
   /** JE's transferMaster: leadership goes to the most caught-up of `ids`; a transfer under way is superseded only with `force`. */
-  transferLeaderTo(ids: readonly NodeId[], opts: { force?: boolean; timeoutMs?: number } = {}): Promise<{ previous: NodeId; leader: NodeId; address: string | null; alreadyLeader: boolean }> {
-    return this.operator.transferLeaderTo(ids, opts);
+  transferLeaderTo(ids: readonly NodeId[], opts: OperatorOptions = {}): Promise<{ previous: NodeId; leader: NodeId; address: string | null; alreadyLeader: boolean }> {
+    return startedCall(this.ctx, Call.of(this.ctx, 'the leadership transfer', opts, OPERATOR_TIMEOUT_MS), (ms) => this.operator.transferLeaderTo(ids, { ...opts, timeoutMs: ms }));
   }
 
   /** OpenIO's `election leave`: step out of the election (or leadership) and start over. */

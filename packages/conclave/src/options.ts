@@ -59,6 +59,10 @@ export interface OpenNodeOptions {
   readonly insufficientReplicasTimeoutMs?: number;
   /** Default deadline of reads that wait (linearizable, maxLagMs, atLeast). */
   readonly readTimeoutMs?: number;
+  /** Default deadline of a write (put, delete, batch, compareAndSet), forwarded or not (default 8000). */
+  readonly writeTimeoutMs?: number;
+  /** openNode resolves only once the node is ready (node.ready(): a leader known, caught up). */
+  readonly waitReady?: boolean;
   readonly snapshotIntervalEntries?: number;
   readonly entriesKeptAfterSnapshot?: number;
   /** Snapshot also once this many bytes of log were applied since the last one (default 64 MiB). */
@@ -107,6 +111,8 @@ export interface ResolvedOptions {
   readonly forwardWrites: boolean;
   readonly insufficientReplicasTimeoutMs: number;
   readonly readTimeoutMs: number;
+  readonly writeTimeoutMs: number;
+  readonly waitReady: boolean;
   readonly snapshotIntervalEntries: number | undefined;
   readonly entriesKeptAfterSnapshot: number | undefined;
   readonly snapshotIntervalBytes: number | undefined;
@@ -206,6 +212,11 @@ export function resolveOptions(o: OpenNodeOptions): ResolvedOptions {
     forwardWrites: o.forwardWrites ?? true,
     insufficientReplicasTimeoutMs: int('insufficientReplicasTimeoutMs', o.insufficientReplicasTimeoutMs, 1000, 0),
     readTimeoutMs: int('readTimeoutMs', o.readTimeoutMs, 5000, 1),
+    writeTimeoutMs: int('writeTimeoutMs', o.writeTimeoutMs, 8000, 1),
+    waitReady: (() => {
+      if (o.waitReady !== undefined && typeof o.waitReady !== 'boolean') throw new InvalidArgumentError('waitReady must be a boolean');
+      return o.waitReady ?? false;
+    })(),
     snapshotIntervalEntries: o.snapshotIntervalEntries === undefined ? undefined : int('snapshotIntervalEntries', o.snapshotIntervalEntries, 0, 1),
     entriesKeptAfterSnapshot: o.entriesKeptAfterSnapshot === undefined ? undefined : int('entriesKeptAfterSnapshot', o.entriesKeptAfterSnapshot, 0, 0),
     snapshotIntervalBytes: o.snapshotIntervalBytes === undefined ? undefined : int('snapshotIntervalBytes', o.snapshotIntervalBytes, 0, 1),

@@ -2,9 +2,11 @@
 // leader's lease, JE's time consistency (maxLagMs), a commit token (atLeast), and the
 // waiters for the applied index that all of them end with.
 import { InvalidArgumentError, type ReadState } from '@conclave/core';
-import { NodeClosedError, ReplicaConsistencyError } from './errors.js';
+import { Call } from './deadlines.js';
+import { AbortedError, NodeClosedError, ReplicaConsistencyError } from './errors.js';
 import type { NodeContext } from './node-context.js';
 import type { Consistency } from './options.js';
+import { noLeaderPossible } from './quorum-reach.js';
 import type { Timer } from './seams.js';
 import { IndexWaiters } from './waiters.js';
 
@@ -31,39 +33,51 @@ export class ReadGate {
     this.appliedWaiters = new IndexWaiters('applied index', MAX_PENDING_READS, ctx.clock);
   }
 
-  /** Waits until a read under `c` may be served from this node's state machine. */
-  /** Waits until a read under `c` may be served from this node's state machine; resolves with the applied index it needed. */
-  async readBarrier(c: Consistency, timeoutMs: number): Promise<number> {
+  /**
+   * Waits until a read under `c` may be served from this node's state machine, within the
+   * call's deadline (or `timeoutMs`); the caller's abort or the node's close stops it at once.
+   */
+  async readBarrier(c: Consistency, timeoutOrCall: number | Call): Promise<number> {
     const { raft, clock } = this.ctx;
     if (c === 'none') return 0;
-    const deadline = clock.nowMs() + timeoutMs;
+    const call = Call.within(this.ctx, 'the read', timeoutOrCall);
+    call.checkNotStopped();
+    const timeoutMs = call.timeoutMs;
+    const deadline = call.deadlineMs;
     if (c === 'linearizable' || c === 'lease') {
-      const index = await this.readIndex(c === 'lease', deadline);
-      await this.waitApplied(index, deadline, () => `applied index did not reach the read index ${index} within ${timeoutMs} ms`);
+      const index = await this.readIndex(c === 'lease', call);
+      await call.race(this.waitApplied(index, deadline, () => `applied index did not reach the read index ${index} within ${timeoutMs} ms`), (why) => call.notDone(why));
       return index;
     }
     if ('atLeast' in c) {
       if (c.atLeast.groupId !== this.ctx.groupId) throw new InvalidArgumentError(`commit token of group '${c.atLeast.groupId}' used on group '${this.ctx.groupId}'`);
-      await this.waitApplied(c.atLeast.index, deadline, () => `this node did not apply index ${c.atLeast.index} within ${timeoutMs} ms`);
+      await call.race(this.waitApplied(c.atLeast.index, deadline, () => `this node did not apply index ${c.atLeast.index} within ${timeoutMs} ms`), (why) => call.notDone(why));
       return c.atLeast.index;
     }
     // { maxLagMs }: JE's time consistency: heard from the leader recently and applied what it said was committed.
     for (let i = 0; i < 100_000; i++) {
+      call.checkNotStopped();
       const contact = raft.lastLeaderContactAt;
       const now = clock.nowMs(); // the core's clock (lastLeaderContactAt is on it)
       const fresh = contact !== null && now - contact <= c.maxLagMs;
       if (fresh && this.ctx.storage.applied >= raft.commitIndex) return raft.commitIndex;
-      if (clock.nowMs() >= deadline) {
-        throw new ReplicaConsistencyError(`this node is more than ${c.maxLagMs} ms behind the leader (last contact ${contact === null ? 'never' : `${Math.round(now - contact)} ms ago`})`);
-      }
-      await this.ctx.sleep(Math.min(this.ctx.opts.tickMs, Math.max(1, deadline - clock.nowMs())));
+      const behind = `this node is more than ${c.maxLagMs} ms behind the leader (last contact ${contact === null ? 'never' : `${Math.round(now - contact)} ms ago`})`;
+      // No leader known and none heard within maxLagMs: only a new leader could help, and the
+      // read would then still have to catch up: fail now rather than at the deadline.
+      if (raft.leaderId === null && !fresh) throw new ReplicaConsistencyError(`${behind}, and no leader is known now: the read cannot be served within maxLagMs`);
+      if (clock.nowMs() >= deadline) throw new ReplicaConsistencyError(behind);
+      await call.sleep(Math.min(this.ctx.opts.tickMs, Math.max(1, deadline - clock.nowMs())));
     }
     throw new ReplicaConsistencyError(`this node did not catch up with the leader within ${timeoutMs} ms`);
   }
 
-  private async readIndex(lease: boolean, deadline: number): Promise<number> {
+  private async readIndex(lease: boolean, call: Call): Promise<number> {
     const { clock, opts } = this.ctx;
+    const deadline = call.deadlineMs;
     for (let attempt = 0; attempt < 1000; attempt++) {
+      // No leader, and too few members reachable to elect one: this read cannot succeed.
+      const hopeless = noLeaderPossible(this.ctx);
+      if (hopeless) throw new ReplicaConsistencyError(`${call.what} cannot be served: ${hopeless}`);
       const ctx = `${this.readContextPrefix}:${++this.readSeq}`;
       try {
         if (this.pendingReads.size >= MAX_PENDING_READS) throw new ReplicaConsistencyError(`${MAX_PENDING_READS} reads already pending`);
@@ -80,18 +94,18 @@ export class ReadGate {
         this.ctx.raft.setNow(clock.nowMs());
         this.ctx.core(() => this.ctx.raft.readIndex(ctx, { lease }));
         this.ctx.schedule();
-        return await p;
+        return await call.race(p, (why) => call.notDone(why));
       } catch (err) {
         const r = this.pendingReads.get(ctx);
         if (r) {
           clock.clearTimeout(r.timer);
           this.pendingReads.delete(ctx);
         }
-        if (err instanceof NodeClosedError || this.ctx.closed) throw err;
+        if (err instanceof NodeClosedError || err instanceof AbortedError || this.ctx.closed) throw err;
         if (clock.nowMs() >= deadline) {
           throw new ReplicaConsistencyError(`could not confirm a linearizable read point: ${(err as Error).message} (no leader with a quorum?)`);
         }
-        await this.ctx.sleep(Math.min(opts.tickMs, Math.max(1, deadline - clock.nowMs())));
+        await call.sleep(Math.min(opts.tickMs, Math.max(1, deadline - clock.nowMs())));
       }
     }
     throw new ReplicaConsistencyError('could not confirm a linearizable read point');

@@ -3,6 +3,7 @@
 // tracked until its ack policy is met (write-tracker.ts).
 import { NotLeaderError, ProposalDroppedError, type AckPolicy } from '@conclave/core';
 import { encodeCommand, type CommandOutcome, type KvCommand } from '@conclave/storage';
+import { Call, keyName } from './deadlines.js';
 import { InsufficientReplicasError, WriteOutcomeUnknownError } from './errors.js';
 import { syncForWrite } from './local-sync.js';
 import { isRefusal, type NodeContext } from './node-context.js';
@@ -22,6 +23,13 @@ export interface CasResult extends WriteResult {
 
 export const MAX_PENDING_WRITES = 100_000;
 
+/** A write in the application's words, for its errors: "the put of key \"k\"". */
+export function describeWrite(cmd: KvCommand): string {
+  if (cmd.op === 'batch') return `the batch of ${Array.isArray(cmd.ops) ? cmd.ops.length : '?'} operations`;
+  const name = cmd.op === 'del' ? 'delete' : cmd.op === 'cas' ? 'compareAndSet' : cmd.op;
+  return `the ${name} of key ${keyName((cmd as { key?: unknown }).key)}`;
+}
+
 export class WritePath {
   /** The leader's writes waiting for their outcome, by (term, index): write-tracker.ts. */
   readonly writes: WriteTracker;
@@ -29,7 +37,7 @@ export class WritePath {
     private readonly ctx: NodeContext,
     private readonly reads: ReadGate,
     /** Calls a method on the leader (LeaderRpc.callLeader). */
-    private readonly callLeader: (method: string, params: unknown, timeoutMs: number) => Promise<unknown>,
+    private readonly callLeader: (method: string, params: unknown, call: Call) => Promise<unknown>,
   ) {
     this.writes = new WriteTracker(
       {
@@ -42,14 +50,41 @@ export class WritePath {
     );
   }
 
-  async write(cmd: KvCommand, d: Partial<Durability> | undefined, needsOutcome = false): Promise<{ token: CommitToken; outcome: CommandOutcome | null }> {
+  /** Writes in flight (for close({ drainMs })). */
+  get inFlight(): number {
+    return this.inflight;
+  }
+  private inflight = 0;
+  private readonly drainWaiters: (() => void)[] = [];
+
+  /** Resolves once no write is in flight. */
+  drained(): Promise<void> {
+    if (this.inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** A write of the application, within `call`'s deadline and cancellation. */
+  async write(cmd: KvCommand, d: Partial<Durability> | undefined, callOrNone?: Call, needsOutcome = false): Promise<{ token: CommitToken; outcome: CommandOutcome | null }> {
     const ctx = this.ctx;
-    ctx.checkOpen();
+    const call = callOrNone ?? Call.of(ctx, describeWrite(cmd), undefined, ctx.opts.writeTimeoutMs);
+    ctx.checkAccepting();
     const durability = resolveDurability(d, ctx.opts.durability);
     const data = encodeCommand(cmd, 'arguments');
-    if (ctx.raft.currentRole === 'leader') return this.proposeLocal(data, durability, needsOutcome);
+    call.checkNotStopped();
+    this.inflight++;
+    try {
+      return await this.writeCounted(data, durability, call, needsOutcome);
+    } finally {
+      if (--this.inflight === 0) for (const w of this.drainWaiters.splice(0)) w();
+    }
+  }
+
+  private async writeCounted(data: Uint8Array, durability: Durability, call: Call, needsOutcome: boolean): Promise<{ token: CommitToken; outcome: CommandOutcome | null }> {
+    const ctx = this.ctx;
+    if (ctx.raft.currentRole === 'leader') return this.proposeLocal(data, durability, needsOutcome, call);
     if (!ctx.opts.forwardWrites) throw new NotLeaderError(ctx.leaderHint());
-    const res = (await this.callLeader('kv.write', { data, durability, needsOutcome }, durability.ackTimeoutMs + ctx.opts.insufficientReplicasTimeoutMs + 2000)) as {
+    // The call's own deadline bounds the forwarded write (leader-rpc.ts, forward-pool.ts).
+    const res = (await this.callLeader('kv.write', { data, durability, needsOutcome }, call)) as {
       token: CommitToken;
       outcome: CommandOutcome | null;
     };
@@ -57,27 +92,29 @@ export class WritePath {
     // before the apply, then covers what it acknowledged: rollback accounting counts on it,
     // and a read here right after sees the write). The leader's commit message is sent with
     // its ack, so this costs little; a member cut off meanwhile answers after one election
-    // timeout anyway, as the write is committed.
+    // timeout (or at the call's deadline) anyway, as the write is committed.
     if (durability.replicaAck !== 'none') {
-      const waitMs = ctx.opts.tickMs * ctx.opts.electionTicks;
-      await this.reads.waitApplied(res.token.index, ctx.clock.nowMs() + waitMs, () => `index ${res.token.index} not applied here within ${waitMs} ms`).catch(() => {});
+      const waitMs = Math.min(ctx.opts.tickMs * ctx.opts.electionTicks, call.leftMs);
+      await call.race(this.reads.waitApplied(res.token.index, ctx.clock.nowMs() + waitMs, () => `index ${res.token.index} not applied here within ${waitMs} ms`), () => new Error('stopped')).catch(() => {});
     }
     return res;
   }
 
-  /** The leader's half of a write (also serves writes forwarded by followers). */
-  proposeLocal(data: Uint8Array, durability: Durability, needsOutcome: boolean): Promise<{ token: CommitToken; outcome: CommandOutcome | null }> {
+  /** The leader's half of a write (also serves writes forwarded by followers, with their deadline). */
+  proposeLocal(data: Uint8Array, durability: Durability, needsOutcome: boolean, call?: Call): Promise<{ token: CommitToken; outcome: CommandOutcome | null }> {
     const m = this.ctx.metrics;
-    return m ? m.proposal(() => this.proposeUnmeasured(data, durability, needsOutcome)) : this.proposeUnmeasured(data, durability, needsOutcome);
+    return m ? m.proposal(() => this.proposeUnmeasured(data, durability, needsOutcome, call)) : this.proposeUnmeasured(data, durability, needsOutcome, call);
   }
 
-  private async proposeUnmeasured(data: Uint8Array, durability: Durability, needsOutcome: boolean): Promise<{ token: CommitToken; outcome: CommandOutcome | null }> {
+  private async proposeUnmeasured(data: Uint8Array, durability: Durability, needsOutcome: boolean, call?: Call): Promise<{ token: CommitToken; outcome: CommandOutcome | null }> {
     const ctx = this.ctx;
     ctx.checkOpen();
+    const c = call ?? Call.of(ctx, 'the forwarded write', undefined, ctx.opts.insufficientReplicasTimeoutMs + durability.ackTimeoutMs);
     if (ctx.raft.currentRole !== 'leader') throw new NotLeaderError(ctx.leaderHint());
     if (this.writes.size >= MAX_PENDING_WRITES) throw new ProposalDroppedError(`${MAX_PENDING_WRITES} writes are already pending on this leader`);
-    await this.waitForReplicas(durability.replicaAck);
-    ctx.checkOpen(); // closed while waiting: nothing was proposed
+    await this.waitForReplicas(durability.replicaAck, c);
+    c.checkNotStopped(); // aborted or closed while waiting: nothing was proposed
+    if (ctx.raft.currentRole !== 'leader') throw new NotLeaderError(ctx.leaderHint());
     let proposed: { index: number; term: number };
     try {
       proposed = ctx.core(() => ctx.raft.propose(data));
@@ -88,7 +125,15 @@ export class WritePath {
     }
     const { index, term } = proposed;
     ctx.schedule();
-    const r = await this.writes.track(term, index, durability.replicaAck, needsOutcome, durability.ackTimeoutMs);
+    // Proposed: from here on, an abort, a close or the deadline leaves its outcome unknown.
+    const tracked = this.writes.track(term, index, durability.replicaAck, needsOutcome, Math.max(1, Math.min(durability.ackTimeoutMs, c.leftMs)));
+    const r = await c.race(
+      tracked,
+      (why) => {
+        const after = why === 'aborted' ? 'aborted by the caller' : ctx.failure ? `node ${ctx.id} failed (${ctx.failure.message})` : `node ${ctx.id} closed`;
+        return new WriteOutcomeUnknownError(`${c.what} was proposed at index ${index} and then ${after} before its outcome was known; it may or may not take effect`, why === 'closed' ? (ctx.failure ?? undefined) : c.signal?.reason);
+      },
+    );
     if (durability.localSync) await syncForWrite(ctx.storage, r.index);
     return { token: { groupId: ctx.groupId, term: r.term, index: r.index }, outcome: r.outcome };
   }
@@ -100,17 +145,19 @@ export class WritePath {
     return this.ctx.raft.quorumSize;
   }
 
-  private async waitForReplicas(policy: AckPolicy): Promise<void> {
+  private async waitForReplicas(policy: AckPolicy, call: Call): Promise<void> {
     const { raft, clock, opts } = this.ctx;
-    const deadline = clock.nowMs() + opts.insufficientReplicasTimeoutMs;
+    const waitMs = Math.min(opts.insufficientReplicasTimeoutMs, call.leftMs);
+    const deadline = clock.nowMs() + waitMs;
     for (let i = 0; i < 10_000; i++) {
+      call.checkNotStopped();
       const required = this.requiredReplicas(policy);
       const active = raft.activeElectableCount();
       if (active >= required) return;
       if (clock.nowMs() >= deadline || raft.currentRole !== 'leader') {
-        throw new InsufficientReplicasError(required, active, `the write needs ${required} electable members connected under '${policy}', ${active} are (waited ${opts.insufficientReplicasTimeoutMs} ms); nothing was written`);
+        throw new InsufficientReplicasError(required, active, `${call.what} needs ${required} electable members connected under '${policy}', ${active} are (waited ${waitMs} ms); nothing was written`);
       }
-      await this.ctx.sleep(Math.min(opts.tickMs, Math.max(1, deadline - clock.nowMs())));
+      await call.sleep(Math.min(opts.tickMs, Math.max(1, deadline - clock.nowMs())));
     }
   }
 }

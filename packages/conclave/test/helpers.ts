@@ -107,3 +107,17 @@ export async function waitFor<T>(probe: () => T | null | undefined | false | Pro
   }
   throw new Error(`gave up waiting for ${what}`);
 }
+
+/** Settles to 'ok' or the error's code, never throws. */
+export function codeOf(p: Promise<unknown>): Promise<string> {
+  return p.then(
+    () => 'ok',
+    (e: { code?: string; message?: string }) => e.code ?? `uncoded: ${e.message}`,
+  );
+}
+
+/** Bounded wait for a promise that must settle: rejects naming `what` after `ms`. */
+export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
+}

@@ -94,7 +94,7 @@ test('a remote error other than NOT_LEADER is revived and thrown at once', async
 
 test('no leader known: NotLeaderError once the deadline passes', async (t) => {
   const r = rpcWith({ leaderId: null }, async () => ({}));
-  const call = t.throwsAsync(r.rpc.callLeader('kv.write', {}, 100), { instanceOf: NotLeaderError, message: /no leader answered within 100 ms/ });
+  const call = t.throwsAsync(r.rpc.callLeader('kv.write', {}, 100), { instanceOf: NotLeaderError, message: /found no leader to take it within 100 ms/ });
   await r.clock.advance(150);
   await call;
   t.is(r.requests.length, 0);

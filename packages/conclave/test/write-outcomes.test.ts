@@ -5,25 +5,12 @@
 import test from 'ava';
 import { StorageIoError } from '@conclave/storage';
 import { DriverHarness } from './driver-harness.js';
-
-/** Settles to 'ok' or the error's code, never throws. */
-function outcome(p: Promise<unknown>): Promise<string> {
-  return p.then(
-    () => 'ok',
-    (e: { code?: string; message?: string }) => e.code ?? `uncoded: ${e.message}`,
-  );
-}
+import { codeOf as outcome, within } from './helpers.js';
 
 /** Resolves with `p`'s value, or 'pending' when it has not settled after the loop drained. */
 async function stateOf(h: DriverHarness, p: Promise<string>): Promise<string> {
   await h.idle();
   return Promise.race([p, new Promise<string>((r) => setImmediate(() => r('pending')))]);
-}
-
-/** Bounded wait for a promise that must settle. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms)))]).finally(() => clearTimeout(timer));
 }
 
 test('writes are keyed by (term, index): a truncated write settles as replaced, and its timer never touches the write that reuses its index (items 8, 15)', async (t) => {

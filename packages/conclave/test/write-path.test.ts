@@ -42,8 +42,8 @@ function path(state: { role: Role; active: number; quorum: number; leaderId: str
     } as never,
   });
   const reads = new ReadGate(room.ctx);
-  const writes = new WritePath(room.ctx, reads, async (method, params, timeoutMs) => {
-    forwarded.push({ method, params, timeoutMs });
+  const writes = new WritePath(room.ctx, reads, async (method, params, call) => {
+    forwarded.push({ method, params, timeoutMs: call.timeoutMs });
     return { token: { groupId: 'conclave', term: 2, index: 20 }, outcome: null };
   });
   return { ...room, writes, reads, proposed, forwarded };
