@@ -32,9 +32,9 @@ export class GroupMemberLevel<K = string, V = string> extends ConclaveLevel<K, V
     const nodes = await Promise.all(IDS.map((id) => openNode(options(id))));
     // n1 campaigns as soon as the links are up (pre-vote first), rather than waiting out an
     // election timeout; votes asked for before would be lost. The links are the transport's
-    // (a private field: a test may look).
+    // (the node context's, private: a test may look).
     const connected = (n: ConclaveNode): boolean => {
-      const peers = (n as unknown as { transport: { stats(): { peers: Record<string, { connected: boolean }> } } }).transport.stats().peers;
+      const peers = (n as unknown as { ctx: { transport: { stats(): { peers: Record<string, { connected: boolean }> } } } }).ctx.transport.stats().peers;
       return Object.values(peers).filter((p) => p.connected).length === 2;
     };
     await waitFor(() => nodes[0]!.electableIds().length === 3 && nodes.every(connected), 15_000, 'the membership applied on n1, and every link up');
