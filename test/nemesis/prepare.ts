@@ -33,12 +33,14 @@ export function compareNumbers(a: number, b: number): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** True when some value is written twice, or a failed CAS does not say what it found. */
+/** True when some value is written twice, a failed CAS does not say what it found, or a delete's outcome is unknown. */
 export function needsGeneralMode(ops: readonly HistoryOp[]): boolean {
   const written = new Set<string>();
   for (const h of ops) {
     if (isBlindCasFailure(h)) return true;
     if (h.outcome === 'fail') continue;
+    // An indeterminate delete: no observer names it, so it must stay open to the end.
+    if (h.outcome === 'info' && h.op.f === 'write' && h.op.value === null) return true;
     const v = produced(h.op);
     if (v === null) continue;
     if (written.has(v)) return true;
