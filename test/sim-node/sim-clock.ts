@@ -12,9 +12,13 @@ import type { Scheduler, SimEvent } from './scheduler.js';
 
 export const MAX_DRIFT = 0.2;
 
-export interface TimerHandle {
-  event: SimEvent | null;
-  cancelled: boolean;
+/** A timer of the driver's Clock seam; unref() means nothing here (the world decides when to stop). */
+export class TimerHandle {
+  event: SimEvent | null = null;
+  cancelled = false;
+  unref(): this {
+    return this;
+  }
 }
 
 export class SimClock {
@@ -40,18 +44,22 @@ export class SimClock {
     return this.rate;
   }
 
-  /** Local monotonic milliseconds (fractional; the driver floors what it needs). */
+  /** Local monotonic milliseconds, whole as production's (systemClock floors performance.now()). */
   nowMs(): number {
+    return Math.floor(this.preciseNowMs());
+  }
+
+  private preciseNowMs(): number {
     return this.anchorLocalMs + (this.sched.nowMs - this.anchorWorldMs) * this.rate;
   }
 
   /** The wall clock: monotonic time plus whatever steps it took. */
   wallNowMs(): number {
-    return this.nowMs() + this.wallOffsetMs;
+    return Math.floor(this.preciseNowMs() + this.wallOffsetMs);
   }
 
   setRate(rate: number): void {
-    const local = this.nowMs();
+    const local = this.preciseNowMs();
     this.anchorWorldMs = this.sched.nowMs;
     this.anchorLocalMs = local;
     this.rate = checkRate(rate);
@@ -64,13 +72,13 @@ export class SimClock {
     this.sched.note(this.owner, `wall clock stepped ${deltaMs >= 0 ? '+' : ''}${deltaMs.toFixed(0)} ms`);
   }
 
-  /** World milliseconds until this clock has advanced `localMs`. */
+  /** World milliseconds until this clock has advanced `localMs` (a hair more: never early by rounding). */
   worldDelayMs(localMs: number): number {
-    return Math.max(0, localMs) / this.rate;
+    return Math.max(0, localMs) / this.rate + 1e-6;
   }
 
   setTimeout(fn: () => void, localMs: number, label = 'timer'): TimerHandle {
-    const h: TimerHandle = { event: null, cancelled: false };
+    const h = new TimerHandle();
     h.event = this.sched.after(this.worldDelayMs(localMs), this.owner, label, () => {
       if (!h.cancelled) fn();
     });
@@ -78,7 +86,7 @@ export class SimClock {
   }
 
   setInterval(fn: () => void, localMs: number, label = 'interval'): TimerHandle {
-    const h: TimerHandle = { event: null, cancelled: false };
+    const h = new TimerHandle();
     const period = Math.max(1, localMs);
     const arm = (): void => {
       h.event = this.sched.after(this.worldDelayMs(period), this.owner, label, () => {
@@ -91,10 +99,24 @@ export class SimClock {
     return h;
   }
 
-  clear(h: TimerHandle | null | undefined): void {
-    if (!h) return;
+  clear(h: unknown): void {
+    if (!(h instanceof TimerHandle)) return;
     h.cancelled = true;
     this.sched.cancel(h.event);
+  }
+
+  // The driver's Clock seam (packages/conclave/src/seams.ts) on top of the above.
+  clearTimeout(h: unknown): void {
+    this.clear(h);
+  }
+
+  clearInterval(h: unknown): void {
+    this.clear(h);
+  }
+
+  /** After the current turn's promise jobs (the scheduler drains them), before any later timer. */
+  setImmediate(fn: () => void): void {
+    this.sched.after(0, this.owner, 'immediate', fn);
   }
 }
 

@@ -12,6 +12,7 @@
 // Reads see every write that completed. The side files of a data directory (written
 // whole, fsynced, renamed) live beside it in `files`.
 import { MemoryLevel } from 'memory-level';
+import type { RawDb, StorageDisk } from '@conclave/storage';
 import type { Scheduler } from './scheduler.js';
 
 type Op = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
@@ -111,13 +112,34 @@ export class SimDisk {
     this.files = new SimFiles(this, sched);
   }
 
-  /** A fresh database on what the disk holds; the previous one must be closed or crashed. */
+  /** A database (not opened yet) on what the disk holds, its completions owned by `owner`. */
   open(owner: string): SimLevel {
-    if (this.current && !this.current.released) throw new Error(`disk ${this.path} is still held by ${this.owner}`);
     this.owner = owner;
-    const db = new SimLevel(this, this.incarnation);
+    return this.createDb();
+  }
+
+  /** A database not opened yet; its open fails with LEVEL_LOCKED while another one holds the disk. */
+  createDb(): SimLevel {
+    return new SimLevel(this, this.incarnation);
+  }
+
+  /** Called by a database as it opens: the LOCK file. */
+  lock(db: SimLevel): void {
+    if (this.current && this.current !== db && !this.current.released) {
+      throw Object.assign(new Error(`IO error: lock ${this.path}/LOCK: already held by process`), { code: 'LEVEL_LOCKED' });
+    }
     this.current = db;
-    return db;
+  }
+
+  /** The disk as NodeStorage takes it (the storage seam's StorageDisk). */
+  storageDisk(): StorageDisk {
+    return {
+      checkBeforeOpen: async () => {},
+      createDb: () => this.createDb() as unknown as RawDb,
+      damageReported: async () => [],
+      readSideFile: async (name) => this.files.read(name),
+      replaceSideFile: (name, bytes) => this.files.write(name, bytes),
+    };
   }
 
   /** What a new database starts from: the durable state and every record since. */
@@ -232,6 +254,8 @@ export class SimLevel extends MemoryLevel<Buffer, Buffer> {
   }
 
   async _open(options: object): Promise<void> {
+    if (this.incarnation !== this.disk.incarnation) throw new Error(`disk ${this.disk.path}: this database belongs to a crashed process`);
+    this.disk.lock(this);
     await base._open.call(this, options);
     const ops = this.disk.contents();
     if (ops.length > 0) await base._batch.call(this, ops, {});
