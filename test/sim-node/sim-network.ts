@@ -88,7 +88,7 @@ export class SimNetwork<M> {
    * Sends one message. False when it is refused at once (over the frame limit); a message
    * lost on the way still returns true, as a socket write does.
    */
-  send(from: string, to: string, msg: M): boolean {
+  send(from: string, to: string, msg: M, opts: { reliable?: boolean } = {}): boolean {
     const bytes = this.opts.sizeOf(msg);
     if (bytes > this.opts.maxMessageBytes) {
       this.stats.oversized++;
@@ -100,21 +100,23 @@ export class SimNetwork<M> {
       this.stats.cut++;
       return true;
     }
-    if (this.sched.chance(this.profile.dropRate)) {
+    // A reliable message rides a connection (TCP): never lost, doubled or overtaken while it holds.
+    const reliable = opts.reliable === true;
+    if (!reliable && this.sched.chance(this.profile.dropRate)) {
       this.stats.dropped++;
       return true;
     }
-    const copies = this.sched.chance(this.profile.duplicateRate) ? 2 : 1;
+    const copies = !reliable && this.sched.chance(this.profile.duplicateRate) ? 2 : 1;
     if (copies === 2) this.stats.duplicated++;
-    for (let i = 0; i < copies; i++) this.schedule(from, to, this.opts.copy(msg));
+    for (let i = 0; i < copies; i++) this.schedule(from, to, this.opts.copy(msg), reliable);
     return true;
   }
 
-  private schedule(from: string, to: string, msg: M): void {
+  private schedule(from: string, to: string, msg: M, reliable: boolean): void {
     const p = this.profile;
     const link = `${from}>${to}`;
     let atMs = this.sched.nowMs + this.sched.uniform(p.minDelayMs, p.maxDelayMs);
-    if (this.sched.chance(p.reorderRate)) this.stats.reordered++;
+    if (!reliable && this.sched.chance(p.reorderRate)) this.stats.reordered++;
     else atMs = Math.max(atMs, this.lastDeliveryMs.get(link) ?? 0);
     this.lastDeliveryMs.set(link, Math.max(atMs, this.lastDeliveryMs.get(link) ?? 0));
     const target = this.endpoints.get(to);
