@@ -1,10 +1,11 @@
 // Admin RPC methods every node serves: write forwarding between members, and the requests
 // of the `conclave` CLI. Parameters arrive from the network, so each is validated here.
 import { checkId, InvalidArgumentError, parseAddress, type ConfChange } from '@conclave/core';
-import type { AdminRequestContext, Transport } from '@conclave/transport';
+import type { AdminRequestContext } from '@conclave/transport';
 import type { ConclaveNode } from './node.js';
 import { registerFaultHandlers } from './fault-handlers.js';
 import { resolveDurability, validateConsistency, DEFAULT_DURABILITY } from './options.js';
+import type { Clock, PeerTransport, Timer } from './seams.js';
 
 function obj(params: unknown, method: string): Record<string, unknown> {
   if (typeof params !== 'object' || params === null || Array.isArray(params)) throw new InvalidArgumentError(`${method}: params must be an object`);
@@ -26,8 +27,8 @@ function optionalBoolean(v: unknown, what: string): boolean {
 }
 
 /** An operation's own deadline: the one given, within what is left of the request's. */
-function timeoutParam(v: unknown, ctx: AdminRequestContext, what: string): number {
-  const left = Math.max(1, ctx.deadline - Date.now());
+function timeoutParam(v: unknown, ctx: AdminRequestContext, what: string, clock: Clock): number {
+  const left = Math.max(1, ctx.deadline - clock.wallNowMs());
   if (v === undefined) return left;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new InvalidArgumentError(`${what} must be a positive integer of milliseconds`);
   return Math.min(v, left);
@@ -37,19 +38,22 @@ function timeoutParam(v: unknown, ctx: AdminRequestContext, what: string): numbe
  * Answers shortly before the request's deadline (which the client shares) with why the work
  * is not done (`late`), rather than leaving the client a bare timeout. The work itself goes on.
  */
-function answerBefore<T>(ctx: AdminRequestContext, work: Promise<T>, late: (waitedMs: number) => Error): Promise<T> {
-  const started = Date.now();
-  const leftMs = ctx.deadline - started;
+function answerBefore<T>(clock: Clock, ctx: AdminRequestContext, work: Promise<T>, late: (waitedMs: number) => Error): Promise<T> {
+  // The deadline came over the wire on the wall clock; the wait is timed on the monotonic one.
+  const leftMs = ctx.deadline - clock.wallNowMs();
+  const started = clock.nowMs();
   const waitMs = Math.max(1, leftMs - Math.min(250, leftMs / 10));
   work.catch(() => {}); // when `late` wins, the work's own failure has nobody to go to
-  let timer: NodeJS.Timeout | undefined;
+  let timer: Timer | undefined;
   const late$ = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(late(Date.now() - started)), waitMs);
+    timer = clock.setTimeout(() => reject(late(clock.nowMs() - started)), waitMs);
   });
-  return Promise.race([work, late$]).finally(() => clearTimeout(timer));
+  return Promise.race([work, late$]).finally(() => {
+    if (timer !== undefined) clock.clearTimeout(timer);
+  });
 }
 
-export function registerAdminHandlers(transport: Transport, node: ConclaveNode): void {
+export function registerAdminHandlers(transport: PeerTransport, node: ConclaveNode, clock: Clock): void {
   transport.registerAdminHandler('kv.write', async (params) => {
     const p = obj(params, 'kv.write');
     if (!(p.data instanceof Uint8Array)) throw new InvalidArgumentError('kv.write: data must be bytes');
@@ -61,7 +65,7 @@ export function registerAdminHandlers(transport: Transport, node: ConclaveNode):
     const p = obj(params, 'kv.get');
     if (typeof p.key !== 'string') throw new InvalidArgumentError('kv.get: key must be a string');
     const read = node.get(p.key, { consistency: validateConsistency(p.consistency ?? 'linearizable') });
-    const value = await answerBefore(ctx, read, (ms) => node.deadlineError('read', ms));
+    const value = await answerBefore(clock, ctx, read, (ms) => node.deadlineError('read', ms));
     return { found: value !== undefined, value: value ?? null };
   });
 
@@ -69,7 +73,7 @@ export function registerAdminHandlers(transport: Transport, node: ConclaveNode):
     const p = obj(params, 'kv.put');
     if (typeof p.key !== 'string') throw new InvalidArgumentError('kv.put: key must be a string');
     const write = node.put(p.key, p.value, p.durability ? { durability: p.durability as object } : {});
-    return answerBefore(ctx, write, (ms) => node.deadlineError('write', ms));
+    return answerBefore(clock, ctx, write, (ms) => node.deadlineError('write', ms));
   });
 
   transport.registerAdminHandler('kv.cas', async (params, ctx) => {
@@ -77,7 +81,7 @@ export function registerAdminHandlers(transport: Transport, node: ConclaveNode):
     if (typeof p.key !== 'string') throw new InvalidArgumentError('kv.cas: key must be a string');
     // A missing `expected` means "the key is absent"; a missing `value` deletes on success (as compareAndSet).
     const cas = node.compareAndSet(p.key, p.expected, p.value, p.durability ? { durability: p.durability as object } : {});
-    const r = await answerBefore(ctx, cas, (ms) => node.deadlineError('write', ms));
+    const r = await answerBefore(clock, ctx, cas, (ms) => node.deadlineError('write', ms));
     return { token: r.token, succeeded: r.succeeded, found: r.current !== undefined, current: r.current ?? null };
   });
 
@@ -87,7 +91,7 @@ export function registerAdminHandlers(transport: Transport, node: ConclaveNode):
     const p = obj(params, 'kv.delete');
     if (typeof p.key !== 'string') throw new InvalidArgumentError('kv.delete: key must be a string');
     const write = node.delete(p.key, p.durability ? { durability: p.durability as object } : {});
-    return answerBefore(ctx, write, (ms) => node.deadlineError('write', ms));
+    return answerBefore(clock, ctx, write, (ms) => node.deadlineError('write', ms));
   });
 
   transport.registerAdminHandler('kv.scan', async (params) => {
@@ -134,14 +138,14 @@ export function registerAdminHandlers(transport: Transport, node: ConclaveNode):
     parseAddress(p.address, 'group.addMember: address');
     const type = p.type ?? 'electable';
     if (type !== 'electable' && type !== 'secondary') throw new InvalidArgumentError(`group.addMember: type must be 'electable' or 'secondary', got ${JSON.stringify(type)}`);
-    return node.addMember(id, p.address, type, timeoutParam(p.timeoutMs, ctx, 'group.addMember: timeoutMs'), { force: p.force === true });
+    return node.addMember(id, p.address, type, timeoutParam(p.timeoutMs, ctx, 'group.addMember: timeoutMs', clock), { force: p.force === true });
   });
 
   transport.registerAdminHandler('group.removeMember', async (params, ctx) => {
     const p = obj(params, 'group.removeMember');
     const id = memberId(p.id, 'group.removeMember: id');
     const transfer = optionalBoolean(p.transfer, 'group.removeMember: transfer');
-    return node.removeMember(id, { transfer, timeoutMs: timeoutParam(p.timeoutMs, ctx, 'group.removeMember: timeoutMs') });
+    return node.removeMember(id, { transfer, timeoutMs: timeoutParam(p.timeoutMs, ctx, 'group.removeMember: timeoutMs', clock) });
   });
 
   transport.registerAdminHandler('group.transferLeader', async (params, ctx) => {
@@ -149,7 +153,7 @@ export function registerAdminHandlers(transport: Transport, node: ConclaveNode):
     if (!Array.isArray(p.ids) || p.ids.length === 0 || p.ids.length > MAX_IDS) throw new InvalidArgumentError(`group.transferLeader: ids must be a list of 1 to ${MAX_IDS} member ids`);
     const ids = p.ids.map((v: unknown, i: number) => memberId(v, `group.transferLeader: ids[${i}]`));
     const force = optionalBoolean(p.force, 'group.transferLeader: force');
-    return node.transferLeaderTo(ids, { force, timeoutMs: timeoutParam(p.timeoutMs, ctx, 'group.transferLeader: timeoutMs') });
+    return node.transferLeaderTo(ids, { force, timeoutMs: timeoutParam(p.timeoutMs, ctx, 'group.transferLeader: timeoutMs', clock) });
   });
 
   transport.registerAdminHandler('override.set', async (params) => {

@@ -2,7 +2,8 @@
 // (the nemesis). A node refuses it unless it was opened with enableFaultInjection, so a
 // production node can never be partitioned by an admin request.
 import { ConclaveError, InvalidArgumentError } from '@conclave/core';
-import type { LinkFaults, Transport } from '@conclave/transport';
+import type { LinkFaults } from '@conclave/transport';
+import type { PeerTransport } from './seams.js';
 
 /** `test.faults` was called on a node opened without enableFaultInjection. */
 export class FaultInjectionDisabledError extends ConclaveError {
@@ -42,7 +43,7 @@ function linkFaultsOf(v: unknown): LinkFaults {
 }
 
 /** Registers `test.faults`; it acts only when `enabled`. */
-export function registerFaultHandlers(transport: Transport, nodeId: string, enabled: () => boolean): void {
+export function registerFaultHandlers(transport: Pick<PeerTransport, 'registerAdminHandler' | 'faults'>, nodeId: string, enabled: () => boolean): void {
   transport.registerAdminHandler('test.faults', (params) => {
     if (!enabled()) throw new FaultInjectionDisabledError(nodeId);
     if (typeof params !== 'object' || params === null || Array.isArray(params)) throw new InvalidArgumentError('test.faults: params must be an object { action, ... }');

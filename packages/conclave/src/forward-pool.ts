@@ -3,11 +3,12 @@
 // connection and refuses the rest (TOO_MANY_REQUESTS), so a follower under load spreads
 // its forwards over a few connections and beyond those queues them, bounded, each within
 // its own deadline. A connection that fails is dropped and replaced by the next request.
-import { AdminConnectionError, AdminRemoteError, DEFAULTS, type AdminRpcClient } from '@conclave/transport';
+import { AdminConnectionError, AdminRemoteError, DEFAULTS } from '@conclave/transport';
 import { ProposalDroppedError, WriteOutcomeUnknownError } from './errors.js';
+import { systemClock, type Clock, type LeaderRpcClient, type Timer } from './seams.js';
 
 interface Lane {
-  readonly client: Promise<AdminRpcClient>;
+  readonly client: Promise<LeaderRpcClient>;
   inflight: number;
   dead: boolean;
 }
@@ -22,25 +23,26 @@ export const FORWARD_POOL_LIMITS: ForwardPoolLimits = { connections: 4, inflight
 
 export class ForwardPool {
   private readonly lanes: Lane[] = [];
-  private readonly waiting: { readonly grant: (lane: Lane) => void; readonly timer: NodeJS.Timeout }[] = [];
+  private readonly waiting: { readonly grant: (lane: Lane) => void; readonly timer: Timer }[] = [];
   private closed = false;
 
   constructor(
     readonly address: string,
-    private readonly connect: () => Promise<AdminRpcClient>,
+    private readonly connect: () => Promise<LeaderRpcClient>,
     private readonly limits: ForwardPoolLimits = FORWARD_POOL_LIMITS,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /** Sends one request on a connection with room, waiting for one until the deadline. */
   async request(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.clock.nowMs() + timeoutMs;
     const lane = await this.acquire(timeoutMs);
     let sent = false;
     try {
       const client = await lane.client;
       if (client.closed) throw new AdminConnectionError(`the connection to ${this.address} closed before the request was sent`);
       sent = true;
-      return await client.request(method, params, { timeoutMs: Math.max(1, deadline - Date.now()) });
+      return await client.request(method, params, { timeoutMs: Math.max(1, deadline - this.clock.nowMs()) });
     } catch (err) {
       // The server's own answer says nothing about the connection; anything else does.
       if (!(err instanceof AdminRemoteError)) this.drop(lane);
@@ -75,10 +77,10 @@ export class ForwardPool {
     return new Promise<Lane>((resolve, reject) => {
       const entry = {
         grant: (lane: Lane) => {
-          clearTimeout(entry.timer);
+          this.clock.clearTimeout(entry.timer);
           resolve(lane);
         },
-        timer: setTimeout(() => {
+        timer: this.clock.setTimeout(() => {
           const i = this.waiting.indexOf(entry);
           if (i >= 0) this.waiting.splice(i, 1);
           reject(new ProposalDroppedError(`no connection to ${this.address} had room within ${timeoutMs} ms; nothing was sent`));

@@ -3,7 +3,6 @@
 // commit (every proposal of a turn lands in one batch and one fsync), and waiters that
 // resolve writes by their ack policy and reads by their consistency policy.
 import { EventEmitter } from 'node:events';
-import { randomBytes } from 'node:crypto';
 import {
   checkConfChange,
   ConfChangePendingError,
@@ -30,10 +29,10 @@ import {
   type Ready,
   type Role,
 } from '@conclave/core';
-import { encodeCommand, NodeStorage, type ApplyResult, type CommandOutcome, type KvBatchOp, type KvCommand, type ScanOptions } from '@conclave/storage';
-import { AdminRpcClient, AdminRemoteError, Transport } from '@conclave/transport';
+import { encodeCommand, type NodeStorage, type ApplyResult, type CommandOutcome, type KvBatchOp, type KvCommand, type ScanOptions } from '@conclave/storage';
+import { AdminRemoteError } from '@conclave/transport';
 import { registerAdminHandlers } from './admin-handlers.js';
-import { ForwardPool } from './forward-pool.js';
+import { FORWARD_POOL_LIMITS, ForwardPool } from './forward-pool.js';
 import {
   InsufficientAcksError,
   InsufficientReplicasError,
@@ -46,15 +45,15 @@ import {
 } from './errors.js';
 import { SnapshotReceiver } from './snapshot-receiver.js';
 import { WriteTracker } from './write-tracker.js';
-import { decideRollback, describeLoss, saveRollbackReport, type RollbackReport } from './rollback.js';
+import { decideRollback, describeLoss, type RollbackReport } from './rollback.js';
 import { syncForWrite } from './local-sync.js';
 import { resolveDurability, resolveOptions, validateConsistency, type CommitToken, type Consistency, type Durability, type OpenNodeOptions, type ResolvedOptions } from './options.js';
-import { IndexWaiters, sleep } from './waiters.js';
+import { IndexWaiters } from './waiters.js';
 import { explainNoLeader, overrideHint, roleName } from './election-diagnosis.js';
 import { ConfChangeError, LeaderTransferError, UnknownMemberError } from './errors.js';
 import { mostCaughtUp, trueMajorityCaughtUp } from './member-choice.js';
 import { checkSizeLimits, SIZE_LIMITS } from './size-limits.js';
-import { monotonicNowMs } from './clock.js';
+import { PRODUCTION_SEAMS, sleepOn, type Clock, type LeaderRpcClient, type NodeSeams, type PeerTransport, type Timer } from './seams.js';
 
 export type NodeState = 'leader' | 'follower' | 'candidate' | 'detached';
 
@@ -131,7 +130,7 @@ export interface NodeStatus {
 interface PendingRead {
   readonly resolve: (index: number) => void;
   readonly reject: (e: Error) => void;
-  readonly timer: NodeJS.Timeout;
+  readonly timer: Timer;
 }
 
 const MAX_PENDING_WRITES = 100_000;
@@ -153,25 +152,20 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   private readonly opts: ResolvedOptions;
   private raft!: RaftNode;
   private storage!: NodeStorage;
-  private transport!: Transport;
-  private tickTimer: NodeJS.Timeout | null = null;
-  private overrideTimer: NodeJS.Timeout | null = null;
+  private transport!: PeerTransport;
+  private readonly seams: NodeSeams;
+  private readonly clock: Clock;
+  private tickTimer: Timer | null = null;
+  private overrideTimer: Timer | null = null;
   private loopScheduled = false;
   private loopRunning: Promise<void> | null = null;
   private closed = false;
   private failure: Error | null = null;
   /** The leader's writes waiting for their outcome, by (term, index): write-tracker.ts. */
-  private readonly writes = new WriteTracker(
-    {
-      role: () => this.raft.currentRole,
-      termAt: (i) => this.raft.termAt(i),
-      ackIndex: (policy) => this.raft.ackIndex(policy),
-    },
-    MAX_PENDING_WRITES,
-  );
+  private readonly writes: WriteTracker;
   private readonly pendingReads = new Map<string, PendingRead>();
-  private readonly appliedWaiters = new IndexWaiters('applied index', MAX_PENDING_READS);
-  private readonly adminClients = new Map<string, Promise<AdminRpcClient>>();
+  private readonly appliedWaiters: IndexWaiters;
+  private readonly adminClients = new Map<string, Promise<LeaderRpcClient>>();
   /** Forwarded requests to the leader, per address (forward-pool.ts). */
   private readonly forwardPools = new Map<string, ForwardPool>();
   private readonly snapshotsSending = new Set<NodeId>();
@@ -187,17 +181,32 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   private divergenceTask: Promise<void> | null = null;
   private lastLeader: NodeId | null = null;
 
-  private constructor(opts: ResolvedOptions) {
+  private constructor(opts: ResolvedOptions, seams: NodeSeams) {
     super();
     this.opts = opts;
     this.id = opts.id;
     this.groupId = opts.groupId;
-    this.readContextPrefix = `${opts.id}:${randomBytes(8).toString('hex')}`;
+    this.seams = seams;
+    this.clock = seams.clock;
+    this.readContextPrefix = `${opts.id}:${seams.random.bytes(8).toString('hex')}`;
+    this.writes = new WriteTracker(
+      {
+        role: () => this.raft.currentRole,
+        termAt: (i) => this.raft.termAt(i),
+        ackIndex: (policy) => this.raft.ackIndex(policy),
+      },
+      MAX_PENDING_WRITES,
+      seams.clock,
+    );
+    this.appliedWaiters = new IndexWaiters('applied index', MAX_PENDING_READS, seams.clock);
   }
 
-  /** Opens (bootstrapping, restarting or joining) a node. See OpenNodeOptions. */
-  static async open(options: OpenNodeOptions): Promise<ConclaveNode> {
-    const node = new ConclaveNode(resolveOptions(options));
+  /**
+   * Opens (bootstrapping, restarting or joining) a node. See OpenNodeOptions.
+   * `seams`: @internal, for the simulation (see openNodeWith in internal.ts).
+   */
+  static async open(options: OpenNodeOptions, seams: NodeSeams = PRODUCTION_SEAMS): Promise<ConclaveNode> {
+    const node = new ConclaveNode(resolveOptions(options), seams);
     await node.start();
     return node;
   }
@@ -206,13 +215,14 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
 
   private async start(): Promise<void> {
     const o = this.opts;
-    this.storage = await NodeStorage.open({
+    this.storage = await this.seams.openStorage({
       path: o.dataDir,
       groupId: o.groupId,
       syncPolicy: o.syncPolicy,
       // Applies and commit-only hard states ride with the next log write: the log is durable,
       // so a crash only re-applies them; this takes two fsyncs off every commit (bench/README.md).
       deferApplyWrites: true,
+      timers: this.clock,
       ...(o.snapshotIntervalEntries !== undefined ? { snapshotIntervalEntries: o.snapshotIntervalEntries } : {}),
       ...(o.entriesKeptAfterSnapshot !== undefined ? { entriesKeptAfterSnapshot: o.entriesKeptAfterSnapshot } : {}),
       ...(o.snapshotIntervalBytes !== undefined ? { snapshotIntervalBytes: o.snapshotIntervalBytes } : {}),
@@ -242,10 +252,10 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       maxProposalBytes: SIZE_LIMITS.maxProposalBytes,
       electionTicks: o.electionTicks,
       heartbeatTicks: o.heartbeatTicks,
-      random: seededRandom(randomBytes(4).readUInt32LE(0)),
+      random: seededRandom(this.seams.random.bytes(4).readUInt32LE(0)),
       electableGroupSizeOverride: override,
       overrideSpan: loaded.settings.overrideSpan,
-      nowMs: monotonicNowMs(),
+      nowMs: this.clock.nowMs(),
       // Half the election timeout: margin for the heartbeat's transit and clock drift.
       leaseMs: Math.floor((o.tickMs * o.electionTicks) / 2),
     };
@@ -276,7 +286,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       });
     }
     const peers = fresh && o.peers ? o.peers : this.addressesOf(this.raft.groupMetadata);
-    this.transport = new Transport({
+    this.transport = this.seams.network.createTransport({
       id: o.id,
       groupId: o.groupId,
       listen: o.listen,
@@ -294,10 +304,10 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       this.guarded(() => this.raft.reportUnreachable(peer));
     });
     this.transport.on('handlerError', (err) => o.logger.warn(`transport handler failed: ${(err as Error)?.message ?? String(err)}`));
-    registerAdminHandlers(this.transport, this);
+    registerAdminHandlers(this.transport, this, this.clock);
     await this.transport.start();
-    this.tickTimer = setInterval(() => {
-      if (!this.closed) this.guarded(() => this.raft.tick(monotonicNowMs()));
+    this.tickTimer = this.clock.setInterval(() => {
+      if (!this.closed) this.guarded(() => this.raft.tick(this.clock.nowMs()));
     }, o.tickMs);
     if (override > 0) this.startOverrideWarnings();
     const span = this.raft.overrideSpan;
@@ -308,15 +318,15 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
 
   /** Asks a running member to add this node as a secondary; retries until the deadline. */
   private async requestJoin(address: string): Promise<void> {
-    const deadline = Date.now() + 30_000;
+    const deadline = this.clock.nowMs() + 30_000;
     let lastError: unknown = null;
-    for (let attempt = 0; attempt < 100 && Date.now() < deadline; attempt++) {
+    for (let attempt = 0; attempt < 100 && this.clock.nowMs() < deadline; attempt++) {
       try {
         const client = await this.adminClient(address);
         const res = (await client.request(
           'group.change',
           { change: { op: 'addSecondary', id: this.id, address: this.opts.listen } satisfies ConfChange },
-          { timeoutMs: Math.max(1000, deadline - Date.now()) },
+          { timeoutMs: Math.max(1000, deadline - this.clock.nowMs()) },
         )) as { group: GroupMetadata };
         this.transport.setPeers(this.addressesOf(res.group));
         this.opts.logger.info(`joined group ${this.groupId} through ${address} as a secondary`);
@@ -327,7 +337,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
         // A refused change (removed id, already a member, ...) will not get better by retrying.
         if (code === 'CONF_CHANGE_REFUSED' || code === 'INVALID_ARGUMENT' || code === 'ADMIN_AUTH_FAILED') throw reviveError(err);
         this.dropAdminClient(address);
-        await sleep(Math.min(1000, 50 * 2 ** attempt));
+        await this.sleep(Math.min(1000, 50 * 2 ** attempt));
       }
     }
     throw new WriteOutcomeUnknownError(`could not join through ${address} within 30 s: ${(lastError as Error)?.message ?? 'no answer'}`);
@@ -345,8 +355,8 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
 
   private async closeQuietly(): Promise<void> {
     this.closed = true;
-    if (this.tickTimer) clearInterval(this.tickTimer);
-    if (this.overrideTimer) clearInterval(this.overrideTimer);
+    if (this.tickTimer) this.clock.clearInterval(this.tickTimer);
+    if (this.overrideTimer) this.clock.clearInterval(this.overrideTimer);
     this.tickTimer = null;
     this.overrideTimer = null;
     for (const p of this.adminClients.values()) p.then((c) => c.close()).catch(() => {});
@@ -361,7 +371,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   private failAll(err: Error, why: string): void {
     this.writes.failAll(why, err);
     for (const [ctx, r] of this.pendingReads) {
-      clearTimeout(r.timer);
+      this.clock.clearTimeout(r.timer);
       r.reject(err);
       this.pendingReads.delete(ctx);
     }
@@ -378,6 +388,10 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     if (this.listenerCount('error') > 0) this.emit('error', err);
   }
 
+  private sleep(ms: number): Promise<void> {
+    return sleepOn(this.clock, ms);
+  }
+
   private checkOpen(): void {
     if (this.failure) throw this.failure;
     if (this.closed) throw new NodeClosedError(this.id);
@@ -390,7 +404,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     // Step a snapshot only once exactly its data is staged; otherwise the leader will resend it.
     if (m.type === 'snap' && !this.snapshots.isStaged(m.snapshot)) return;
     try {
-      this.raft.setNow(monotonicNowMs()); // lease reads time what a quorum said on the monotonic clock
+      this.raft.setNow(this.clock.nowMs()); // lease reads time what a quorum said on the monotonic clock
       this.raft.step(m);
     } catch (err) {
       // The core failed an assertion (or worse) half-way through a step: its state cannot be
@@ -418,7 +432,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     if (this.loopScheduled || this.closed) return;
     this.loopScheduled = true;
     // setImmediate: everything that arrives in this turn joins one Ready (group commit).
-    setImmediate(() => {
+    this.clock.setImmediate(() => {
       this.loopScheduled = false;
       if (this.loopRunning || this.closed) return;
       this.loopRunning = this.runLoop().finally(() => {
@@ -457,7 +471,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       const r = this.pendingReads.get(rs.context);
       if (!r) continue;
       this.pendingReads.delete(rs.context);
-      clearTimeout(r.timer);
+      this.clock.clearTimeout(r.timer);
       r.resolve(rs.index);
     }
     this.raft.advance(rd);
@@ -577,7 +591,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   private async onDivergence(accepted: boolean): Promise<void> {
     const d = this.raft.currentDivergence;
     if (!d) return;
-    const report = await describeLoss(this.storage, d, this.id, this.groupId, this.raft.overrideSpan);
+    const report = await describeLoss(this.storage, d, this.id, this.groupId, this.raft.overrideSpan, this.clock.wallNowMs());
     const decision = decideRollback(report, { rollbackLimit: this.opts.acceptRollback ? Infinity : this.opts.rollbackLimit, accepted });
     if (decision.action !== 'rollBack') {
       const err = decision.error;
@@ -589,7 +603,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       return;
     }
     // The record for the operator goes to disk before anything is lost.
-    const file = await saveRollbackReport(this.opts.dataDir, report);
+    const file = await this.seams.reports.saveRollbackReport(this.opts.dataDir, report);
     this.opts.logger.warn(
       `diverged from leader ${d.leader} at index ${d.index}${d.exact ? '' : ' or later'}: rolling back ${report.exact ? '' : 'up to '}${report.lostWriteCount} committed writes [${d.index}, ${d.committed}] to follow it; they are saved in ${file}`,
     );
@@ -654,7 +668,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     // timeout anyway, as the write is committed.
     if (durability.replicaAck !== 'none') {
       const waitMs = this.opts.tickMs * this.opts.electionTicks;
-      await this.waitApplied(res.token.index, Date.now() + waitMs, () => `index ${res.token.index} not applied here within ${waitMs} ms`).catch(() => {});
+      await this.waitApplied(res.token.index, this.clock.nowMs() + waitMs, () => `index ${res.token.index} not applied here within ${waitMs} ms`).catch(() => {});
     }
     return res;
   }
@@ -681,15 +695,15 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   }
 
   private async waitForReplicas(policy: AckPolicy): Promise<void> {
-    const deadline = Date.now() + this.opts.insufficientReplicasTimeoutMs;
+    const deadline = this.clock.nowMs() + this.opts.insufficientReplicasTimeoutMs;
     for (let i = 0; i < 10_000; i++) {
       const required = this.requiredReplicas(policy);
       const active = this.raft.activeElectableCount();
       if (active >= required) return;
-      if (Date.now() >= deadline || this.raft.currentRole !== 'leader') {
+      if (this.clock.nowMs() >= deadline || this.raft.currentRole !== 'leader') {
         throw new InsufficientReplicasError(required, active, `the write needs ${required} electable members connected under '${policy}', ${active} are (waited ${this.opts.insufficientReplicasTimeoutMs} ms); nothing was written`);
       }
-      await sleep(Math.min(this.opts.tickMs, Math.max(1, deadline - Date.now())));
+      await this.sleep(Math.min(this.opts.tickMs, Math.max(1, deadline - this.clock.nowMs())));
     }
   }
 
@@ -713,7 +727,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   /** Waits until a read under `c` may be served from this node's state machine. */
   async readBarrier(c: Consistency, timeoutMs: number): Promise<void> {
     if (c === 'none') return;
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.clock.nowMs() + timeoutMs;
     if (c === 'linearizable' || c === 'lease') {
       const index = await this.readIndex(c === 'lease', deadline);
       await this.waitApplied(index, deadline, () => `applied index did not reach the read index ${index} within ${timeoutMs} ms`);
@@ -727,13 +741,13 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     // { maxLagMs }: JE's time consistency: heard from the leader recently and applied what it said was committed.
     for (let i = 0; i < 100_000; i++) {
       const contact = this.raft.lastLeaderContactAt;
-      const now = monotonicNowMs(); // the core's clock (lastLeaderContactAt is on it)
+      const now = this.clock.nowMs(); // the core's clock (lastLeaderContactAt is on it)
       const fresh = contact !== null && now - contact <= c.maxLagMs;
       if (fresh && this.storage.applied >= this.raft.commitIndex) return;
-      if (Date.now() >= deadline) {
+      if (this.clock.nowMs() >= deadline) {
         throw new ReplicaConsistencyError(`this node is more than ${c.maxLagMs} ms behind the leader (last contact ${contact === null ? 'never' : `${Math.round(now - contact)} ms ago`})`);
       }
-      await sleep(Math.min(this.opts.tickMs, Math.max(1, deadline - Date.now())));
+      await this.sleep(Math.min(this.opts.tickMs, Math.max(1, deadline - this.clock.nowMs())));
     }
   }
 
@@ -743,35 +757,35 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       try {
         if (this.pendingReads.size >= MAX_PENDING_READS) throw new ReplicaConsistencyError(`${MAX_PENDING_READS} reads already pending`);
         const p = new Promise<number>((resolve, reject) => {
-          const wait = Math.max(1, Math.min(deadline - Date.now(), this.opts.tickMs * this.opts.electionTicks));
-          const timer = setTimeout(() => {
+          const wait = Math.max(1, Math.min(deadline - this.clock.nowMs(), this.opts.tickMs * this.opts.electionTicks));
+          const timer = this.clock.setTimeout(() => {
             this.pendingReads.delete(ctx);
             reject(new ReplicaConsistencyError('read index not confirmed in time'));
           }, wait);
           this.pendingReads.set(ctx, { resolve, reject, timer });
         });
-        this.raft.setNow(monotonicNowMs());
+        this.raft.setNow(this.clock.nowMs());
         this.raft.readIndex(ctx, { lease });
         this.schedule();
         return await p;
       } catch (err) {
         const r = this.pendingReads.get(ctx);
         if (r) {
-          clearTimeout(r.timer);
+          this.clock.clearTimeout(r.timer);
           this.pendingReads.delete(ctx);
         }
         if (err instanceof NodeClosedError || this.closed) throw err;
-        if (Date.now() >= deadline) {
+        if (this.clock.nowMs() >= deadline) {
           throw new ReplicaConsistencyError(`could not confirm a linearizable read point: ${(err as Error).message} (no leader with a quorum?)`);
         }
-        await sleep(Math.min(this.opts.tickMs, Math.max(1, deadline - Date.now())));
+        await this.sleep(Math.min(this.opts.tickMs, Math.max(1, deadline - this.clock.nowMs())));
       }
     }
     throw new ReplicaConsistencyError('could not confirm a linearizable read point');
   }
 
   private waitApplied(index: number, deadline: number, why: () => string): Promise<void> {
-    return this.appliedWaiters.wait(index, this.storage.applied, Math.max(1, deadline - Date.now()), () => new ReplicaConsistencyError(why()));
+    return this.appliedWaiters.wait(index, this.storage.applied, Math.max(1, deadline - this.clock.nowMs()), () => new ReplicaConsistencyError(why()));
   }
 
   // ------------------------------------------------------------------ membership, override, leadership
@@ -800,7 +814,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   async changeMembershipLocal(change: ConfChange, timeoutMs: number, force = false): Promise<GroupMetadata> {
     const { index } = this.raft.proposeConfChange(checkConfChange(change), { force });
     this.schedule();
-    await this.waitApplied(index, Date.now() + timeoutMs, () => `membership change at index ${index} not applied within ${timeoutMs} ms`);
+    await this.waitApplied(index, this.clock.nowMs() + timeoutMs, () => `membership change at index ${index} not applied within ${timeoutMs} ms`);
     return this.raft.groupMetadata;
   }
 
@@ -846,7 +860,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     );
     if (n > 0) this.startOverrideWarnings();
     else if (this.overrideTimer) {
-      clearInterval(this.overrideTimer);
+      this.clock.clearInterval(this.overrideTimer);
       this.overrideTimer = null;
     }
     this.schedule();
@@ -856,7 +870,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
 
   private startOverrideWarnings(): void {
     if (this.overrideTimer) return;
-    this.overrideTimer = setInterval(() => {
+    this.overrideTimer = this.clock.setInterval(() => {
       const o = this.raft.electableGroupSizeOverride;
       if (o > 0) this.opts.logger.warn(`running with electable group size override ${o} (electable group size ${this.raft.status().electableGroupSize})`);
     }, OVERRIDE_WARNING_INTERVAL_MS);
@@ -868,10 +882,10 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     this.checkOpen();
     this.raft.transferLeadership(target);
     this.schedule();
-    const deadline = Date.now() + timeoutMs;
-    for (let i = 0; i < 100_000 && Date.now() < deadline; i++) {
+    const deadline = this.clock.nowMs() + timeoutMs;
+    for (let i = 0; i < 100_000 && this.clock.nowMs() < deadline; i++) {
       if (this.raft.leaderId === target && this.raft.currentRole !== 'leader') return;
-      await sleep(this.opts.tickMs / 2);
+      await this.sleep(this.opts.tickMs / 2);
     }
     throw new ProposalDroppedError(`leadership did not move to ${target} within ${timeoutMs} ms`);
   }
@@ -919,7 +933,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       counters: st.counters,
       divergence: st.divergence,
       rollback: this.rollbackStatus(),
-      nowMs: Date.now(),
+      nowMs: this.clock.wallNowMs(),
     };
   }
 
@@ -975,7 +989,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     return electableIds(this.raft.groupMetadata);
   }
 
-  private adminClient(address: string): Promise<AdminRpcClient> {
+  private adminClient(address: string): Promise<LeaderRpcClient> {
     let p = this.adminClients.get(address);
     if (!p) {
       p = this.connectAdmin(address);
@@ -991,8 +1005,8 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     p?.then((c) => c.close()).catch(() => {});
   }
 
-  private connectAdmin(address: string): Promise<AdminRpcClient> {
-    return AdminRpcClient.connect(address, {
+  private connectAdmin(address: string): Promise<LeaderRpcClient> {
+    return this.seams.network.connectAdmin(address, {
       ...(this.opts.adminSecret !== undefined ? { credential: this.opts.adminSecret } : {}),
       ...(this.opts.tls ? { tls: { caFile: this.opts.tls.caFile } } : {}),
       connectTimeoutMs: 2000,
@@ -1002,7 +1016,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   private forwardPool(address: string): ForwardPool {
     let pool = this.forwardPools.get(address);
     if (!pool) {
-      pool = new ForwardPool(address, () => this.connectAdmin(address));
+      pool = new ForwardPool(address, () => this.connectAdmin(address), FORWARD_POOL_LIMITS, this.clock);
       this.forwardPools.set(address, pool);
     }
     return pool;
@@ -1010,9 +1024,9 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
 
   /** Calls `method` on the current leader, following leader changes, within `timeoutMs`. */
   private async callLeader(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.clock.nowMs() + timeoutMs;
     let lastError: unknown = null;
-    for (let attempt = 0; attempt < 200 && Date.now() < deadline; attempt++) {
+    for (let attempt = 0; attempt < 200 && this.clock.nowMs() < deadline; attempt++) {
       this.checkOpen();
       const leader = this.raft.leaderId;
       if (leader === this.id) {
@@ -1022,23 +1036,23 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
         }
         if (method === 'group.change') {
           const p = params as { change: ConfChange; force?: boolean };
-          return { group: await this.changeMembershipLocal(p.change, deadline - Date.now(), p.force === true) };
+          return { group: await this.changeMembershipLocal(p.change, deadline - this.clock.nowMs(), p.force === true) };
         }
       }
       const address = leader ? this.addressOf(leader) : null;
       if (!address) {
-        await sleep(this.opts.tickMs);
+        await this.sleep(this.opts.tickMs);
         continue;
       }
       try {
-        return await this.forwardPool(address).request(method, params, Math.max(1, deadline - Date.now()));
+        return await this.forwardPool(address).request(method, params, Math.max(1, deadline - this.clock.nowMs()));
       } catch (err) {
         lastError = err;
         const code = (err as { code?: string }).code;
         if (err instanceof WriteOutcomeUnknownError) throw err; // sent, unanswered: never send twice
         if (err instanceof AdminRemoteError && code !== 'NOT_LEADER') throw reviveError(err);
         if (code !== 'NOT_LEADER') this.dropAdminClient(address);
-        await sleep(this.opts.tickMs);
+        await this.sleep(this.opts.tickMs);
       }
     }
     if (lastError) throw reviveError(lastError);
@@ -1049,7 +1063,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
 
   /** Set once the override changes while running; until then it came from the start option or the stored setting. */
   private overrideChangedAtRuntime = false;
-  private untilMajorityTimer: NodeJS.Timeout | null = null;
+  private untilMajorityTimer: Timer | null = null;
 
   /** Where this node's override comes from, and whether it will clear itself (`--until-majority`). */
   overrideOrigin(): { overrideSource: OverrideSource; overrideUntilMajority: boolean } {
@@ -1077,7 +1091,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   }
 
   private stopUntilMajority(): void {
-    if (this.untilMajorityTimer) clearInterval(this.untilMajorityTimer);
+    if (this.untilMajorityTimer) this.clock.clearInterval(this.untilMajorityTimer);
     this.untilMajorityTimer = null;
   }
 
@@ -1090,7 +1104,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     // timeout) does not count.
     let seen: { leader: NodeId; term: number; commitIndex: number; met: boolean } | null = null;
     let busy = false;
-    const timer: NodeJS.Timeout = setInterval(() => {
+    const timer: Timer = this.clock.setInterval(() => {
       if (this.closed) return this.stopUntilMajority();
       if (busy) return;
       busy = true;
@@ -1145,13 +1159,13 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   /** A new leader (or an unapplied change) makes the core refuse membership changes for a moment: retry until the deadline. */
   private async changeMembershipWhenReady(change: ConfChange, deadline: number, force = false): Promise<GroupMetadata> {
     let lastError: unknown = null;
-    for (let attempt = 0; attempt < 1000 && Date.now() < deadline; attempt++) {
+    for (let attempt = 0; attempt < 1000 && this.clock.nowMs() < deadline; attempt++) {
       try {
-        return await this.changeMembershipLocal(change, Math.max(1, deadline - Date.now()), force);
+        return await this.changeMembershipLocal(change, Math.max(1, deadline - this.clock.nowMs()), force);
       } catch (err) {
         lastError = err;
         if (!(err instanceof ConfChangePendingError)) throw err;
-        await sleep(this.opts.tickMs);
+        await this.sleep(this.opts.tickMs);
       }
     }
     throw lastError ?? new ConfChangeError(`membership change ${change.op} ${change.id} not accepted before the deadline`);
@@ -1174,7 +1188,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   async removeMember(id: NodeId, opts: { transfer?: boolean; timeoutMs?: number } = {}): Promise<{ group: GroupMetadata; removed: NodeId; transferredTo: NodeId | null }> {
     this.checkOpen();
     const timeoutMs = opts.timeoutMs ?? 10_000;
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.clock.nowMs() + timeoutMs;
     this.memberOrThrow(id);
     const transfer = opts.transfer === true;
     return this.onLeader('group.removeMember', { id, transfer, timeoutMs }, timeoutMs, async () => {
@@ -1183,8 +1197,8 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       const others = this.electableIds().filter((x) => x !== id);
       const target = mostCaughtUp(this.status(), others);
       if (!target) throw new LeaderTransferError(`cannot remove the leader ${id}: no other electable member can take over`);
-      await this.transferLeaderTo([target], { timeoutMs: Math.max(1, deadline - Date.now()) });
-      const left = Math.max(1, deadline - Date.now());
+      await this.transferLeaderTo([target], { timeoutMs: Math.max(1, deadline - this.clock.nowMs()) });
+      const left = Math.max(1, deadline - this.clock.nowMs());
       const res = (await this.callLeader('group.removeMember', { id, transfer: false, timeoutMs: left }, left)) as { group: GroupMetadata };
       return { group: res.group, removed: id, transferredTo: target };
     });
@@ -1196,7 +1210,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
    */
   async addMember(id: NodeId, address: string, type: MemberType, timeoutMs = 10_000, opts: { force?: boolean } = {}): Promise<{ group: GroupMetadata; change: ConfChange['op'] }> {
     this.checkOpen();
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.clock.nowMs() + timeoutMs;
     const m = this.raft.groupMetadata.members.find((x) => x.id === id);
     let change: ConfChange;
     if (!m) change = type === 'electable' ? { op: 'addElectable', id, address } : { op: 'addSecondary', id, address };
@@ -1230,22 +1244,22 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       if (ids.includes(this.id)) return { previous: this.id, leader: this.id, address: this.address, alreadyLeader: true };
       const pending = this.raft.status().leadTransferee;
       if (pending !== null && !force) throw new LeaderTransferError(`a leadership transfer to ${pending} is under way; pass --force to supersede it`);
-      const deadline = Date.now() + timeoutMs;
+      const deadline = this.clock.nowMs() + timeoutMs;
       // The core abandons a transfer after an election timeout: try again, with the then most caught-up member.
       const attemptMs = 3 * this.opts.tickMs * this.opts.electionTicks;
       let lastError: unknown = null;
-      for (let attempt = 0; attempt < 100 && Date.now() < deadline; attempt++) {
+      for (let attempt = 0; attempt < 100 && this.clock.nowMs() < deadline; attempt++) {
         const target = this.raft.currentRole === 'leader' ? mostCaughtUp(this.status(), ids) : null;
         if (target) {
           try {
-            await this.transferLeadership(target, Math.max(1, Math.min(attemptMs, deadline - Date.now())));
+            await this.transferLeadership(target, Math.max(1, Math.min(attemptMs, deadline - this.clock.nowMs())));
           } catch (err) {
             lastError = err;
           }
         }
         const now = this.raft.leaderId;
         if (now !== null && ids.includes(now)) return { previous: this.id, leader: now, address: this.addressOf(now), alreadyLeader: false };
-        if (this.raft.currentRole !== 'leader') await sleep(this.opts.tickMs);
+        if (this.raft.currentRole !== 'leader') await this.sleep(this.opts.tickMs);
       }
       throw new LeaderTransferError(transferFailure(ids, timeoutMs, this.raft.currentRole === 'leader' ? this.status().peers : null, lastError));
     });
@@ -1271,7 +1285,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     if (st.leader === null) {
       const peers = this.transport.stats().peers;
       const reachable = [this.id, ...Object.keys(peers).filter((id) => peers[id]!.connected && peers[id]!.inboundConnected)];
-      const why = `${explainNoLeader(st, monotonicNowMs())}`;
+      const why = `${explainNoLeader(st, this.clock.nowMs())}`;
       const hint = overrideHint(st, reachable);
       if (what === 'read') return new NotLeaderError(null, `the read did not finish within ${timeoutMs} ms: ${why}${hint}`);
       // The write goes on after this answer (proposed here, or on its way to a leader that

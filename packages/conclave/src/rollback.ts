@@ -39,7 +39,8 @@ export interface RollbackReport {
 }
 
 /** Reads the diverged committed entries from the durable log and lists the writes they hold. */
-export async function describeLoss(storage: NodeStorage, d: Divergence, nodeId: NodeId, groupId: string, overrideSpan: OverrideSpan | null): Promise<RollbackReport> {
+/** `atMs`: the wall time the report is stamped with (ms since the epoch). */
+export async function describeLoss(storage: NodeStorage, d: Divergence, nodeId: NodeId, groupId: string, overrideSpan: OverrideSpan | null, atMs: number): Promise<RollbackReport> {
   const to = Math.min(d.committed, storage.lastIndex);
   let entries: Entry[] = [];
   let unlisted = 0;
@@ -67,7 +68,7 @@ export async function describeLoss(storage: NodeStorage, d: Divergence, nodeId: 
   return {
     nodeId,
     groupId,
-    at: new Date().toISOString(),
+    at: new Date(atMs).toISOString(),
     leader: d.leader,
     leaderTerm: d.term,
     fromIndex: d.index,

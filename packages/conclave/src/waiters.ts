@@ -1,10 +1,11 @@
 // Bounded sets of promises waiting for an index to be reached, each with a deadline.
+import { systemClock, type Clock, type Timer } from './seams.js';
 
 interface Waiter {
   readonly index: number;
   readonly resolve: () => void;
   readonly reject: (err: Error) => void;
-  readonly timer: NodeJS.Timeout;
+  readonly timer: Timer;
 }
 
 /** Waits for a monotonically increasing index (the applied index, say) to reach a value. */
@@ -14,6 +15,7 @@ export class IndexWaiters {
   constructor(
     private readonly what: string,
     readonly maxWaiters: number,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   get size(): number {
@@ -27,7 +29,7 @@ export class IndexWaiters {
       return Promise.reject(onTimeout());
     }
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.clock.setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w.timer !== timer);
         reject(onTimeout());
       }, timeoutMs);
@@ -40,7 +42,7 @@ export class IndexWaiters {
     const still: Waiter[] = [];
     for (const w of this.waiters) {
       if (w.index <= current) {
-        clearTimeout(w.timer);
+        this.clock.clearTimeout(w.timer);
         w.resolve();
       } else still.push(w);
     }
@@ -49,7 +51,7 @@ export class IndexWaiters {
 
   rejectAll(err: Error): void {
     for (const w of this.waiters) {
-      clearTimeout(w.timer);
+      this.clock.clearTimeout(w.timer);
       w.reject(err);
     }
     this.waiters = [];
@@ -58,8 +60,4 @@ export class IndexWaiters {
   toString(): string {
     return `${this.waiters.length} waiting for the ${this.what}`;
   }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -7,6 +7,7 @@
 import type { AckPolicy, Entry, Role } from '@conclave/core';
 import type { ApplyResult, CommandOutcome } from '@conclave/storage';
 import { InsufficientAcksError, WriteOutcomeUnknownError, WriteReplacedError } from './errors.js';
+import { systemClock, type Clock, type Timer } from './seams.js';
 
 export interface WriteSettlement {
   readonly outcome: CommandOutcome | null;
@@ -30,7 +31,7 @@ interface PendingWrite {
   readonly timeoutMs: number;
   readonly resolve: (r: WriteSettlement) => void;
   readonly reject: (e: Error) => void;
-  timer: NodeJS.Timeout | null;
+  timer: Timer | null;
   outcome: CommandOutcome | null;
   applied: boolean;
   /** This node stopped leading while the write waited: only its apply (or replacement) can settle it now. */
@@ -45,6 +46,7 @@ export class WriteTracker {
   constructor(
     private readonly raft: LeaderView,
     readonly maxWrites: number,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   get size(): number {
@@ -61,7 +63,7 @@ export class WriteTracker {
       if (atIndex.has(term)) throw new Error(`assertion failed: two writes proposed at index ${index} in term ${term}`);
       atIndex.set(term, w);
       this.count++;
-      w.timer = setTimeout(() => this.timeout(w), timeoutMs);
+      w.timer = this.clock.setTimeout(() => this.timeout(w), timeoutMs);
     });
   }
 
@@ -149,7 +151,7 @@ export class WriteTracker {
     atIndex.delete(w.term);
     if (atIndex.size === 0) this.byIndex.delete(w.index);
     this.count--;
-    if (w.timer) clearTimeout(w.timer);
+    if (w.timer) this.clock.clearTimeout(w.timer);
     if (err) w.reject(err);
     else w.resolve({ outcome: w.outcome, index: w.index, term: w.term });
   }

@@ -1,8 +1,7 @@
-// What makes a directory ours: the format marker, the checks before LevelDB opens it,
-// and the mapping of LevelDB's open errors to typed errors naming the path.
-import { readdir } from 'node:fs/promises';
+// What makes a directory ours: the format marker (disk.ts checks the directory before
+// LevelDB opens it), and the mapping of LevelDB's open errors to typed errors naming the path.
 import { BadRecord, encode, unpackOrBad, isIndex } from './codec.js';
-import { ForeignDataDirectoryError, StorageCorruptError, StorageIoError, StorageLockedError } from './errors.js';
+import { StorageCorruptError, StorageIoError, StorageLockedError } from './errors.js';
 
 export const STORAGE_FORMAT_NAME = 'conclave-storage';
 /** 2: KV key spaces are generations (keys.ts); 1 had two spaces, 'a' and 'b'. */
@@ -27,24 +26,6 @@ export function decodeMarker(bytes: Buffer): FormatMarker {
   }
   if (raw.groupId !== null && typeof raw.groupId !== 'string') throw new BadRecord('format marker has a bad groupId');
   return { format: raw.format, version: raw.version, groupId: raw.groupId };
-}
-
-/** Refuses a non-empty directory that is not a LevelDB database (and so cannot be ours). */
-export async function checkDirectory(path: string): Promise<void> {
-  let names: string[];
-  try {
-    names = await readdir(path);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return;
-    if (code === 'ENOTDIR') throw new ForeignDataDirectoryError(path, 'it is not a directory');
-    throw new StorageIoError(path, 'cannot read the data directory', err);
-  }
-  if (names.length === 0) return;
-  if (!names.includes('CURRENT')) {
-    const sample = names.slice(0, 3).join(', ');
-    throw new ForeignDataDirectoryError(path, `it holds ${names.length} entries (${sample}${names.length > 3 ? ', ...' : ''}) but no LevelDB CURRENT file`);
-  }
 }
 
 export function mapOpenError(path: string, err: unknown): Error {

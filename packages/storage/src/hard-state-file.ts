@@ -3,11 +3,10 @@
 // or vote, and before a commit is lowered (rare events, so cheap). LevelDB's copy must
 // never be older than it: if it is, the disk lost synced writes or LevelDB dropped a
 // damaged record, and the node must not vote or acknowledge from that data.
-import { open, readFile, rename } from 'node:fs/promises';
-import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { HardState } from '@conclave/core';
-import { DamagedDataDirectoryError, StorageIoError } from './errors.js';
+import { DamagedDataDirectoryError } from './errors.js';
+import type { StorageDisk } from './disk.js';
 
 export const HARD_STATE_FILE = 'CONCLAVE-HARDSTATE';
 const TAG = 'conclave-hardstate 1';
@@ -18,15 +17,11 @@ function encodeFile(hs: HardState): Buffer {
   return Buffer.from(`${body}\n${sum}\n`, 'utf8');
 }
 
-/** The hard state in the side file, or null if there is none; DamagedDataDirectoryError if it does not check. */
-export async function readHardStateFile(dir: string): Promise<HardState | null> {
-  let text: string;
-  try {
-    text = await readFile(join(dir, HARD_STATE_FILE), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new StorageIoError(dir, `cannot read the hard state side file ${HARD_STATE_FILE}`, err);
-  }
+/** The hard state in the side file, or null if there is none; DamagedDataDirectoryError if it does not check. `dir` names the directory in errors. */
+export async function readHardStateFile(disk: StorageDisk, dir: string): Promise<HardState | null> {
+  const bytes = await disk.readSideFile(HARD_STATE_FILE);
+  if (bytes === null) return null;
+  const text = bytes.toString('utf8');
   const damaged = (what: string): DamagedDataDirectoryError => new DamagedDataDirectoryError(dir, `the hard state side file ${HARD_STATE_FILE} ${what}`);
   const [body, sum, rest] = text.split('\n');
   if (body === undefined || sum === undefined || rest !== '' || !body.startsWith(`${TAG} `)) throw damaged('is not in the expected format');
@@ -44,23 +39,8 @@ export async function readHardStateFile(dir: string): Promise<HardState | null> 
 }
 
 /** Replaces the side file atomically and durably. */
-export async function writeHardStateFile(dir: string, hs: HardState): Promise<void> {
-  const path = join(dir, HARD_STATE_FILE);
-  const tmp = `${path}.tmp`;
-  const file = await open(tmp, 'w');
-  try {
-    await file.writeFile(encodeFile(hs));
-    await file.datasync();
-  } finally {
-    await file.close();
-  }
-  await rename(tmp, path);
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
+export function writeHardStateFile(disk: StorageDisk, hs: HardState): Promise<void> {
+  return disk.replaceSideFile(HARD_STATE_FILE, encodeFile(hs));
 }
 
 /** Why LevelDB's hard state `db` is older than the side file's `side`, or null if it is not. */

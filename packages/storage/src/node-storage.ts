@@ -33,7 +33,7 @@ import {
   type LogPosition,
 } from './codec.js';
 import { checkKey, decodeRawCommand, decodeValue, type RawCommand } from './command.js';
-import { checkDirectory, decodeMarker, encodeMarker, mapOpenError, STORAGE_FORMAT_NAME, STORAGE_FORMAT_VERSION } from './data-directory.js';
+import { decodeMarker, encodeMarker, mapOpenError, STORAGE_FORMAT_NAME, STORAGE_FORMAT_VERSION } from './data-directory.js';
 import {
   DEFAULT_BYTES_KEPT_AFTER_SNAPSHOT,
   DEFAULT_ENTRIES_KEPT_AFTER_SNAPSHOT,
@@ -82,11 +82,11 @@ import {
 import { applyCommand } from './kv-apply.js';
 import { LogSizes } from './log-sizes.js';
 import { HARD_STATE_FILE, olderThanSideFile, readHardStateFile, writeHardStateFile } from './hard-state-file.js';
-import { damageReportedByLevelDb } from './leveldb-info-log.js';
+import { levelDisk, type StorageDisk } from './disk.js';
 import { checkHardState, checkLogInvariants, EMPTY_HARD_STATE, planAppend, planCompaction } from './log-plan.js';
 import { NoSyncBuffer } from './no-sync-buffer.js';
 import { readLogRange, readRecord, readSettings, readWholeLog } from './disk-read.js';
-import { createLevelDb, MemoryBackend, type BatchOp, type RangeOptions, type RawDb } from './raw-db.js';
+import { MemoryBackend, type BatchOp, type RangeOptions, type RawDb } from './raw-db.js';
 import { planInstallSwitch, type InstallPlan, type InstallState } from './snapshot-install.js';
 import { SnapshotStream } from './snapshot-stream.js';
 import { decodeChunk } from './snapshot-chunk.js';
@@ -99,11 +99,14 @@ import {
   type NodeStorageOptions,
   type ReadyWrite,
   type ScanOptions,
+  type StorageTimer,
+  type StorageTimers,
 } from './storage-types.js';
 import { SYNC_POLICIES, type SyncPolicy } from './sync-policy.js';
 import { TermIndex } from './term-index.js';
 
 const noop = (): void => {};
+const SYSTEM_TIMERS: StorageTimers = { setTimeout: (fn, delayMs) => setTimeout(fn, delayMs), clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout) };
 /** Reads of one get() before it gives up on installs switching generations under it (each install takes a whole snapshot transfer). */
 const MAX_GET_ATTEMPTS = 100;
 
@@ -121,6 +124,8 @@ export class NodeStorage {
   readonly snapshotIntervalBytes: number;
   readonly bytesKeptAfterSnapshot: number;
   private readonly db: RawDb;
+  /** The directory's files beside the database; null for a memory backend (no directory, no disk to lose). */
+  private readonly disk: StorageDisk | null;
   private readonly memory: MemoryBackend | null;
   private readonly ownsMemory: boolean;
   private readonly noSyncFlushIntervalMs: number;
@@ -154,11 +159,14 @@ export class NodeStorage {
   private appliedBytesSinceSnapshot = 0;
 
   private readonly buffer = new NoSyncBuffer();
-  private flushTimer: NodeJS.Timeout | null = null;
+  private flushTimer: StorageTimer | null = null;
+  private readonly timers: StorageTimers;
 
-  private constructor(path: string, db: RawDb, memory: MemoryBackend | null, ownsMemory: boolean, options: NodeStorageOptions) {
+  private constructor(path: string, db: RawDb, disk: StorageDisk | null, memory: MemoryBackend | null, ownsMemory: boolean, options: NodeStorageOptions) {
     this.path = path;
     this.db = db;
+    this.disk = disk;
+    this.timers = options.timers ?? SYSTEM_TIMERS;
     this.memory = memory;
     this.ownsMemory = ownsMemory;
     this.syncPolicy = options.syncPolicy ?? 'sync';
@@ -200,10 +208,11 @@ export class NodeStorage {
     if (writeBufferBytes > MAX_WRITE_BUFFER_BYTES) throw new InvalidArgumentError(`writeBufferBytes must be at most ${MAX_WRITE_BUFFER_BYTES} (got ${writeBufferBytes})`);
     let storage: NodeStorage;
     if (backend === 'level') {
-      const path = resolvePath(options.path);
-      await checkDirectory(path);
-      const db = createLevelDb(path);
-      storage = new NodeStorage(path, db, null, false, options);
+      const path = options.disk ? options.path : resolvePath(options.path);
+      const disk = options.disk ?? levelDisk(path);
+      await disk.checkBeforeOpen();
+      const db = disk.createDb();
+      storage = new NodeStorage(path, db, disk, null, false, options);
       try {
         await db.open({ createIfMissing: true, writeBufferSize: writeBufferBytes });
       } catch (err) {
@@ -212,8 +221,9 @@ export class NodeStorage {
     } else {
       const memory = backend === 'memory' ? new MemoryBackend() : backend;
       if (!(memory instanceof MemoryBackend)) throw new InvalidArgumentError(`backend must be 'level', 'memory' or a MemoryBackend`);
+      if (options.disk) throw new InvalidArgumentError(`disk is for the 'level' backend only`);
       if (memory.held) throw new StorageLockedError(options.path);
-      storage = new NodeStorage(options.path, memory.db, memory, backend === 'memory', options);
+      storage = new NodeStorage(options.path, memory.db, null, memory, backend === 'memory', options);
       memory.held = true;
       try {
         if (memory.db.status !== 'open') await memory.db.open({ createIfMissing: true });
@@ -310,8 +320,8 @@ export class NodeStorage {
   }
 
   private async boot(expectedGroupId: string | null): Promise<void> {
-    if (this.memory === null) {
-      const reported = await damageReportedByLevelDb(this.path);
+    if (this.disk !== null) {
+      const reported = await this.disk.damageReported();
       if (reported.length > 0) throw new DamagedDataDirectoryError(this.path, `LevelDB's LOG reports, while opening it: ${reported.join(' | ')}`);
     }
     const marker = await readRecord(this.db, this.path, META_FORMAT, 'format', decodeMarker);
@@ -374,7 +384,7 @@ export class NodeStorage {
     if (this.appliedIndex > last || this.appliedIndex < compacted.index) {
       throw this.corrupt('applied', null, `applied index ${this.appliedIndex} is outside the log [${compacted.index}, ${last}]`);
     }
-    if (this.memory === null) await this.checkSideFile();
+    if (this.disk !== null) await this.checkSideFile(this.disk);
 
     // Finish what a crash interrupted: a staged install is dropped, and the other KV
     // generations (staging leftovers, or the old state after a switch) are cleared.
@@ -387,8 +397,8 @@ export class NodeStorage {
   }
 
   /** Refuses a LevelDB hard state older than the side file's; creates the side file of a directory that never had a hard state. */
-  private async checkSideFile(): Promise<void> {
-    const side = await readHardStateFile(this.path);
+  private async checkSideFile(disk: StorageDisk): Promise<void> {
+    const side = await readHardStateFile(disk, this.path);
     if (side === null) {
       const empty = this.hs.term === 0 && this.hs.vote === '' && this.hs.commit === 0;
       // Interrupted between the first batch and the side file: nothing was ever voted.
@@ -477,7 +487,7 @@ export class NodeStorage {
     if (this.buffer.pendingBytes >= this.noSyncFlushBytes) {
       await this.flushBuffered();
     } else if (this.flushTimer === null) {
-      this.flushTimer = setTimeout(() => {
+      this.flushTimer = this.timers.setTimeout(() => {
         this.flushTimer = null;
         if (this.state === 'open' && !this.failure) this.enqueue(() => this.flushBuffered()).catch(noop);
       }, this.noSyncFlushIntervalMs);
@@ -494,7 +504,7 @@ export class NodeStorage {
   /** noSync: writes the buffered batches to the OS as one batch (whole batches, in order). Queue-only. */
   private async flushBuffered(): Promise<void> {
     if (this.flushTimer !== null) {
-      clearTimeout(this.flushTimer);
+      this.timers.clearTimeout(this.flushTimer);
       this.flushTimer = null;
     }
     if (this.buffer.empty) return;
@@ -514,7 +524,7 @@ export class NodeStorage {
   async sync(): Promise<void> {
     return this.enqueue(async () => {
       if (this.flushTimer !== null) {
-        clearTimeout(this.flushTimer);
+        this.timers.clearTimeout(this.flushTimer);
         this.flushTimer = null;
       }
       // The hard state as a carrier: LevelDB fsyncs its log only with a batch.
@@ -590,9 +600,9 @@ export class NodeStorage {
   }
 
   private async writeSideFile(hs: HardState): Promise<void> {
-    if (this.memory !== null) return; // a memory backend has no directory, and no disk to lose
+    if (this.disk === null) return; // a memory backend has no directory, and no disk to lose
     try {
-      await writeHardStateFile(this.path, hs);
+      await writeHardStateFile(this.disk, hs);
     } catch (err) {
       this.fail(err, `writing the hard state side file ${HARD_STATE_FILE} failed; storage is now fail-stop`);
     }
@@ -1022,7 +1032,7 @@ export class NodeStorage {
 
   private async releaseDb(): Promise<void> {
     if (this.flushTimer !== null) {
-      clearTimeout(this.flushTimer);
+      this.timers.clearTimeout(this.flushTimer);
       this.flushTimer = null;
     }
     // A shared MemoryBackend stays open so that its data survives for the next open.

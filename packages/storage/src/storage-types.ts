@@ -2,6 +2,7 @@
 import type { ConclaveError, Entry, GroupMetadata, HardState, SnapshotMeta, OverrideSpan } from '@conclave/core';
 import type { LogPosition } from './codec.js';
 import type { MemoryBackend } from './raw-db.js';
+import type { StorageDisk } from './disk.js';
 import type { SyncPolicy } from './sync-policy.js';
 
 export interface NodeStorageOptions {
@@ -9,6 +10,13 @@ export interface NodeStorageOptions {
   readonly path: string;
   /** `level` (default): LevelDB in `path`. `memory`: a fresh memory-level. A MemoryBackend: reopen its data. */
   readonly backend?: 'level' | 'memory' | MemoryBackend;
+  /**
+   * @internal For the simulation: the 'level' backend's disk (database and side files),
+   * instead of LevelDB and node:fs in `path`. See StorageDisk in disk.ts for its contract.
+   */
+  readonly disk?: StorageDisk;
+  /** @internal For the simulation: the timer of the write-behind flush (default: the global setTimeout). */
+  readonly timers?: StorageTimers;
   /** The group this node belongs to, when the caller knows it: a directory of another group is refused. */
   readonly groupId?: string;
   readonly syncPolicy?: SyncPolicy;
@@ -34,6 +42,17 @@ export interface NodeStorageOptions {
   readonly bytesKeptAfterSnapshot?: number;
   /** Upper bound of a snapshot chunk, at most (and by default) 1 MiB; smaller values are for tests. */
   readonly snapshotChunkMaxBytes?: number;
+}
+
+/** A timer handle; unref() lets the process exit while it waits (a simulation's may do nothing). */
+export interface StorageTimer {
+  unref(): unknown;
+}
+
+/** The one-shot timers NodeStorage uses. A callback never runs inside the setTimeout call that schedules it, nor after clearTimeout returns. */
+export interface StorageTimers {
+  setTimeout(fn: () => void, delayMs: number): StorageTimer;
+  clearTimeout(timer: StorageTimer): void;
 }
 
 /** Settings local to this node, never replicated. */
