@@ -300,4 +300,8 @@ test('an indeterminate delete may explain a later read of nothing; a completed d
   t.false(checkKey('k', neverDeleted).linearizable);
   const deletedThenRead = [...base, w(1, { f: 'write', value: null }, 'ok', 4, 5), w(2, { f: 'read', value: 'a' }, 'ok', 6, 7)];
   t.false(checkKey('k', deletedThenRead).linearizable);
+  const deletedThenNothing = [...base, w(1, { f: 'write', value: null }, 'ok', 4, 5), w(2, { f: 'read', value: null }, 'ok', 6, 7)];
+  t.true(checkKey('k', deletedThenNothing).linearizable, 'unique mode: a delete is not merged with unobserved values');
+  const racing = [...base, w(1, { f: 'write', value: null }, 'ok', 4, 10), w(3, { f: 'write', value: 'b' }, 'ok', 5, 9), w(2, { f: 'read', value: null }, 'ok', 11, 12)];
+  t.true(checkKey('k', racing).linearizable, 'a delete concurrent with a write may land last');
 });

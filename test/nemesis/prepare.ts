@@ -61,8 +61,9 @@ export function prepareKey(ops: readonly HistoryOp[]): SearchOp[] {
 }
 
 function modelOf(op: RegisterOp, observedValues: ReadonlySet<Value>): RegisterOp {
-  if (op.f === 'write' && !observedValues.has(op.value)) return { f: 'write', value: UNOBSERVED };
-  if (op.f === 'cas' && op.succeeded !== false && !observedValues.has(op.next)) return { ...op, next: UNOBSERVED };
+  // A delete (null) is never merged: the initial value is null too, and reads of nothing observe it.
+  if (op.f === 'write' && op.value !== null && !observedValues.has(op.value)) return { f: 'write', value: UNOBSERVED };
+  if (op.f === 'cas' && op.succeeded !== false && op.next !== null && !observedValues.has(op.next)) return { ...op, next: UNOBSERVED };
   return op;
 }
 

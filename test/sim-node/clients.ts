@@ -46,7 +46,8 @@ export interface ClientOptions {
 interface OpenOp {
   readonly id: number;
   readonly owner: string;
-  readonly settleByMs: number;
+  settleByMs: number;
+  reported: boolean;
   readonly what: string;
   /** Completes the operation as lost with its node (the connection dropped). */
   readonly lost: () => void;
@@ -60,6 +61,14 @@ export interface WeakRead {
 }
 
 const LARGE_MARK = '|';
+
+/** A result for the trace, short. */
+function show(v: unknown): string {
+  if (v === undefined) return '';
+  if (v instanceof Map) return ` ${JSON.stringify([...v])}`;
+  const s = typeof v === 'string' ? v : JSON.stringify(v, (_k, x: unknown) => (typeof x === 'string' && x.length > 40 ? `${x.slice(0, 40)}...` : x));
+  return ` ${String(s).slice(0, 120)}`;
+}
 
 /** The history name of a stored value: large values carry padding after their unique name. */
 function nameOf(v: unknown): Value {
@@ -103,11 +112,20 @@ export class SimClients {
     this.stopped = true;
   }
 
-  /** Operations whose promise is past its bound: each a violation. */
+  /** Operations newly past their bound: each a violation, reported once. */
   overdue(): string[] {
     const out: string[] = [];
-    for (const o of this.open.values()) if (this.sched.nowMs > o.settleByMs) out.push(`${o.what} on ${o.owner} did not settle by ${o.settleByMs.toFixed(1)} ms`);
+    for (const o of this.open.values()) {
+      if (o.reported || this.sched.nowMs <= o.settleByMs) continue;
+      o.reported = true;
+      out.push(`${o.what} on ${o.owner} did not settle by ${o.settleByMs.toFixed(1)} ms`);
+    }
     return out;
+  }
+
+  /** The node was paused for `ms`: its callers' bounds move by as much. */
+  extend(owner: string, ms: number): void {
+    for (const o of this.open.values()) if (o.owner === owner) o.settleByMs += ms;
   }
 
   get openCount(): number {
@@ -151,6 +169,7 @@ export class SimClients {
       id,
       owner: t.owner,
       settleByMs: this.sched.nowMs + this.opts.settleBoundMs(kind),
+      reported: false,
       what,
       lost: () => {
         this.open.delete(id);
@@ -158,12 +177,17 @@ export class SimClients {
         settle(null);
       },
     });
+    this.sched.note(null, `client op${id} ${what} on ${t.owner}`);
     f().then(
       (value) => {
-        if (this.open.delete(id)) settle({ ok: true, value });
+        if (!this.open.delete(id)) return;
+        this.sched.note(null, `client op${id} ok${show(value)}`);
+        settle({ ok: true, value });
       },
       (err: unknown) => {
-        if (this.open.delete(id)) settle({ ok: false, err });
+        if (!this.open.delete(id)) return;
+        this.sched.note(null, `client op${id} failed: ${(err as { code?: string })?.code ?? ''} ${(err as Error)?.message ?? String(err)}`);
+        settle({ ok: false, err });
       },
     );
     return done;
