@@ -38,7 +38,9 @@ export interface ClientOptions {
   readTimeoutMs: number;
   /** Share of operations that write a value near the command limit (and one just over it). */
   largeShare: number;
-  largeBytes: number;
+  /** The limits (MAX_VALUE_BYTES, MAX_COMMAND_BYTES of @conclave/storage). */
+  maxValueBytes: number;
+  maxCommandBytes: number;
   /** Milliseconds a client waits between operations, uniformly up to this. */
   thinkMs: number;
 }
@@ -116,7 +118,8 @@ export class SimClients {
   overdue(): string[] {
     const out: string[] = [];
     for (const o of this.open.values()) {
-      if (o.reported || this.sched.nowMs <= o.settleByMs) continue;
+      // A paused node answers nobody; its callers' bounds move at resume (extend).
+      if (o.reported || this.sched.nowMs <= o.settleByMs || this.sched.isPaused(o.owner)) continue;
       o.reported = true;
       out.push(`${o.what} on ${o.owner} did not settle by ${o.settleByMs.toFixed(1)} ms`);
     }
@@ -292,23 +295,43 @@ export class SimClients {
     void p;
   }
 
-  /** A value just under the command limit (must work) or just over it (must be refused, nothing written). */
+  /**
+   * Near the limits: a value just under MAX_VALUE_BYTES (must work) or just over (refused,
+   * INVALID_ARGUMENT); a batch of such values just under MAX_COMMAND_BYTES (must work: a
+   * 4 MiB entry through the log, the network and snapshots) or just over (REQUEST_TOO_LARGE).
+   */
   private async large(p: number, t: Target, value: string): Promise<void> {
-    const over = this.sched.random() < 0.3;
-    const body = `${value}${LARGE_MARK}`.padEnd(this.opts.largeBytes + (over ? 1024 : -1024), 'x');
-    const key = `large:${value}`;
+    const x = this.sched.random();
+    const over = x < 0.3;
+    const batch = x >= 0.15 && x < 0.65;
+    const bytes = this.opts.maxValueBytes - 64;
+    const body = (tag: string, extra: number): string => `${tag}${LARGE_MARK}`.padEnd(bytes + extra, 'x');
     this.counts.large++;
-    const res = await this.call(t, 'write', `put ${key} (${body.length} B)`, () => t.node.put(key, body));
+    let keys: string[];
+    let res;
+    if (batch) {
+      // Values of up to maxValueBytes: how many fit under the command limit, one more to go over.
+      const n = Math.floor(this.opts.maxCommandBytes / (bytes + 128)) + (over ? 1 : 0);
+      keys = Array.from({ length: n }, (_, i) => `large:${value}.${i}`);
+      const ops = keys.map((key) => ({ op: 'put' as const, key, value: body(`${value}.${keys.indexOf(key)}`, 0) }));
+      res = await this.call(t, 'write', `batch of ${n} large values`, () => t.node.batch(ops));
+    } else {
+      keys = [`large:${value}.0`];
+      const v = body(`${value}.0`, over ? 128 : 0);
+      res = await this.call(t, 'write', `put ${keys[0]} (${v.length} B)`, () => t.node.put(keys[0]!, v));
+    }
     if (res === null) return;
     void p;
     if (over) {
       this.counts.tooLarge++;
+      const want = batch ? 'REQUEST_TOO_LARGE' : 'INVALID_ARGUMENT';
       const code = res.ok ? 'OK' : writeOutcome(res.err).code;
-      if (code !== 'REQUEST_TOO_LARGE') this.problems.push(`a put of ${body.length} B (over the command limit) answered ${code}, not REQUEST_TOO_LARGE`);
+      if (code !== want) this.problems.push(`a ${batch ? 'batch' : 'value'} over the limit answered ${code}, not ${want}`);
+      for (const [i, key] of keys.entries()) this.fresh.failed.set(key, `${value}.${i}`);
       return;
     }
-    if (res.ok) this.fresh.acked.set(key, value);
-    else if (writeOutcome(res.err).outcome === 'fail') this.fresh.failed.set(key, value);
-    else this.fresh.indeterminate.set(key, value);
+    const target = res.ok ? this.fresh.acked : writeOutcome(res.err).outcome === 'fail' ? this.fresh.failed : this.fresh.indeterminate;
+    for (const [i, key] of keys.entries()) target.set(key, `${value}.${i}`);
   }
+
 }

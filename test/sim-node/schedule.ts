@@ -7,7 +7,7 @@
 // values, and every acknowledged write must be found at the end.
 import { seededRandom } from '@conclave/core';
 import { checkHistory, type HistoryOp } from '../nemesis/linearizability.js';
-import { MAX_COMMAND_BYTES } from 'conclave';
+import { MAX_COMMAND_BYTES, MAX_VALUE_BYTES } from '@conclave/storage';
 import { SimClients } from './clients.js';
 import { SimNodeCluster } from './cluster.js';
 import { MAX_DRIFT } from './sim-clock.js';
@@ -85,7 +85,8 @@ export async function runSeed(opts: SeedOptions): Promise<SeedResult> {
     settleBoundMs: (kind) => (kind === 'read' ? readBoundMs : writeBoundMs),
     readTimeoutMs: READ_TIMEOUT_MS,
     largeShare: rnd() < 0.2 ? 0.01 : 0,
-    largeBytes: MAX_COMMAND_BYTES,
+    maxValueBytes: MAX_VALUE_BYTES,
+    maxCommandBytes: MAX_COMMAND_BYTES,
     thinkMs: 20 + rnd() * 80,
   });
   c.clients = clients;
