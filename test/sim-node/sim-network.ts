@@ -88,8 +88,9 @@ export class SimNetwork<M> {
    * Sends one message. False when it is refused at once (over the frame limit); a message
    * lost on the way still returns true, as a socket write does.
    */
-  send(from: string, to: string, msg: M, opts: { reliable?: boolean } = {}): boolean {
-    const bytes = this.opts.sizeOf(msg);
+  send(from: string, to: string, msg: M, opts: { reliable?: boolean; chunked?: boolean } = {}): boolean {
+    // A chunked message (a snapshot stream) travels in frames of at most the chunk size.
+    const bytes = opts.chunked ? 0 : this.opts.sizeOf(msg);
     if (bytes > this.opts.maxMessageBytes) {
       this.stats.oversized++;
       this.sched.note(from, `net refuses ${bytes} B to ${to} (limit ${this.opts.maxMessageBytes})`);
