@@ -1,11 +1,38 @@
 // Admin RPC methods every node serves: write forwarding between members, and the requests
 // of the `conclave` CLI. Parameters arrive from the network, so each is validated here.
-import { checkId, InvalidArgumentError, parseAddress, type ConfChange } from '@conclave/core';
+import { checkId, InvalidArgumentError, parseAddress, type ConfChange, type GroupMetadata, type MemberType, type NodeId } from '@conclave/core';
+import type { CommandOutcome, ScanOptions } from '@conclave/storage';
 import type { AdminRequestContext } from '@conclave/transport';
-import type { ConclaveNode } from './node.js';
 import { registerFaultHandlers } from './fault-handlers.js';
-import { resolveDurability, validateConsistency, DEFAULT_DURABILITY } from './options.js';
+import { resolveDurability, validateConsistency, DEFAULT_DURABILITY, type CommitToken, type Consistency, type Durability } from './options.js';
 import type { Clock, PeerTransport, Timer } from './seams.js';
+import type { NodeStatus } from './status.js';
+
+type WriteOptions = { durability?: Partial<Durability> };
+type ReadOptions = { consistency?: Consistency };
+
+/** What the handlers ask of the node (ConclaveNode): its public methods, named here so that this module does not import it. */
+export interface AdminTarget {
+  readonly id: NodeId;
+  readonly groupId: string;
+  readonly faultInjectionEnabled: boolean;
+  proposeLocal(data: Uint8Array, durability: Durability, needsOutcome: boolean): Promise<{ token: CommitToken; outcome: CommandOutcome | null }>;
+  get(key: string, opts?: ReadOptions): Promise<unknown>;
+  put(key: string, value: unknown, opts?: WriteOptions): Promise<{ token: CommitToken }>;
+  delete(key: string, opts?: WriteOptions): Promise<{ token: CommitToken }>;
+  compareAndSet(key: string, expected: unknown, next: unknown, opts?: WriteOptions): Promise<{ token: CommitToken; succeeded: boolean; current: unknown }>;
+  scan(range?: ScanOptions, opts?: ReadOptions): AsyncIterable<[string, unknown]>;
+  deadlineError(what: 'write' | 'read', timeoutMs: number): Error;
+  status(): NodeStatus;
+  changeMembership(change: ConfChange, timeoutMs?: number, opts?: { force?: boolean }): Promise<GroupMetadata>;
+  addMember(id: NodeId, address: string, type: MemberType, timeoutMs?: number, opts?: { force?: boolean }): Promise<unknown>;
+  removeMember(id: NodeId, opts?: { transfer?: boolean; timeoutMs?: number }): Promise<unknown>;
+  transferLeaderTo(ids: readonly NodeId[], opts?: { force?: boolean; timeoutMs?: number }): Promise<unknown>;
+  setOverrideByAdmin(n: number, opts?: { untilMajority?: boolean }): Promise<unknown>;
+  acceptRollback(): Promise<unknown>;
+  leaveElection(): void;
+  pingElection(): { action: 'campaign' | 'none'; reason: string };
+}
 
 function obj(params: unknown, method: string): Record<string, unknown> {
   if (typeof params !== 'object' || params === null || Array.isArray(params)) throw new InvalidArgumentError(`${method}: params must be an object`);
@@ -53,7 +80,7 @@ function answerBefore<T>(clock: Clock, ctx: AdminRequestContext, work: Promise<T
   });
 }
 
-export function registerAdminHandlers(transport: PeerTransport, node: ConclaveNode, clock: Clock): void {
+export function registerAdminHandlers(transport: PeerTransport, node: AdminTarget, clock: Clock): void {
   transport.registerAdminHandler('kv.write', async (params) => {
     const p = obj(params, 'kv.write');
     if (!(p.data instanceof Uint8Array)) throw new InvalidArgumentError('kv.write: data must be bytes');

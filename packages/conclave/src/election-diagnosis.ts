@@ -1,7 +1,7 @@
 // Why a node has no leader, in one line an operator can act on: used by the node's own
 // errors (a write that found no leader) and by `conclave election status` (status 500).
 import type { Role } from '@conclave/core';
-import type { NodeStatus } from './node.js';
+import type { NodeStatus } from './status.js';
 
 const ROLE_NAMES: Record<Role, string> = { follower: 'FOLLOWER', preCandidate: 'PRE_CANDIDATE', candidate: 'CANDIDATE', leader: 'LEADER' };
 

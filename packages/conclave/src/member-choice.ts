@@ -1,7 +1,7 @@
 // Pure choices over a leader's view of its group: which member a leadership transfer goes
 // to, and whether a true majority is back (the override's documented last step).
 import type { NodeId } from '@conclave/core';
-import type { NodeStatus } from './node.js';
+import type { NodeStatus } from './status.js';
 
 type LeaderView = Pick<NodeStatus, 'id' | 'members' | 'peers' | 'electableGroupSize'>;
 

@@ -53,12 +53,10 @@ import { explainNoLeader, overrideHint, roleName } from './election-diagnosis.js
 import { ConfChangeError, LeaderTransferError, UnknownMemberError } from './errors.js';
 import { mostCaughtUp, trueMajorityCaughtUp } from './member-choice.js';
 import { checkSizeLimits, SIZE_LIMITS } from './size-limits.js';
+import { stateOf, type NodeState, type NodeStatus, type OverrideSource, type RollbackStatus } from './status.js';
+
+export type { NodeState, NodeStatus, OverrideSource, RollbackStatus } from './status.js';
 import { PRODUCTION_SEAMS, sleepOn, type Clock, type LeaderRpcClient, type NodeSeams, type PeerTransport, type Timer } from './seams.js';
-
-export type NodeState = 'leader' | 'follower' | 'candidate' | 'detached';
-
-/** Where a node's override comes from: off, the start option, the setting stored by an earlier run, or a change while running. */
-export type OverrideSource = 'none' | 'option' | 'stored' | 'runtime';
 
 export interface WriteResult {
   readonly token: CommitToken;
@@ -85,47 +83,11 @@ export interface NodeEvents {
   error: [error: Error];
 }
 
-export type RollbackStatus =
-  | { readonly state: 'none' }
-  | { readonly state: 'prohibited'; readonly lostWriteCount: number; readonly rollbackLimit: number; readonly fromIndex: number; readonly toIndex: number; readonly leader: NodeId; readonly exact: boolean }
-  | { readonly state: 'divergedWithoutOverride'; readonly lostWriteCount: number; readonly fromIndex: number; readonly toIndex: number; readonly leader: NodeId; readonly message: string }
-  | { readonly state: 'rollingBack'; readonly lostWriteCount: number; readonly file: string; readonly leader: NodeId };
-
 type RollbackState =
   | { state: 'none' }
   | { state: 'prohibited'; report: RollbackReport; error: RollbackProhibitedError }
   | { state: 'divergedWithoutOverride'; report: RollbackReport; error: DivergedWithoutOverrideError }
   | { state: 'rollingBack'; report: RollbackReport; file: string };
-
-export interface NodeStatus {
-  readonly id: NodeId;
-  readonly groupId: string;
-  readonly address: string;
-  readonly state: NodeState;
-  readonly role: Role;
-  readonly term: number;
-  readonly leader: { readonly id: NodeId; readonly address: string | null } | null;
-  readonly commitIndex: number;
-  readonly appliedIndex: number;
-  readonly lastIndex: number;
-  readonly electableGroupSize: number;
-  readonly electableGroupSizeOverride: number;
-  readonly effectiveGroupSize: number;
-  readonly electionQuorum: number;
-  readonly commitQuorum: number;
-  readonly overrideSource: OverrideSource;
-  /** The override clears itself once a true majority of electable members is connected and caught up. */
-  readonly overrideUntilMajority: boolean;
-  readonly members: readonly Member[];
-  /** Leader only: each member's replication progress. */
-  readonly peers: readonly { id: NodeId; address: string | null; type: string; matchIndex: number; lag: number; active: boolean; state: string }[];
-  readonly history: RaftStatus['history'];
-  readonly counters: RaftStatus['counters'];
-  readonly divergence: RaftStatus['divergence'];
-  readonly rollback: RollbackStatus;
-  /** This node's clock when it made this status (ms since the epoch): ages in it are relative to this, not to the reader's clock. */
-  readonly nowMs: number;
-}
 
 interface PendingRead {
   readonly resolve: (index: number) => void;
@@ -138,13 +100,6 @@ const MAX_PENDING_READS = 100_000;
 const OVERRIDE_WARNING_INTERVAL_MS = 30_000;
 /** Readies handled per loop turn before yielding to the event loop. */
 const MAX_READIES_PER_TURN = 256;
-
-function stateOf(role: Role, promotable: boolean, member: boolean): NodeState {
-  if (!member) return 'detached';
-  if (role === 'leader') return 'leader';
-  if (role === 'candidate' || (role === 'preCandidate' && promotable)) return 'candidate';
-  return 'follower';
-}
 
 export class ConclaveNode extends EventEmitter<NodeEvents> {
   readonly id: NodeId;

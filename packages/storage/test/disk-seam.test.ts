@@ -30,7 +30,7 @@ function memoryDisk(): StorageDisk & { files: Map<string, Buffer>; damage: strin
           open = false;
         },
         get: (k) => level.get(k),
-        batch: (ops, o) => level.batch(ops, o),
+        batch: (ops) => level.batch(ops), // memory-level has no sync option: every batch is "durable" here
         iterator: (o) => level.iterator(o),
         clear: (o) => level.clear(o),
       };
