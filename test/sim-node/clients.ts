@@ -43,6 +43,10 @@ export interface ClientOptions {
   maxCommandBytes: number;
   /** Milliseconds a client waits between operations, uniformly up to this. */
   thinkMs: number;
+  /** Share of puts written with replicaAck 'all'. */
+  allShare: number;
+  /** Called when a replicaAck 'all' write resolves: every electable member must have it durably now. */
+  onAllAck: (t: Target, token: CommitToken) => void;
 }
 
 interface OpenOp {
@@ -208,7 +212,10 @@ export class SimClients {
     let res;
     if (op.f === 'write') {
       if (op.value !== null) this.written.add(op.value);
-      res = await this.call(t, 'write', `${op.value === null ? 'delete' : 'put'} ${key}`, () => (op.value === null ? n.delete(key) : n.put(key, op.value)));
+      const all = op.value !== null && this.sched.random() < this.opts.allShare;
+      const durability = all ? { durability: { replicaAck: 'all' as const } } : {};
+      res = await this.call(t, 'write', `${op.value === null ? 'delete' : 'put'} ${key}${all ? ' (all)' : ''}`, () => (op.value === null ? n.delete(key) : n.put(key, op.value, durability)));
+      if (all && res?.ok) this.opts.onAllAck(t, (res.value as { token: CommitToken }).token);
     } else if (op.f === 'cas') {
       this.written.add(op.next);
       res = await this.call(t, 'write', `cas ${key}`, () => n.compareAndSet(key, op.expected ?? undefined, op.next));

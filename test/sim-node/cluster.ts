@@ -7,7 +7,9 @@
 // fails the node), and a node that fails says why.
 import type { ConclaveNode, OpenNodeOptions } from 'conclave';
 import { openNodeWith, type NodeSeams, type Random } from 'conclave/internal';
-import { NodeStorage } from '@conclave/storage';
+import { decodeEntry, NodeStorage } from '@conclave/storage';
+import { unpack } from 'msgpackr';
+import { logKey, META_APPLIED } from '../../packages/storage/src/keys.js';
 import { SimClients, type Target } from './clients.js';
 import { Scheduler } from './scheduler.js';
 import { MAX_DRIFT, SimClock } from './sim-clock.js';
@@ -27,6 +29,8 @@ export interface ClusterOptions {
   disk?: Partial<DiskProfile>;
   /** Per-node options the cluster adds (snapshot intervals, durability). */
   nodeOptions?: Partial<OpenNodeOptions>;
+  /** 'wall-clock-lease': the driver's monotonic clock is its wall clock (the pre-issue-11 defect). */
+  wallClockAsMonotonic?: boolean;
 }
 
 export type HostState = 'down' | 'starting' | 'up' | 'failed' | 'removed';
@@ -105,8 +109,10 @@ export class SimNodeCluster {
     const owner = h.owner;
     const sched = this.sched;
     const random: Random = { bytes: (n) => Buffer.from(Array.from({ length: n }, () => Math.floor(sched.random() * 256))) };
+    // The wall-clock mutant: what the driver takes for monotonic time steps with the wall clock.
+    const seamClock = this.opts.wallClockAsMonotonic ? Object.assign(Object.create(clock) as SimClock, { nowMs: () => clock.wallNowMs() }) : clock;
     const seams: NodeSeams = {
-      clock,
+      clock: seamClock,
       random,
       openStorage: (o) => NodeStorage.open({ ...o, disk: h.disk.storageDisk(), timers: clock }),
       network: this.wire.seamFor(id) as unknown as NodeSeams['network'],
@@ -269,6 +275,23 @@ export class SimNodeCluster {
     const l = this.leader();
     if (!l?.node) return [];
     return l.node.status().members.filter((m) => !m.removed).map((m) => m.id);
+  }
+
+  /**
+   * A replicaAck 'all' write just resolved: every electable member of the group must hold
+   * its entry durably (synced on its disk), or have applied past it durably.
+   */
+  checkAllDurable(via: Target, token: { index: number; term: number }): void {
+    const members = via.node.status().members.filter((m) => !m.removed && m.type === 'electable');
+    for (const m of members) {
+      const h = this.hosts.get(m.id);
+      if (!h) continue;
+      const entry = h.disk.durableGet(logKey(token.index));
+      const applied = h.disk.durableGet(META_APPLIED);
+      const appliedIndex = applied ? (unpack(applied) as number) : 0;
+      if (entry ? decodeEntry(entry).term === token.term : appliedIndex >= token.index) continue;
+      this.violations.push(`a replicaAck 'all' write at index ${token.index} (term ${token.term}) resolved on ${via.owner} while ${m.id} did not hold it durably`);
+    }
   }
 
   /** Checks run after every event. */

@@ -18,8 +18,8 @@ export interface SeedOptions {
   /** Simulated milliseconds of chaos (clients run through it). */
   chaosMs?: number;
   keepTrace?: boolean;
-  /** Test-only defects to switch on (mutation tests). */
-  mutants?: readonly string[];
+  /** The wall-clock mutant (mutants.ts): the driver's monotonic clock is its wall clock. */
+  wallClockAsMonotonic?: boolean;
 }
 
 export interface SeedResult {
@@ -60,6 +60,7 @@ export async function runSeed(opts: SeedOptions): Promise<SeedResult> {
     electionTicks,
     net: { dropRate: r() * 0.05, duplicateRate: r() * 0.03, reorderRate: r() * 0.1, minDelayMs: 0.2, maxDelayMs: 1 + r() * 10 },
     disk: { minWriteMs: 0.05, maxWriteMs: 0.2 + r() * 3, syncMs: r() * 2 },
+    ...(opts.wallClockAsMonotonic ? { wallClockAsMonotonic: true } : {}),
     nodeOptions: {
       snapshotIntervalEntries: 30 + Math.floor(r() * 60),
       entriesKeptAfterSnapshot: Math.floor(r() * 20),
@@ -88,6 +89,8 @@ export async function runSeed(opts: SeedOptions): Promise<SeedResult> {
     maxValueBytes: MAX_VALUE_BYTES,
     maxCommandBytes: MAX_COMMAND_BYTES,
     thinkMs: 20 + rnd() * 80,
+    allShare: 0.15,
+    onAllAck: (t, token) => c.checkAllDurable(t, token),
   });
   c.clients = clients;
   for (const id of Object.keys(c.peers)) c.start(id);
@@ -109,7 +112,15 @@ export async function runSeed(opts: SeedOptions): Promise<SeedResult> {
   while (s.nowMs < chaosEnd) {
     await c.run(200 + rnd() * 1300);
     const x = rnd();
-    if (x < 0.14) {
+    if (x < 0.04) {
+      // A power failure takes a majority at once, just after the leader took writes.
+      const ids = [...c.hosts.keys()].filter((i) => c.hosts.get(i)!.state === 'up');
+      const victims = ids.filter(() => rnd() < 0.7).slice(0, Math.floor(nodes / 2) + 1);
+      for (const id of victims) {
+        c.crash(id);
+        later(200 + rnd() * 2000, `restart ${id}`, () => c.restart(id));
+      }
+    } else if (x < 0.14) {
       const id = pickHost((i) => c.hosts.get(i)!.state === 'up');
       if (id && down() < nodes) {
         c.crash(id);
@@ -172,6 +183,20 @@ export async function runSeed(opts: SeedOptions): Promise<SeedResult> {
       }
     } else if (x < 0.88) {
       await membershipChange(c, rnd, joiners < MAX_JOINERS ? () => joiners++ : null);
+    } else if (x < 0.91) {
+      // A leader's VM migrates: paused and cut off, its wall clock stepped back by more than
+      // the pause on resume (NTP), and it stays cut off a while. Its lease must have run out.
+      const l = c.leader();
+      if (l) {
+        const pauseMs = c.electionTimeoutMs * (2 + rnd() * 4);
+        c.pause(l.id);
+        c.wire.net.partition([[l.id], [...c.hosts.keys()].filter((id) => id !== l.id)]);
+        later(pauseMs, `resume ${l.id}`, () => {
+          l.clock?.stepWall(-(pauseMs + 1000 + rnd() * 60_000));
+          c.resume(l.id);
+          later(500 + rnd() * 1500, 'heal', () => c.wire.net.heal());
+        });
+      }
     } else if (x < 0.94) {
       c.wire.net.profile = { ...c.wire.net.profile, dropRate: rnd() * 0.2, duplicateRate: rnd() * 0.05 };
       later(500 + rnd() * 3000, 'links calm', () => (c.wire.net.profile = { ...c.wire.net.profile, dropRate: 0.01, duplicateRate: 0.01 }));
