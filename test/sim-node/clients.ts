@@ -266,6 +266,14 @@ export class SimClients {
     this.record(p, key, { f: 'read', value }, 'ok', invokeMs);
   }
 
+  /**
+   * Lease reads of every register through one node at once, as the application beside a
+   * node that just came back would make (the VM-migration fault aims them at the old leader).
+   */
+  leaseProbe(t: Target): void {
+    for (let i = 0; i < this.opts.keys; i++) void this.read(10_000 + this.nextOp, t, this.key(i), 'lease');
+  }
+
   /** A linearizable scan of every register: per key, a read at one instant. */
   private async scan(p: number, t: Target): Promise<void> {
     const invokeMs = this.sched.nowMs;

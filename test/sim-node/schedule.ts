@@ -194,6 +194,8 @@ export async function runSeed(opts: SeedOptions): Promise<SeedResult> {
         later(pauseMs, `resume ${l.id}`, () => {
           l.clock?.stepWall(-(pauseMs + 1000 + rnd() * 60_000));
           c.resume(l.id);
+          const t = c.targets().find((x) => x.id === l.id);
+          if (t) later(1 + rnd() * 20, `lease reads on ${l.id}`, () => clients.leaseProbe(t));
           later(500 + rnd() * 1500, 'heal', () => c.wire.net.heal());
         });
       }
