@@ -41,7 +41,7 @@ export function replayCommand(seed: number): string {
   return `npm run sim:node -- --seed ${seed}`;
 }
 
-const ACK_TIMEOUT_MS = 2000;
+const ACK_TIMEOUT_MS = 5000;
 const READ_TIMEOUT_MS = 2000;
 const INSUFFICIENT_REPLICAS_TIMEOUT_MS = 500;
 const MAX_JOINERS = 2;
@@ -202,6 +202,23 @@ export async function runSeed(opts: SeedOptions): Promise<SeedResult> {
     } else if (x < 0.94) {
       c.wire.net.profile = { ...c.wire.net.profile, dropRate: rnd() * 0.2, duplicateRate: rnd() * 0.05 };
       later(500 + rnd() * 3000, 'links calm', () => (c.wire.net.profile = { ...c.wire.net.profile, dropRate: 0.01, duplicateRate: 0.01 }));
+    } else if (x < 0.97) {
+      // A flapping leader: cut off while its clients keep writing, then back just as the
+      // leader elected meanwhile dies, so that it may lead again over its own truncated tail.
+      const a = c.leader();
+      if (a) {
+        c.wire.net.partition([[a.id], [...c.hosts.keys()].filter((id) => id !== a.id)]);
+        later(c.electionTimeoutMs * (2 + rnd() * 2), `flap: ${a.id} back`, () => {
+          c.wire.net.heal();
+          later(1 + rnd() * 30, 'flap: the new leader dies', () => {
+            const b = c.leader();
+            if (b && b.id !== a.id) {
+              c.crash(b.id);
+              later(500 + rnd() * 2000, `restart ${b.id}`, () => c.restart(b.id));
+            }
+          });
+        });
+      }
     }
     // else: a quiet interval
   }
