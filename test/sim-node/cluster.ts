@@ -66,7 +66,7 @@ export class SimNodeCluster {
   readonly tickMs: number;
   readonly electionTicks: number;
   readonly peers: Record<string, string> = {};
-  readonly stats = { crashes: 0, restarts: 0, pauses: 0, failStops: 0, leaderChanges: 0, snapshotsInstalled: 0, rollbacks: 0 };
+  readonly stats = { crashes: 0, restarts: 0, pauses: 0, failStops: 0, leaderChanges: 0, rollbacks: 0 };
   /** term -> the node that led it (at most one, the core's election safety). */
   private readonly leaders = new Map<number, string>();
   private readonly opts: ClusterOptions;

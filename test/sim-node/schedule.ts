@@ -326,6 +326,7 @@ async function finalChecks(c: SimNodeCluster, clients: SimClients): Promise<void
       (e: Error) => (final = e.message),
     );
     await c.run(10_000, () => final !== 'pending');
+    if (final !== 'ok') await c.run(c.electionTimeoutMs); // refused at once (a transfer under way): try again later
   }
   if (final !== 'ok') {
     v.push(`no final write after healing (${final}; leader ${c.leader()?.id ?? 'none'})`);
