@@ -251,6 +251,12 @@ export class SimLevel extends MemoryLevel<Buffer, Buffer> {
     private readonly incarnation: number,
   ) {
     super({ keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    // An array batch goes straight to _batch, as production's raw-db.ts sends small ones
+    // (abstract-level's public array batch clones and re-validates every op).
+    const chained = this.batch.bind(this) as unknown as () => unknown;
+    Object.defineProperty(this, 'batch', {
+      value: (ops?: Op[], options?: BatchOptions) => (Array.isArray(ops) ? this._batch(ops, options ?? {}) : chained()),
+    });
   }
 
   async _open(options: object): Promise<void> {
