@@ -346,6 +346,25 @@ async function finalChecks(c: SimNodeCluster, clients: SimClients): Promise<void
     const lag = members().map((id) => `${id}:${c.hosts.get(id)?.state}@${c.hosts.get(id)?.node?.status().appliedIndex ?? '-'}`);
     v.push(`members did not catch up after healing: ${lag.join(' ')}`);
   }
+  // Every member's state machine is the leader's, key for key (applied prefixes agree).
+  const stateOf = async (id: string): Promise<string | null> => {
+    const n = c.hosts.get(id)?.node;
+    if (!n || !c.up(id)) return null;
+    const pairs: string[] = [];
+    let done = false;
+    void (async () => {
+      for await (const [k, val] of n.scan({}, { consistency: 'none' })) pairs.push(`${k}=${String(val).slice(0, 60)}`);
+    })().finally(() => (done = true));
+    await c.run(1000, () => done);
+    return pairs.join('\n');
+  };
+  const leaderId = c.leader()?.id;
+  const reference = leaderId ? await stateOf(leaderId) : null;
+  for (const id of members()) {
+    if (id === leaderId || reference === null) continue;
+    const mine = await stateOf(id);
+    if (mine !== null && mine !== reference) v.push(`${id}'s state machine differs from the leader ${leaderId}'s after catching up`);
+  }
   // Every acknowledged fresh write, on every member's own state.
   for (const id of members()) {
     const n = c.hosts.get(id)?.node;
