@@ -50,3 +50,55 @@ export function stateOf(role: Role, promotable: boolean, member: boolean): NodeS
   if (role === 'candidate' || (role === 'preCandidate' && promotable)) return 'candidate';
   return 'follower';
 }
+
+/** What a node's status is made of (the facade gathers it from its rooms). */
+export interface StatusParts {
+  readonly id: NodeId;
+  readonly groupId: string;
+  readonly address: string;
+  readonly raft: RaftStatus;
+  readonly appliedIndex: number;
+  readonly addressOf: (id: NodeId) => string | null;
+  readonly overrideOrigin: { overrideSource: OverrideSource; overrideUntilMajority: boolean };
+  readonly rollback: RollbackStatus;
+  /** The wall clock, ms since the epoch. */
+  readonly wallNowMs: number;
+}
+
+export function nodeStatus(p: StatusParts): NodeStatus {
+  const st = p.raft;
+  const member = st.group.members.some((m) => m.id === p.id && !m.removed);
+  return {
+    id: p.id,
+    groupId: p.groupId,
+    address: p.address,
+    state: stateOf(st.role, st.promotable, member),
+    role: st.role,
+    term: st.term,
+    leader: st.leader ? { id: st.leader, address: p.addressOf(st.leader) } : null,
+    commitIndex: st.commitIndex,
+    appliedIndex: p.appliedIndex,
+    lastIndex: st.lastIndex,
+    electableGroupSize: st.electableGroupSize,
+    electableGroupSizeOverride: st.electableGroupSizeOverride,
+    effectiveGroupSize: st.effectiveGroupSize,
+    electionQuorum: st.electionQuorum,
+    commitQuorum: st.commitQuorum,
+    ...p.overrideOrigin,
+    members: st.group.members,
+    peers: st.peers.map((peer) => ({
+      id: peer.id,
+      address: p.addressOf(peer.id),
+      type: peer.type,
+      matchIndex: peer.match,
+      lag: Math.max(0, st.lastIndex - peer.match),
+      active: peer.active,
+      state: peer.state,
+    })),
+    history: st.history,
+    counters: st.counters,
+    divergence: st.divergence,
+    rollback: p.rollback,
+    nowMs: p.wallNowMs,
+  };
+}

@@ -9,7 +9,18 @@ import { freePorts, quietLogger, tempDir, waitFor } from './helpers.js';
 
 export const GROUP_ID = 'harness';
 
-/** The private parts of ConclaveNode a harness reaches into. */
+/** The private parts of ConclaveNode's rooms a harness reaches into: its NodeContext and its Ready loop. */
+interface NodeRooms {
+  ctx: { raft: RaftNode; storage: NodeStorage; transport: { send(m: Message): void } };
+  loop: {
+    loopRunning: Promise<void> | null;
+    loopScheduled: boolean;
+    onMessage(m: Message): void;
+    receiveSnapshot(from: NodeId, meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array>): Promise<void>;
+  };
+}
+
+/** The same, as one view. */
 interface NodeInternals {
   raft: RaftNode;
   storage: NodeStorage;
@@ -47,7 +58,20 @@ export class DriverHarness {
   }
 
   get internals(): NodeInternals {
-    return this.node as unknown as NodeInternals;
+    const { ctx, loop } = this.node as unknown as NodeRooms;
+    return {
+      raft: ctx.raft,
+      storage: ctx.storage,
+      transport: ctx.transport,
+      get loopRunning() {
+        return loop.loopRunning;
+      },
+      get loopScheduled() {
+        return loop.loopScheduled;
+      },
+      onMessage: (m) => loop.onMessage(m),
+      receiveSnapshot: (from, _index, meta, chunks) => loop.receiveSnapshot(from, meta, chunks),
+    };
   }
 
   get raft(): RaftNode {

@@ -38,7 +38,7 @@ function idleSocket(address: string, sockets: Socket[]): Promise<number> {
 interface TransportView {
   stats(): { peers: Record<string, { connected: boolean; inboundConnected: boolean }>; admission: Record<string, number>; handshakeRejects: { tooManyConnections: number } };
 }
-const transportOf = (node: unknown): TransportView => (node as { transport: TransportView }).transport;
+const transportOf = (node: unknown): TransportView => (node as { ctx: { transport: TransportView } }).ctx.transport;
 
 test('1,000 idle unauthenticated sockets: peers stay connected, a restarted member gets back in, writes go on', async (t) => {
   t.timeout(90_000);
