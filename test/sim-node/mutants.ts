@@ -2,7 +2,7 @@
 // is a patch applied at run time to the production classes (or, for the clock, a different
 // seam), undone by the function it returns. A patch whose target is gone throws: a split
 // that moves the code must move the mutant with it, never silently test nothing.
-import { ConclaveNode } from 'conclave';
+import { ReadyLoop } from '../../packages/conclave/src/ready-loop.js';
 import { SnapshotReceiver } from '../../packages/conclave/src/snapshot-receiver.js';
 import { WriteTracker } from '../../packages/conclave/src/write-tracker.js';
 
@@ -103,7 +103,7 @@ export function applyMutant(m: Mutant): () => void {
       );
     // A follower answers an append (and a voter a vote) before its write is durable.
     case 'ack-before-durable': {
-      const node = ConclaveNode.prototype as unknown as Proto;
+      const node = ReadyLoop.prototype as unknown as Proto;
       const early = new WeakSet<object>();
       const undoSend = patch(node, 'sendMessage', (orig) =>
         function (this: unknown, msg: object) {
