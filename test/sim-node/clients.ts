@@ -61,6 +61,8 @@ interface OpenOp {
 
 export interface WeakRead {
   readonly consistency: string;
+  /** For atLeast: the process's own write whose token the read passed (same key). */
+  readonly after?: { readonly value: Value; readonly invokeMs: number };
   readonly key: string;
   readonly value: Value;
   readonly atMs: number;
@@ -96,7 +98,8 @@ export class SimClients {
   readonly written = new Set<string>();
   private readonly open = new Map<number, OpenOp>();
   private readonly lastSeen = new Map<string, Value>();
-  private readonly tokens = new Map<number, CommitToken>();
+  /** Each process's last acknowledged write: its token, key, value and invocation. */
+  private readonly tokens = new Map<number, { token: CommitToken; key: string; value: Value; invokeMs: number }>();
   private nextOp = 0;
   private stopped = false;
 
@@ -229,10 +232,10 @@ export class SimClients {
       const r = res.value as { succeeded: boolean; current: unknown; token: CommitToken };
       const current = nameOf(r.current);
       this.lastSeen.set(key, r.succeeded ? op.next : current);
-      this.tokens.set(p, r.token);
+      if (r.succeeded) this.tokens.set(p, { token: r.token, key, value: op.next, invokeMs });
       return this.record(p, key, r.succeeded ? { ...op, succeeded: true } : { ...op, succeeded: false, current }, 'ok', invokeMs);
     }
-    this.tokens.set(p, (res.value as { token: CommitToken }).token);
+    this.tokens.set(p, { token: (res.value as { token: CommitToken }).token, key, value: op.value, invokeMs });
     this.lastSeen.set(key, op.value);
     this.record(p, key, op, 'ok', invokeMs);
   }
@@ -290,15 +293,21 @@ export class SimClients {
     }
   }
 
-  /** none, maxLagMs or atLeast: not linearizable, but never a value nobody wrote. */
+  /**
+   * none, maxLagMs or atLeast: not linearizable, but never a value nobody wrote; an atLeast
+   * read, of the key of the process's own write whose token it passes, sees that write or a
+   * later one (read-your-writes).
+   */
   private async weakRead(p: number, t: Target, key: string): Promise<void> {
     const r = this.sched.random();
-    const token = this.tokens.get(p);
-    const consistency: Consistency = r < 0.4 ? 'none' : r < 0.7 || !token ? { maxLagMs: 500 } : { atLeast: token };
+    const mine = this.tokens.get(p);
+    const consistency: Consistency = r < 0.4 ? 'none' : r < 0.7 || !mine ? { maxLagMs: 500 } : { atLeast: mine.token };
     const label = typeof consistency === 'string' ? consistency : 'maxLagMs' in consistency ? 'maxLagMs' : 'atLeast';
-    const res = await this.call(t, 'read', `get ${key} (${label})`, () => t.node.get(key, { consistency, timeoutMs: this.opts.readTimeoutMs }));
+    const readKey = label === 'atLeast' ? mine!.key : key;
+    const res = await this.call(t, 'read', `get ${readKey} (${label})`, () => t.node.get(readKey, { consistency, timeoutMs: this.opts.readTimeoutMs }));
     if (res === null || !res.ok) return;
-    this.weakReads.push({ consistency: label, key, value: nameOf(res.value), atMs: this.sched.nowMs });
+    const after = label === 'atLeast' ? { after: { value: mine!.value, invokeMs: mine!.invokeMs } } : {};
+    this.weakReads.push({ consistency: label, key: readKey, value: nameOf(res.value), atMs: this.sched.nowMs, ...after });
   }
 
   /** A write to a key never written again: once acknowledged it must be found at the end. */

@@ -2,11 +2,12 @@
 // is a patch applied at run time to the production classes (or, for the clock, a different
 // seam), undone by the function it returns. A patch whose target is gone throws: a split
 // that moves the code must move the mutant with it, never silently test nothing.
+import { ReadGate } from '../../packages/conclave/src/read-gate.js';
 import { ReadyLoop } from '../../packages/conclave/src/ready-loop.js';
 import { SnapshotReceiver } from '../../packages/conclave/src/snapshot-receiver.js';
 import { WriteTracker } from '../../packages/conclave/src/write-tracker.js';
 
-export const MUTANTS = ['snapshot-race', 'index-keyed-writes', 'replaced-write-resolves', 'all-at-apply', 'ack-before-durable', 'wall-clock-lease'] as const;
+export const MUTANTS = ['snapshot-race', 'index-keyed-writes', 'replaced-write-resolves', 'all-at-apply', 'ack-before-durable', 'wall-clock-lease', 'at-least-ignored'] as const;
 export type Mutant = (typeof MUTANTS)[number];
 
 /**
@@ -16,7 +17,7 @@ export type Mutant = (typeof MUTANTS)[number];
  * the replacing entry as soon as it learns it is committed; 24 seeds with flapping leaders
  * did not reach that window. Its other face, 'replaced-write-resolves', is caught.
  */
-export const CAUGHT: readonly Mutant[] = ['snapshot-race', 'replaced-write-resolves', 'all-at-apply', 'ack-before-durable', 'wall-clock-lease'];
+export const CAUGHT: readonly Mutant[] = ['snapshot-race', 'replaced-write-resolves', 'all-at-apply', 'ack-before-durable', 'wall-clock-lease', 'at-least-ignored'];
 
 type Proto = Record<string, unknown>;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a patched method's receiver and arguments are the production class's own
@@ -127,5 +128,14 @@ export function applyMutant(m: Mutant): () => void {
     }
     case 'wall-clock-lease':
       return () => {};
+    // Not a known defect: checks that the weak reads' check is not vacuous. A read with
+    // { atLeast: token } is served at once, like 'none', without waiting for the token's index.
+    case 'at-least-ignored':
+      return patch(ReadGate.prototype as unknown as Proto, 'readBarrier', (orig) =>
+        function (this: unknown, c: unknown, timeoutMs: number) {
+          if (typeof c === 'object' && c !== null && 'atLeast' in c) return Promise.resolve();
+          return orig.call(this, c, timeoutMs);
+        },
+      );
   }
 }

@@ -388,8 +388,20 @@ async function finalChecks(c: SimNodeCluster, clients: SimClients): Promise<void
       if (got !== undefined && got !== 'pending') v.push(`write ${f} reported as not done, yet found on ${id}`);
     }
   }
-  // Weak reads: never a value nobody wrote.
-  for (const w of clients.weakReads) if (w.value !== null && !clients.written.has(w.value)) v.push(`${w.consistency} read of ${w.key} at ${w.atMs.toFixed(0)} ms returned ${w.value}, which no client wrote`);
+  // Weak reads: never a value nobody wrote; atLeast never a value its token's write overwrote.
+  const completedAt = new Map<string, number>();
+  for (const o of clients.ops) {
+    const val = o.op.f === 'write' ? o.op.value : o.op.f === 'cas' && o.op.succeeded ? o.op.next : null;
+    if (o.outcome === 'ok' && val !== null) completedAt.set(`${o.key}\u0000${val}`, o.completeMs);
+  }
+  for (const w of clients.weakReads) {
+    if (w.value !== null && !clients.written.has(w.value)) v.push(`${w.consistency} read of ${w.key} at ${w.atMs.toFixed(0)} ms returned ${w.value}, which no client wrote`);
+    if (!w.after || w.value === null || w.value === w.after.value) continue;
+    const done = completedAt.get(`${w.key}\u0000${w.value}`);
+    if (done !== undefined && done < w.after.invokeMs) {
+      v.push(`atLeast read of ${w.key} at ${w.atMs.toFixed(0)} ms returned ${w.value}, written before the token's own write (${String(w.after.value)}) was even invoked`);
+    }
+  }
   const res = checkHistory(clients.ops, { maxStepsPerSegment: 2_000_000 });
   if (res.linearizable === false) for (const k of res.keys) if (k.linearizable === false) v.push(k.message ?? `key ${k.key} is not linearizable`);
   if (res.linearizable === 'unknown') s.note(null, 'linearizability: unknown (search budget)');
