@@ -46,11 +46,14 @@ export class ManualClock implements Clock {
     return this.timers.length;
   }
 
-  /** Moves time forward by `ms`, running each timer as its time comes (and the promise jobs it queues). */
-  async advance(ms: number): Promise<void> {
+  /**
+   * Moves time forward by `ms`, running each timer as its time comes (and the promise jobs it
+   * queues). `between` runs before each timer (a test with real I/O gives it event-loop turns).
+   */
+  async advance(ms: number, between: () => Promise<void> = settle): Promise<void> {
     const end = this.now + ms;
     for (let i = 0; i < 100_000; i++) {
-      await settle();
+      await between();
       const due = this.timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at || a.id - b.id)[0];
       if (!due) break;
       this.now = Math.max(this.now, due.at);
@@ -59,7 +62,7 @@ export class ManualClock implements Clock {
       due.fn();
     }
     this.now = end;
-    await settle();
+    await between();
   }
 
   private add(fn: () => void, delayMs: number, everyMs: number | null): Timer {

@@ -5,7 +5,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NodeStorage, type NodeStorageOptions } from '@conclave/storage';
-import { openNodeWith, socketNetwork, systemClock, type Clock, type Network, type Timer } from '../src/internal.js';
+import { FaultInjector } from '@conclave/transport';
+import { openNodeWith, socketNetwork, systemClock, type Clock, type Network, type PeerTransport, type Timer } from '../src/internal.js';
+import { ManualClock } from './rooms.js';
 import { freePorts, quietLogger, tempDir } from './helpers.js';
 
 const SRC = fileURLToPath(new URL('../src/', import.meta.url));
@@ -95,3 +97,68 @@ test('openNodeWith runs a node on the seams it is given: its clock, its storage,
     dir.remove();
   }
 });
+
+test('a whole node runs on a manual clock, a memory disk and a stand-in network: nothing moves until the clock does', async (t) => {
+  const clock = new ManualClock();
+  const sent: unknown[] = [];
+  const transport: PeerTransport = {
+    listenAddress: '127.0.0.1:1',
+    faults: new FaultInjector(1),
+    start: async () => {},
+    close: async () => {},
+    onMessage: () => {},
+    onSnapshot: () => {},
+    on: () => undefined,
+    send: (m) => {
+      sent.push(m);
+      return false;
+    },
+    sendSnapshot: async () => {
+      throw new Error('no peers');
+    },
+    setPeers: () => {},
+    registerAdminHandler: () => {},
+    stats: () => ({ peers: {} }),
+  };
+  const node = await openNodeWith(
+    { id: 'n1', dataDir: 'sim/n1', listen: '127.0.0.1:1', peers: { n1: '127.0.0.1:1' }, tickMs: 10, electionTicks: 10, logger: quietLogger },
+    {
+      clock,
+      random: { bytes: (n) => Buffer.alloc(n, 3) },
+      openStorage: (o) => NodeStorage.open({ ...o, backend: 'memory' }),
+      network: { createTransport: () => transport, connectAdmin: async () => Promise.reject(new Error('no network')) },
+    },
+  );
+  try {
+    await clock.advance(0, realTurns);
+    t.false(node.isLeader, 'no election without time');
+    for (let i = 0; i < 100 && !node.isLeader; i++) await clock.advance(10, realTurns);
+    t.true(node.isLeader, 'elected after some election timeouts of manual time');
+    const put = node.put('k', 'v');
+    for (let i = 0; i < 100 && !(await isSettled(put)); i++) await clock.advance(1, realTurns);
+    t.is((await put).token.groupId, 'conclave');
+    const get = node.get('k');
+    for (let i = 0; i < 100 && !(await isSettled(get)); i++) await clock.advance(1, realTurns);
+    t.is(await get, 'v');
+    t.is(sent.length, 0, 'a one-member group sends nothing');
+  } finally {
+    const closing = node.close();
+    for (let i = 0; i < 100 && !(await isSettled(closing)); i++) await clock.advance(1, realTurns);
+    await closing;
+  }
+});
+
+/** The memory disk answers on the event loop: give it real turns between timers. */
+async function realTurns(): Promise<void> {
+  for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+}
+
+async function isSettled(p: Promise<unknown>): Promise<boolean> {
+  let settled = false;
+  p.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  await realTurns();
+  return settled;
+}
