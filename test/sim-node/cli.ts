@@ -1,43 +1,11 @@
 // `npm run sim:node -- [--seeds N] [--start S] [--seed S] [--nodes 3|5] [--chaos-ms MS]`
 // Runs whole-node simulation seeds; --seed replays one and prints its trace.
-import { parseArgs } from 'node:util';
+import { intOption, parseSeedArgs } from '../sim/seed-args.js';
 import { runSeed } from './schedule.js';
 
-function usage(message: string): never {
-  console.error(`sim:node: ${message}`);
-  console.error('usage: npm run sim:node -- [--seeds N] [--start S] [--seed S] [--nodes 3|5] [--chaos-ms MS] [--trace-lines N]');
-  process.exit(2);
-}
-
-let values;
-try {
-  ({ values } = parseArgs({
-    options: {
-      seeds: { type: 'string' },
-      start: { type: 'string' },
-      seed: { type: 'string' },
-      nodes: { type: 'string' },
-      'chaos-ms': { type: 'string' },
-      'trace-lines': { type: 'string' },
-    },
-    strict: true,
-  }));
-} catch (err) {
-  usage((err as Error).message);
-}
-const int = (name: string, v: string | undefined, dflt: number | undefined, min: number): number | undefined => {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < min) usage(`--${name} must be an integer >= ${min}, got '${v}'`);
-  return n;
-};
-const nodes = int('nodes', values.nodes, undefined, 1);
-if (nodes !== undefined && nodes !== 3 && nodes !== 5) usage(`--nodes must be 3 or 5, got ${nodes}`);
-const chaosMs = int('chaos-ms', values['chaos-ms'], undefined, 0);
-const single = int('seed', values.seed, undefined, 0);
-const traceLines = int('trace-lines', values['trace-lines'], undefined, 0);
-const count = single !== undefined ? 1 : int('seeds', values.seeds, 100, 1)!;
-const start = single ?? int('start', values.start, 1, 0)!;
+const args = parseSeedArgs('sim:node', 'npm run sim:node -- [--seeds N] [--start S] [--seed S] [--nodes 3|5] [--chaos-ms MS] [--trace-lines N]', 100, ['trace-lines']);
+const { nodes, chaosMs, single, count, start } = args;
+const traceLines = intOption(args, 'trace-lines', 0);
 
 const t0 = performance.now();
 let simulatedMs = 0;
