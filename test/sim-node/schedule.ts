@@ -72,10 +72,11 @@ export async function runSeed(opts: SeedOptions): Promise<SeedResult> {
   const s = c.sched;
   const rnd = s.random;
   const slow = 1 - MAX_DRIFT;
-  // The bounds every promise must settle within (docs: the write's and read's deadlines,
-  // plus forwarding's connect and the follower's wait for its apply), on the slowest clock.
-  const writeBoundMs = (ACK_TIMEOUT_MS + INSUFFICIENT_REPLICAS_TIMEOUT_MS + 2000 + 2000 + c.electionTimeoutMs + 2 * tickMs + 1000) / slow;
-  const readBoundMs = (READ_TIMEOUT_MS + 2 * tickMs + 200) / slow;
+  // The bounds every promise must settle within, on the slowest clock: a read's deadline, and
+  // a write's (the wait for replicas, the ack timeout, forwarding's 2 s margin, a follower's
+  // wait for its own apply), plus one tick.
+  const writeBoundMs = (ACK_TIMEOUT_MS + INSUFFICIENT_REPLICAS_TIMEOUT_MS + 2000 + c.electionTimeoutMs + tickMs) / slow;
+  const readBoundMs = (READ_TIMEOUT_MS + tickMs) / slow;
   const clients = new SimClients(s, {
     processes: 4,
     keys: 4,
