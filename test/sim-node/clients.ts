@@ -277,6 +277,14 @@ export class SimClients {
     for (let i = 0; i < this.opts.keys; i++) void this.read(10_000 + this.nextOp, t, this.key(i), 'lease');
   }
 
+  /** Writes of fresh keys through one node at once, as the application beside it would make (the flapping-leader fault aims them at the leader it cuts off). */
+  writeBurst(t: Target, n: number): void {
+    for (let i = 0; i < n; i++) {
+      const value = `burst${this.nextOp}-${i}`;
+      void this.freshWrite(0, t, `fresh:${value}`, value);
+    }
+  }
+
   /** A linearizable scan of every register: per key, a read at one instant. */
   private async scan(p: number, t: Target): Promise<void> {
     const invokeMs = this.sched.nowMs;

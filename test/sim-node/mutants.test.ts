@@ -2,14 +2,14 @@
 // re-introduced by mutants.ts, must be caught within the seeds of sim-node.test.ts. A
 // weakened simulation (a check dropped, a fault no longer injected) fails here.
 import test from 'ava';
-import { applyMutant, CAUGHT } from './mutants.js';
+import { applyMutant, MUTANTS } from './mutants.js';
 import { runSeed } from './schedule.js';
 import { WriteTracker } from '../../packages/conclave/src/write-tracker.js';
 
 /** The seeds sim-node.test.ts runs: each mutant must be caught within them. */
 const SEEDS = Number(process.env.CONCLAVE_SIM_NODE_SEEDS ?? 24);
 
-for (const m of CAUGHT) {
+for (const m of MUTANTS) {
   test.serial(`mutant '${m}' is caught within ${SEEDS} seeds`, async (t) => {
     const undo = applyMutant(m);
     try {

@@ -203,25 +203,27 @@ export async function runSeed(opts: SeedOptions): Promise<SeedResult> {
     } else if (x < 0.94) {
       c.wire.net.profile = { ...c.wire.net.profile, dropRate: rnd() * 0.2, duplicateRate: rnd() * 0.05 };
       later(500 + rnd() * 3000, 'links calm', () => (c.wire.net.profile = { ...c.wire.net.profile, dropRate: 0.01, duplicateRate: 0.01 }));
-    } else if (x < 0.97) {
-      // A flapping leader: cut off while its clients keep writing, then back just as the
-      // leader elected meanwhile dies, so that it may lead again over its own truncated tail.
+    } else {
+      // A flapping leader: cut off alone while its clients keep writing to it, then it meets
+      // the leader elected meanwhile (and only it), which dies: the old leader may lead
+      // again over its own truncated tail, with those writes still waiting.
       const a = c.leader();
       if (a) {
         c.wire.net.partition([[a.id], [...c.hosts.keys()].filter((id) => id !== a.id)]);
-        later(c.electionTimeoutMs * (2 + rnd() * 2), `flap: ${a.id} back`, () => {
-          c.wire.net.heal();
-          later(1 + rnd() * 30, 'flap: the new leader dies', () => {
-            const b = c.leader();
-            if (b && b.id !== a.id) {
-              c.crash(b.id);
-              later(500 + rnd() * 2000, `restart ${b.id}`, () => c.restart(b.id));
-            }
+        const t = c.targets().find((x) => x.id === a.id);
+        if (t) clients.writeBurst(t, 20 + Math.floor(rnd() * 40));
+        later(c.electionTimeoutMs * (2 + rnd() * 2), `flap: ${a.id} meets the new leader`, () => {
+          const b = c.leader();
+          if (!b || b.id === a.id) return void c.wire.net.heal();
+          c.wire.net.partition([[a.id, b.id], [...c.hosts.keys()].filter((id) => id !== a.id && id !== b.id)]);
+          later(100 + rnd() * 300, `flap: ${b.id} dies`, () => {
+            c.crash(b.id);
+            c.wire.net.heal();
+            later(500 + rnd() * 2000, `restart ${b.id}`, () => c.restart(b.id));
           });
         });
       }
     }
-    // else: a quiet interval
   }
 
   // Healing: the network calm and whole, every node resumed, repaired and running.
