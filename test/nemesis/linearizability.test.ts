@@ -169,7 +169,7 @@ function simulate(commands: readonly Command[], processes: number, keys: number)
         const pool = [null, ...values];
         o = { f: 'cas', expected: pool[(c.pick >>> 5) % pool.length] ?? null, next: `v${unique++}` };
       }
-      if (o.f !== 'read') values.push(o.f === 'write' ? o.value : o.next);
+      if (o.f !== 'read') values.push((o.f === 'write' ? o.value : o.next) as string);
       open.set(p, { process: p, key, op: o, invokeMs: now, applied: false });
     } else if (action === 2 && busy.length > 0) {
       const o = busy[c.pick % busy.length]!;
@@ -289,4 +289,19 @@ test('a violation prints the minimal failing history: one stale read among hundr
   t.true(failure.ops.length <= 3, `${failure.ops.length} ops`);
   t.true(failure.ops.some((o) => o.op.process === 5), 'the stale read is in it');
   t.regex(text, /p5 ok -> "v100"/);
+});
+
+test('an indeterminate delete may explain a later read of nothing; a completed delete must', (t) => {
+  const w = (process: number, op: RegisterOp, outcome: HistoryOp['outcome'], invokeMs: number, completeMs: number): HistoryOp => ({ process, key: 'k', op, outcome, invokeMs, completeMs });
+  const base = [w(1, { f: 'write', value: 'a' }, 'ok', 0, 1), w(2, { f: 'read', value: 'a' }, 'ok', 2, 3)];
+  const lost = [...base, w(1, { f: 'write', value: null }, 'info', 4, 5), w(2, { f: 'read', value: null }, 'ok', 6, 7)];
+  t.true(checkKey('k', lost).linearizable);
+  const neverDeleted = [...base, w(2, { f: 'read', value: null }, 'ok', 6, 7)];
+  t.false(checkKey('k', neverDeleted).linearizable);
+  const deletedThenRead = [...base, w(1, { f: 'write', value: null }, 'ok', 4, 5), w(2, { f: 'read', value: 'a' }, 'ok', 6, 7)];
+  t.false(checkKey('k', deletedThenRead).linearizable);
+  const deletedThenNothing = [...base, w(1, { f: 'write', value: null }, 'ok', 4, 5), w(2, { f: 'read', value: null }, 'ok', 6, 7)];
+  t.true(checkKey('k', deletedThenNothing).linearizable, 'unique mode: a delete is not merged with unobserved values');
+  const racing = [...base, w(1, { f: 'write', value: null }, 'ok', 4, 10), w(3, { f: 'write', value: 'b' }, 'ok', 5, 9), w(2, { f: 'read', value: null }, 'ok', 11, 12)];
+  t.true(checkKey('k', racing).linearizable, 'a delete concurrent with a write may land last');
 });

@@ -33,12 +33,14 @@ export function compareNumbers(a: number, b: number): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** True when some value is written twice, or a failed CAS does not say what it found. */
+/** True when some value is written twice, a failed CAS does not say what it found, or a delete's outcome is unknown. */
 export function needsGeneralMode(ops: readonly HistoryOp[]): boolean {
   const written = new Set<string>();
   for (const h of ops) {
     if (isBlindCasFailure(h)) return true;
     if (h.outcome === 'fail') continue;
+    // An indeterminate delete: no observer names it, so it must stay open to the end.
+    if (h.outcome === 'info' && h.op.f === 'write' && h.op.value === null) return true;
     const v = produced(h.op);
     if (v === null) continue;
     if (written.has(v)) return true;
@@ -59,8 +61,9 @@ export function prepareKey(ops: readonly HistoryOp[]): SearchOp[] {
 }
 
 function modelOf(op: RegisterOp, observedValues: ReadonlySet<Value>): RegisterOp {
-  if (op.f === 'write' && !observedValues.has(op.value)) return { f: 'write', value: UNOBSERVED };
-  if (op.f === 'cas' && op.succeeded !== false && !observedValues.has(op.next)) return { ...op, next: UNOBSERVED };
+  // A delete (null) is never merged: the initial value is null too, and reads of nothing observe it.
+  if (op.f === 'write' && op.value !== null && !observedValues.has(op.value)) return { f: 'write', value: UNOBSERVED };
+  if (op.f === 'cas' && op.succeeded !== false && op.next !== null && !observedValues.has(op.next)) return { ...op, next: UNOBSERVED };
   return op;
 }
 

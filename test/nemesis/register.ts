@@ -7,7 +7,8 @@ export type Value = string | null;
 export type RegisterOp =
   /** `value`: what the read returned (only meaningful when ok). */
   | { readonly f: 'read'; readonly value: Value }
-  | { readonly f: 'write'; readonly value: string }
+  /** A null value is a delete. */
+  | { readonly f: 'write'; readonly value: Value }
   /**
    * When ok: `succeeded`, and `current` = the value the CAS found. A failed CAS without
    * `current` (Jepsen's `:fail :cas`) only says the register did not hold `expected`.

@@ -1,41 +1,9 @@
 // `npm run sim -- [--seeds N] [--start S] [--seed S] [--nodes 3|5] [--chaos-ms MS]`
 // Runs random failure schedules through the pure core and reports speed and violations.
-import { parseArgs } from 'node:util';
+import { parseSeedArgs } from './seed-args.js';
 import { runSeed } from './schedule.js';
 
-function usage(message: string): never {
-  console.error(`sim: ${message}`);
-  console.error('usage: npm run sim -- [--seeds N] [--start S] [--seed S] [--nodes 3|5] [--chaos-ms MS]');
-  process.exit(2);
-}
-
-let values;
-try {
-  ({ values } = parseArgs({
-    options: {
-      seeds: { type: 'string' },
-      start: { type: 'string' },
-      seed: { type: 'string' },
-      nodes: { type: 'string' },
-      'chaos-ms': { type: 'string' },
-    },
-    strict: true,
-  }));
-} catch (err) {
-  usage((err as Error).message);
-}
-const int = (name: string, v: string | undefined, dflt: number | undefined, min: number): number | undefined => {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < min) usage(`--${name} must be an integer >= ${min}, got '${v}'`);
-  return n;
-};
-const nodes = int('nodes', values.nodes, undefined, 1);
-if (nodes !== undefined && nodes !== 3 && nodes !== 5) usage(`--nodes must be 3 or 5, got ${nodes}`);
-const chaosMs = int('chaos-ms', values['chaos-ms'], undefined, 0);
-const single = int('seed', values.seed, undefined, 0);
-const count = single !== undefined ? 1 : int('seeds', values.seeds, 1000, 1)!;
-const start = single ?? int('start', values.start, 1, 0)!;
+const { nodes, chaosMs, single, count, start } = parseSeedArgs('sim', 'npm run sim -- [--seeds N] [--start S] [--seed S] [--nodes 3|5] [--chaos-ms MS]', 1000);
 
 const t0 = performance.now();
 let steps = 0;

@@ -1,0 +1,93 @@
+// The override on a minority, with whole nodes: a partition cuts five members 2 | 3, the
+// minority's member gets the override and elects itself, both sides acknowledge writes,
+// then the group heals. Divergence is expected; it must never be silent: every
+// acknowledged write the group no longer has must be listed in a rollback report (written
+// to the node's disk before it rolls back) or counted by a node that refuses to roll back.
+import test from 'ava';
+import { SimNodeCluster } from './cluster.js';
+
+/** Runs the scheduler until `p` settles (or `forMs` pass); its value, or the error. */
+async function settle<T>(c: SimNodeCluster, p: Promise<T>, forMs = 10_000): Promise<{ ok: true; value: T } | { ok: false; error: Error }> {
+  let r: { ok: true; value: T } | { ok: false; error: Error } | null = null;
+  p.then(
+    (value) => (r = { ok: true, value }),
+    (error: Error) => (r = { ok: false, error }),
+  );
+  await c.run(forMs, () => r !== null);
+  return r ?? { ok: false, error: new Error(`did not settle within ${forMs} ms`) };
+}
+
+interface Outcome {
+  readonly acked: number;
+  readonly lost: readonly string[];
+  readonly reported: ReadonlySet<string>;
+  /** Nodes that refuse to roll back and count what they would lose (prohibited, or taken for damaged). */
+  readonly refusing: number;
+  readonly states: Readonly<Record<string, string>>;
+  readonly violations: readonly string[];
+}
+
+/** Five members cut 2 | 3, the override on n1, writes on both sides, then the heal. */
+async function splitBrain(seed: number): Promise<Outcome> {
+  const c = new SimNodeCluster({ seed, nodes: 5, nodeOptions: { rollbackLimit: seed % 2 === 0 ? 2 : 10, durability: { ackTimeoutMs: 2000 } } });
+  const rollbacks: { lostWrites: readonly { command: unknown }[] }[] = [];
+  for (const id of Object.keys(c.peers)) c.start(id);
+  if (!(await c.run(5000, () => c.leader() !== null))) throw new Error('no leader');
+  for (const h of c.hosts.values()) h.node!.on('rollback', (r) => rollbacks.push(r));
+  const majority = ['n3', 'n4', 'n5'];
+  c.wire.net.partition([['n1', 'n2'], majority]);
+  await c.run(3 * c.electionTimeoutMs);
+  const n1 = c.hosts.get('n1')!.node!;
+  if (!(await settle(c, n1.setElectableGroupSizeOverride(2, { force: true }))).ok) throw new Error('override refused');
+  if (!(await c.run(5000, () => n1.isLeader))) throw new Error('n1 did not lead the minority');
+  const acked = new Map<string, string>();
+  for (let i = 0; i < 4; i++) {
+    if ((await settle(c, n1.put(`m${i}`, `minority-${i}`))).ok) acked.set(`m${i}`, `minority-${i}`);
+    const l = majority.map((id) => c.hosts.get(id)!.node!).find((n) => n.isLeader);
+    if (l && (await settle(c, l.put(`M${i}`, `majority-${i}`))).ok) acked.set(`M${i}`, `majority-${i}`);
+    await c.run(100);
+  }
+  if (![...acked.keys()].some((k) => k.startsWith('m'))) throw new Error('the minority acknowledged nothing');
+  c.wire.net.heal();
+  await c.run(20 * c.electionTimeoutMs);
+  const leader = c.leader()!.node!;
+  const lost: string[] = [];
+  for (const [key, value] of acked) {
+    const r = await settle(c, leader.get(key));
+    if (!r.ok || r.value !== value) lost.push(`${key}=${value}`);
+  }
+  const reported = new Set(
+    rollbacks.flatMap((r) =>
+      r.lostWrites.map((w) => {
+        const cmd = w.command as { key?: string; value?: unknown };
+        return `${cmd.key}=${String(cmd.value)}`;
+      }),
+    ),
+  );
+  const states: Record<string, string> = {};
+  for (const h of c.hosts.values()) states[h.id] = h.node?.status().rollback.state ?? h.state;
+  const refusing = Object.values(states).filter((x) => x === 'prohibited' || x === 'divergedWithoutOverride').length;
+  return { acked: acked.size, lost, reported, refusing, states, violations: c.violations };
+}
+
+for (const seed of [1, 2, 3, 4]) {
+  test.serial(`seed ${seed}: writes acknowledged under a minority's override are lost only with a report`, async (t) => {
+    const o = await splitBrain(seed);
+    t.log(`acknowledged ${o.acked}, gone ${o.lost.length} (${o.lost.join(' ')}); rollback states ${JSON.stringify(o.states)}`);
+    t.true(o.lost.length > 0, "one side's acknowledged writes are gone, as the override allows");
+    for (const l of o.lost) t.true(o.reported.has(l) || o.refusing > 0, `${l} is gone without a rollback report or a refusing node`);
+    t.deepEqual(o.violations, []);
+  });
+}
+
+// Found by this simulation: n2, which never ran with the override but committed entries
+// under its leader n1's override, meets the majority's leader after the heal and is taken
+// for damaged data: "neither it nor the leader ran with an electable group size override
+// while they were committed. Only damaged data explains that" (DIVERGED_WITHOUT_OVERRIDE),
+// and it stays out of the group. A follower does not record the leader's override span
+// (the appends carry it) in its own. For the lead; test.failing until it is fixed.
+test.failing('a member that only followed the override leader is not taken for damaged data', async (t) => {
+  const o = await splitBrain(3);
+  t.log(JSON.stringify(o.states));
+  t.false(Object.values(o.states).includes('divergedWithoutOverride'));
+});

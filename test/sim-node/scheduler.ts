@@ -1,0 +1,181 @@
+// One seeded scheduler with virtual time for a whole simulated group: every timer, message
+// delivery and disk completion is an event. Real promises still run, so after each event
+// the scheduler lets the microtask queue drain (one setImmediate turn: Node empties the
+// nextTick and microtask queues before it) before it takes the next one. With no real
+// timers, sockets or files in the process's work, that makes a run a pure function of
+// its seed. Events of a paused owner (a node) are held and run, in order, when it resumes.
+import { createHash, type Hash } from 'node:crypto';
+import { seededRandom, type RandomSource } from '@conclave/core';
+import { EventQueue } from '../sim/event-queue.js';
+
+export interface SimEvent {
+  readonly atMs: number;
+  readonly seq: number;
+  /** The node whose process runs it (its pause holds it), or null for the world's events. */
+  readonly owner: string | null;
+  readonly label: string;
+  readonly run: () => void;
+  cancelled: boolean;
+}
+
+export interface SchedulerOptions {
+  seed: number;
+  /** Keep every trace line (a replay); otherwise only the last `traceTailLines`. */
+  keepTrace?: boolean;
+  traceTailLines?: number;
+}
+
+/** Turns of the event loop between events: enough to empty the microtask queue. */
+const drainTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+export class Scheduler {
+  readonly random: RandomSource;
+  readonly seed: number;
+  nowMs = 0;
+  steps = 0;
+  private seq = 0;
+  private readonly queue = new EventQueue<SimEvent>();
+  private readonly paused = new Map<string, SimEvent[]>();
+  private readonly dead = new Set<string>();
+  private readonly hash: Hash = createHash('sha256');
+  private readonly keepTrace: boolean;
+  private readonly tailLines: number;
+  private readonly lines: string[] = [];
+  private running = false;
+
+  constructor(opts: SchedulerOptions) {
+    this.seed = opts.seed;
+    this.random = seededRandom(opts.seed);
+    this.keepTrace = opts.keepTrace === true;
+    this.tailLines = opts.traceTailLines ?? 200;
+  }
+
+  /** A uniform draw in [lo, hi). */
+  uniform(lo: number, hi: number): number {
+    return lo + this.random() * (hi - lo);
+  }
+
+  chance(p: number): boolean {
+    return p > 0 && this.random() < p;
+  }
+
+  at(atMs: number, owner: string | null, label: string, run: () => void): SimEvent {
+    if (!Number.isFinite(atMs)) throw new Error(`event '${label}' at a non-finite time ${atMs}`);
+    const ev: SimEvent = { atMs: Math.max(atMs, this.nowMs), seq: this.seq++, owner, label, run, cancelled: false };
+    this.queue.push(ev);
+    return ev;
+  }
+
+  after(delayMs: number, owner: string | null, label: string, run: () => void): SimEvent {
+    return this.at(this.nowMs + Math.max(0, delayMs), owner, label, run);
+  }
+
+  /** A promise resolved by an event `delayMs` from now. */
+  sleep(delayMs: number, owner: string | null, label: string): Promise<void> {
+    return new Promise((resolve) => this.after(delayMs, owner, label, resolve));
+  }
+
+  cancel(ev: SimEvent | null | undefined): void {
+    if (ev) ev.cancelled = true;
+  }
+
+  pause(owner: string): void {
+    if (!this.paused.has(owner)) this.paused.set(owner, []);
+    this.note(owner, 'paused');
+  }
+
+  isPaused(owner: string): boolean {
+    return this.paused.has(owner);
+  }
+
+  /** Runs the owner's held events now, in the order they were due. */
+  resume(owner: string): void {
+    const held = this.paused.get(owner);
+    if (!held) return;
+    this.paused.delete(owner);
+    this.note(owner, `resumed (${held.length} held events)`);
+    for (const ev of held) this.queue.push({ ...ev, atMs: this.nowMs, seq: this.seq++ });
+  }
+
+  /** Voids every held and queued event of `owner`, now and later (its process died). */
+  kill(owner: string): void {
+    this.paused.delete(owner);
+    this.dead.add(owner);
+    this.note(owner, 'killed');
+  }
+
+  isDead(owner: string): boolean {
+    return this.dead.has(owner);
+  }
+
+  /** A line in the trace (hashed, and kept for the report). */
+  note(owner: string | null, text: string): void {
+    const line = `${this.nowMs.toFixed(3)} ${owner ?? '-'} ${text}`;
+    this.hash.update(line);
+    this.hash.update('\n');
+    if (this.keepTrace) this.lines.push(line);
+    else {
+      this.lines.push(line);
+      if (this.lines.length > this.tailLines * 2) this.lines.splice(0, this.lines.length - this.tailLines);
+    }
+  }
+
+  /** The trace's lines: all of them with keepTrace, else the last ones. */
+  traceLines(): readonly string[] {
+    return this.keepTrace ? this.lines : this.lines.slice(-this.tailLines);
+  }
+
+  /** A digest of every trace line so far: equal digests, equal runs. */
+  digest(): string {
+    return this.hash.copy().digest('hex');
+  }
+
+  /** Lets pending microtasks run without advancing time. */
+  async settle(): Promise<void> {
+    await drainTurn();
+  }
+
+  /**
+   * Runs events in time order until `done()` holds (checked after each), `forMs` of virtual
+   * time passes, or `maxSteps` events ran. True when `done()` held.
+   */
+  async run(opts: { forMs: number; done?: () => boolean; maxSteps?: number; afterEach?: () => void }): Promise<boolean> {
+    if (this.running) throw new Error('scheduler.run is not reentrant');
+    this.running = true;
+    try {
+      const until = this.nowMs + opts.forMs;
+      const maxSteps = opts.maxSteps ?? 5_000_000;
+      await drainTurn();
+      if (opts.done?.()) return true;
+      for (let i = 0; i < maxSteps; i++) {
+        const ev = this.queue.peek();
+        if (!ev || ev.atMs > until) break;
+        this.queue.pop();
+        if (ev.cancelled) continue;
+        if (ev.owner !== null) {
+          if (this.dead.has(ev.owner)) continue;
+          const held = this.paused.get(ev.owner);
+          if (held) {
+            held.push(ev);
+            continue;
+          }
+        }
+        this.nowMs = ev.atMs;
+        this.steps++;
+        this.note(ev.owner, ev.label);
+        ev.run();
+        await drainTurn();
+        opts.afterEach?.();
+        if (opts.done?.()) return true;
+      }
+      if (this.nowMs < until && (this.queue.peek()?.atMs ?? Infinity) > until) this.nowMs = until;
+      return opts.done?.() ?? false;
+    } finally {
+      this.running = false;
+    }
+  }
+
+  get pendingEvents(): number {
+    return this.queue.size;
+  }
+}
