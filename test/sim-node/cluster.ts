@@ -132,11 +132,14 @@ export class SimNodeCluster {
       ...(h.joinVia ? { join: h.joinVia } : { peers: this.peers }),
       tickMs: this.tickMs,
       electionTicks: this.electionTicks,
+      // A pino-compatible logger: (fields, message); the trace keeps the message and event.
       logger: {
-        info: (m) => sched.note(owner, `info: ${m}`),
-        warn: (m) => sched.note(owner, `warn: ${m}`),
-        error: (m) => sched.note(owner, `error: ${m}`),
+        info: (f, m) => sched.note(owner, `info: ${m ?? ''} [${String(f.event)}]`),
+        warn: (f, m) => sched.note(owner, `warn: ${m ?? ''} [${String(f.event)}]`),
+        error: (f, m) => sched.note(owner, `error: ${m ?? ''} [${String(f.event)}]`),
       },
+      // The simulated network serves no HTTP, so no /metrics.
+      metrics: false,
       ...this.opts.nodeOptions,
     };
     sched.note(owner, 'starting');
@@ -284,7 +287,11 @@ export class SimNodeCluster {
    * its entry durably (synced on its disk), or have applied past it durably.
    */
   checkAllDurable(via: Target, token: { index: number; term: number }): void {
-    const members = via.node.status().members.filter((m) => !m.removed && m.type === 'electable');
+    // A member that any live node has already applied a removal of no longer counts: the
+    // leader decides 'all' on its own membership, which may be ahead of via's.
+    const removedSomewhere = new Set<string>();
+    for (const h of this.hosts.values()) for (const m of h.node?.status().members ?? []) if (m.removed) removedSomewhere.add(m.id);
+    const members = via.node.status().members.filter((m) => !m.removed && m.type === 'electable' && !removedSomewhere.has(m.id));
     for (const m of members) {
       const h = this.hosts.get(m.id);
       if (!h) continue;

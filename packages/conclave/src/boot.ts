@@ -18,6 +18,8 @@ export async function openNodeStorage(ctx: NodeContext): Promise<void> {
     // so a crash only re-applies them; this takes two fsyncs off every commit (bench/README.md).
     deferApplyWrites: true,
     timers: ctx.clock,
+    // A failed background flush stops the node at once, not at its next write.
+    onFailure: (err) => ctx.fail(err),
     ...(o.snapshotIntervalEntries !== undefined ? { snapshotIntervalEntries: o.snapshotIntervalEntries } : {}),
     ...(o.entriesKeptAfterSnapshot !== undefined ? { entriesKeptAfterSnapshot: o.entriesKeptAfterSnapshot } : {}),
     ...(o.snapshotIntervalBytes !== undefined ? { snapshotIntervalBytes: o.snapshotIntervalBytes } : {}),

@@ -136,6 +136,7 @@ export class NodeStorage {
 
   private state: 'open' | 'closing' | 'closed' = 'open';
   private failure: StorageIoError | null = null;
+  private readonly onFailure: ((err: StorageIoError) => void) | null;
   private queueTail: Promise<void> = Promise.resolve();
 
   private hs: HardState = EMPTY_HARD_STATE;
@@ -173,6 +174,7 @@ export class NodeStorage {
     this.memory = memory;
     this.ownsMemory = ownsMemory;
     this.syncPolicy = options.syncPolicy ?? 'sync';
+    this.onFailure = options.onFailure ?? null;
     this.noSyncFlushIntervalMs = positiveInt(options.noSyncFlushIntervalMs, DEFAULT_NO_SYNC_FLUSH_INTERVAL_MS, 'noSyncFlushIntervalMs');
     this.noSyncFlushBytes = positiveInt(options.noSyncFlushBytes, DEFAULT_NO_SYNC_FLUSH_BYTES, 'noSyncFlushBytes');
     if (options.deferApplyWrites !== undefined && typeof options.deferApplyWrites !== 'boolean') throw new InvalidArgumentError('deferApplyWrites must be a boolean');
@@ -432,7 +434,10 @@ export class NodeStorage {
   }
 
   private fail(err: unknown, what: string): never {
-    if (!this.failure) this.failure = new StorageIoError(this.path, what, err);
+    if (!this.failure) {
+      this.failure = new StorageIoError(this.path, what, err);
+      this.onFailure?.(this.failure);
+    }
     throw this.failure;
   }
 

@@ -1,6 +1,7 @@
 // The shapes NodeStorage takes and returns.
 import type { ConclaveError, Entry, GroupMetadata, HardState, SnapshotMeta, OverrideSpan } from '@conclave/core';
 import type { LogPosition } from './codec.js';
+import type { StorageIoError } from './errors.js';
 import type { MemoryBackend } from './raw-db.js';
 import type { StorageDisk } from './disk.js';
 import type { SyncPolicy } from './sync-policy.js';
@@ -17,6 +18,11 @@ export interface NodeStorageOptions {
   readonly disk?: StorageDisk;
   /** @internal For the simulation: the timer of the write-behind flush (default: the global setTimeout). */
   readonly timers?: StorageTimers;
+  /**
+   * Called once, at once, when the storage becomes fail-stop: also when the failing write was
+   * a background flush nobody awaits, so that the node stops now rather than at its next write.
+   */
+  readonly onFailure?: (err: StorageIoError) => void;
   /** The group this node belongs to, when the caller knows it: a directory of another group is refused. */
   readonly groupId?: string;
   readonly syncPolicy?: SyncPolicy;

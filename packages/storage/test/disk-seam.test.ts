@@ -12,6 +12,7 @@ function memoryDisk(): StorageDisk & { files: Map<string, Buffer>; damage: strin
     files: new Map<string, Buffer>(),
     damage: [] as string[],
     locked: false,
+    failWrites: false,
     checkBeforeOpen: async () => {},
     createDb(): RawDb {
       let open = false;
@@ -31,7 +32,8 @@ function memoryDisk(): StorageDisk & { files: Map<string, Buffer>; damage: strin
         },
         get: (k, o) => level.get(k, o as never),
         snapshot: () => level.snapshot(),
-        batch: (ops) => level.batch(ops), // memory-level has no sync option: every batch is "durable" here
+        // memory-level has no sync option: every batch is "durable" here
+        batch: (ops) => (disk.failWrites ? Promise.reject(Object.assign(new Error('Input/output error'), { code: 'EIO' })) : level.batch(ops)),
         iterator: (o) => level.iterator(o as never) as never,
         clear: (o) => level.clear(o as never),
       };
@@ -86,6 +88,37 @@ test('the write-behind flush runs on the timers given, with the interval configu
     t.is(await s.get('k'), 'v');
   } finally {
     await s.close();
+  }
+});
+
+test('a write-behind flush that fails on its timer reports the failure at once (onFailure), not at the next use', async (t) => {
+  const pending: (() => void)[] = [];
+  const timers: StorageTimers = {
+    setTimeout: (fn) => {
+      pending.push(fn);
+      return { unref: () => {} };
+    },
+    clearTimeout: () => {},
+  };
+  const disk = memoryDisk();
+  const failures: Error[] = [];
+  const s = await NodeStorage.open({ path: 'sim/n3', disk, syncPolicy: 'noSync', timers, onFailure: (err) => failures.push(err) });
+  try {
+    await s.initializeGroup(initialGroup('g', { n1: '127.0.0.1:7001' }));
+    const entries: Entry[] = [{ index: 1, term: 1, type: 'normal', data: encodeCommand({ op: 'put', key: 'k', value: 'v' }) }];
+    await s.writeReady({ hardState: { term: 1, vote: 'n1', commit: 1 }, entries });
+    await s.applyEntries(entries);
+    t.is(pending.length, 1, 'a flush timer is armed');
+    disk.failWrites = true;
+    pending[0]!();
+    for (let i = 0; i < 100 && failures.length === 0; i++) await new Promise((r) => setImmediate(r));
+    t.is(failures.length, 1, 'the failure was reported when the flush on the timer failed');
+    t.is((failures[0] as { code?: string }).code, 'STORAGE_IO');
+    t.regex(failures[0]!.message, /sim\/n3.*fail-stop/);
+    await t.throwsAsync(s.writeReady({ hardState: { term: 2, vote: 'n1', commit: 1 } }), { message: /fail-stop/ });
+    t.is(failures.length, 1, 'reported once');
+  } finally {
+    await s.close().catch(() => {});
   }
 });
 
