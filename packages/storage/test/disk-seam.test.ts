@@ -6,7 +6,7 @@ import { initialGroup, type Entry } from '@conclave/core';
 import { DamagedDataDirectoryError, encodeCommand, NodeStorage, StorageLockedError, type RawDb, type StorageDisk, type StorageTimers } from '../src/index.js';
 
 /** A disk in memory: one database kept across opens (a close leaves its data), side files in a map. */
-function memoryDisk(): StorageDisk & { files: Map<string, Buffer>; damage: string[]; locked: boolean } {
+function memoryDisk(): StorageDisk & { files: Map<string, Buffer>; damage: string[]; locked: boolean; failWrites: boolean } {
   const level = new MemoryLevel<Buffer, Buffer>({ keyEncoding: 'buffer', valueEncoding: 'buffer' });
   const disk = {
     files: new Map<string, Buffer>(),
