@@ -14,13 +14,23 @@ const DRILL = fileURLToPath(new URL('../../scripts/drill-majority-failure.ts', i
 const DRILL_TIMEOUT_MS = 270_000;
 
 async function runDrill(scenario: string): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), DRILL, '--scenario', scenario], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group: a drill killed at the deadline takes its node processes with it
+  // (a SIGKILLed drill cannot stop them itself, and they would outlive the test).
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), DRILL, '--scenario', scenario], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let out = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr.on('data', (b: Buffer) => (out += b.toString()));
-  const killer = setTimeout(() => child.kill('SIGKILL'), DRILL_TIMEOUT_MS);
+  const killGroup = () => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  };
+  const killer = setTimeout(killGroup, DRILL_TIMEOUT_MS);
   const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
   clearTimeout(killer);
+  killGroup(); // anything the drill left running (it stops its nodes itself when it ends normally)
   return { code, out };
 }
 
