@@ -70,7 +70,7 @@ test('malformed arguments exit 2 with a message naming the argument, never a sta
     [['node', 'start', '--id', 'n1'], /required option '--data/],
     [['node', 'start', '--id', 'n1', '--data', data], /required option '--listen/],
     [['node', 'start', '--id', 'n1', '--data', data, '--listen', 'nohost'], /listen 'nohost' is not HOST:PORT/],
-    [['node', 'start', '--id', 'n1', '--data', data, '--listen', '127.0.0.1:99999'], /port from 1 to 65535/],
+    [['node', 'start', '--id', 'n1', '--data', data, '--listen', '127.0.0.1:99999'], /port from 0 to 65535/],
     [['node', 'start', '--id', 'bad id!', '--data', data, '--listen', '127.0.0.1:7001', '--peers', 'bad id!=127.0.0.1:7001'], /bad id!/],
     [start('--tick-ms', 'abc'), /--tick-ms must be an integer/],
     [start('--tick-ms', '-5'), /--tick-ms must be an integer/],
