@@ -86,9 +86,16 @@ export class NemesisCluster {
     try {
       for (const id of c.members.keys()) c.spawn(id);
       await c.waitForLeader(60_000);
-      // A member that could not start (its port taken, say) must fail here, not mid-test.
-      const dead = c.ids().filter((id) => !c.alive(id));
-      if (dead.length > 0) throw new Error(`${dead.join(', ')} exited while the group started`);
+      // A leader needs only a majority: on a loaded machine the last member may still be
+      // starting (compiling the CLI), not yet listening, and a first call to it is refused.
+      // Every member must answer and know a leader before the test gets the group.
+      await waitFor(async () => {
+        const dead = c.ids().filter((id) => !c.alive(id));
+        // A member that could not start (its port taken, say) must fail here, not mid-test.
+        if (dead.length > 0) throw new Error(`${dead.join(', ')} exited while the group started`);
+        const all = await Promise.all(c.ids().map((id) => c.status(id)));
+        return all.every((st) => st !== null && st.leader !== null);
+      }, 60_000, 'every member to answer and know the leader');
     } catch (err) {
       const logs = c.logs(1500);
       await c.close();
