@@ -39,7 +39,11 @@ const beforeAuth = fc.oneof(
 
 /** Methods whose random parameters cannot change the group (kv.* writes only random keys). */
 const SAFE_METHODS = ['kv.get', 'kv.put', 'kv.cas', 'kv.delete', 'kv.scan', 'kv.write', 'node.status', 'election.ping', 'group.change', 'test.faults'];
-/** Methods that could change the group with the right parameters: they only get wrongly typed ones. */
+/**
+ * Methods that could change the group with the right parameters: they only get wrongly typed ones.
+ * election.leave takes none, so any object is a valid call: the leader steps down and the group
+ * elects again mid-fuzz, which the checks at the end must survive.
+ */
 const RISKY_METHODS = ['group.addMember', 'group.removeMember', 'group.transferLeader', 'override.set', 'election.leave'];
 const wrongTyped = fc.oneof(
   fc.integer(),
