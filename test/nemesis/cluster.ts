@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AdminRemoteError, AdminRpcClient } from '@conclave/transport';
+import { AdminConnectionError, AdminRemoteError, AdminRpcClient } from '@conclave/transport';
 import type { NodeStatus } from 'conclave';
 import { freePorts, waitFor } from '../cluster/harness.js';
 import type { NetnsNetwork } from './netns.js';
@@ -207,7 +207,7 @@ export class NemesisCluster {
     } catch (err) {
       // The member closes an admin connection idle for a minute, and only with nothing pending:
       // a request that met that close was never served, so it is safe to send again.
-      if (!/closed \(1000 idle\)/.test((err as Error).message)) throw err;
+      if (!(err instanceof AdminConnectionError && err.unserved)) throw err;
       return this.callOnce<T>(id, method, params, timeoutMs);
     }
   }

@@ -3,7 +3,7 @@
 // leader); group-wide commands ask every member in parallel under one deadline. Each method
 // returns exactly the object the matching command prints with --json.
 import { ConclaveError, electableGroupSize, InvalidArgumentError, parseAddress, type GroupMetadata, type NodeId } from '@conclave/core';
-import { AdminRpcClient } from '@conclave/transport';
+import { AdminConnectionError, AdminRpcClient } from '@conclave/transport';
 import { ConfChangeError, reviveError, UnknownMemberError, type CommitToken, type Consistency, type Durability, type NodeStatus } from 'conclave';
 import { leaveRow, pingRow, type LeaveRow, type PingRow } from './election-actions.js';
 import { electionDebugReport, electionReport, type ElectionDebugReport, type ElectionReport } from './election-report.js';
@@ -110,6 +110,8 @@ export class AdminClient {
 
   /** The first endpoint to accept, all tried at once: a paused member costs nothing while another answers. */
   private connection(): Promise<AdminRpcClient> {
+    // A connection the member closed (idle for a minute, or it restarted) is replaced, not reused.
+    if (this.client?.closed) this.client = null;
     if (this.client) return Promise.resolve(this.client);
     this.connecting ??= new Promise<AdminRpcClient>((resolve, reject) => {
       const attempts: { endpoint: string; error: string; code?: string }[] = [];
@@ -138,11 +140,16 @@ export class AdminClient {
   }
 
   async call<T>(method: string, params: unknown = {}, timeoutMs = this.timeoutMs): Promise<T> {
-    const c = await this.connection();
-    try {
-      return (await c.request(method, params, { timeoutMs })) as T;
-    } catch (err) {
-      throw reviveError(err);
+    for (let attempt = 0; ; attempt++) {
+      const c = await this.connection();
+      try {
+        return (await c.request(method, params, { timeoutMs })) as T;
+      } catch (err) {
+        // The member closed the connection as idle as the request crossed it: it served
+        // nothing, so sending once more on a new connection cannot apply anything twice.
+        if (err instanceof AdminConnectionError && err.unserved && attempt === 0) continue;
+        throw reviveError(err);
+      }
     }
   }
 

@@ -65,7 +65,9 @@ export class ForwardPool {
       // The server's own answer says nothing about the connection; anything else does.
       if (!(err instanceof AdminRemoteError) && !(err instanceof WriteOutcomeUnknownError)) this.drop(lane);
       // Sent, then no answer: the leader may have proposed it. Sending it again could apply a
-      // write twice (test/nemesis/forwarding.test.ts), so the caller must not retry.
+      // write twice (test/nemesis/forwarding.test.ts), so the caller must not retry. Unless
+      // the leader closed the connection as idle: then it served nothing, and the caller may.
+      if (err instanceof AdminConnectionError && err.unserved) throw err;
       if (sent && !(err instanceof AdminRemoteError) && !(err instanceof WriteOutcomeUnknownError)) {
         throw new WriteOutcomeUnknownError(`${what} was sent to the leader at ${this.address}, which did not answer (${(err as Error).message}); it may or may not take effect`, err);
       }

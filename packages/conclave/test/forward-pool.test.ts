@@ -1,6 +1,7 @@
 // The forwarding pool's refusals before sending say the request did not happen (issue 11, item 15).
 import test from 'ava';
-import type { AdminRpcClient } from '@conclave/transport';
+import { AdminRpcClient } from '@conclave/transport';
+import { idleCrossingServer } from '../../transport/test/idle-crossing.js';
 import { ForwardPool } from '../src/forward-pool.js';
 
 test('a forward refused before it was sent (queue full, no room in time, pool closed) is PROPOSAL_DROPPED, not WRITE_OUTCOME_UNKNOWN', async (t) => {
@@ -21,4 +22,18 @@ test('a forward refused before it was sent (queue full, no room in time, pool cl
   const e3 = await t.throwsAsync(slow.request('kv.write', {}, 1000));
   t.is((e3 as { code?: string }).code, 'PROPOSAL_DROPPED');
   full.close();
+});
+
+test('a forward that crossed the leader\'s idle close is not WRITE_OUTCOME_UNKNOWN: the leader served nothing, so the caller sends it again', async (t) => {
+  const server = await idleCrossingServer();
+  const pool = new ForwardPool(server.address, () => AdminRpcClient.connect(server.address, { connectTimeoutMs: 10_000 }), { connections: 1, inflightPerConnection: 1, queued: 0 });
+  try {
+    const e = await t.throwsAsync(pool.request('kv.write', { data: new Uint8Array(1) }, 10_000));
+    t.is((e as { code?: string }).code, 'CONNECTION_FAILED', e!.message);
+    t.true((e as { unserved?: boolean }).unserved);
+    t.is(server.served(), 0);
+  } finally {
+    pool.close();
+    await server.close();
+  }
 });

@@ -13,7 +13,7 @@ import { WebSocket } from 'ws';
 import { InvalidArgumentError } from '@conclave/core';
 import { parseHostPort, wsUrl } from './address.js';
 import { decodeControl, encodeControl, toBuffer } from './codec.js';
-import { ADMIN_PATH, CloseCode, DEFAULTS, MAX_HANDSHAKE_FRAME_BYTES, PROTOCOL_VERSION } from './constants.js';
+import { ADMIN_IDLE_CLOSE_REASON, ADMIN_PATH, CloseCode, DEFAULTS, MAX_HANDSHAKE_FRAME_BYTES, PROTOCOL_VERSION } from './constants.js';
 import { AdminAuthError, AdminConnectionError, AdminConnectionRefusedError, AdminRemoteError, AdminTimeoutError } from './errors.js';
 import { computeAdminProof, newNonce, NONCE_BYTES, proofMatches } from './handshake.js';
 import type { Lingering } from './sockets.js';
@@ -89,7 +89,7 @@ export class AdminServerConnection {
       this.host.counters.handshakeRejects.timeout++;
       this.close(CloseCode.HandshakeTimeout, `admin handshake not completed within ${handshakeTimeoutMs} ms`);
     } else if (this.phase === 'open' && this.pending.size === 0 && now - this.lastSeenAt > idleTimeoutMs) {
-      this.close(1000, 'idle');
+      this.close(1000, ADMIN_IDLE_CLOSE_REASON);
     }
   }
 
@@ -234,7 +234,11 @@ export class AdminRpcClient {
     readonly address: string,
   ) {
     ws.on('message', (data) => this.onFrame(toBuffer(data as Buffer)));
-    ws.on('close', (code, reason) => this.onClose(new AdminConnectionError(`admin connection to ${address} closed (${code}${reason.length ? ` ${reason.toString()}` : ''})`)));
+    ws.on('close', (code, reason) => {
+      const why = reason.toString();
+      const unserved = code === 1000 && why === ADMIN_IDLE_CLOSE_REASON;
+      this.onClose(new AdminConnectionError(`admin connection to ${address} closed (${code}${why.length ? ` ${why}` : ''})`, { unserved }));
+    });
   }
 
   /**

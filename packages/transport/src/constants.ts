@@ -78,6 +78,8 @@ export const DEFAULTS = {
   adminMaxTimeoutMs: 10 * 60_000,
 } as const;
 
+/** The close reason of an admin connection the server closed as idle (see AdminConnectionError.unserved). */
+export const ADMIN_IDLE_CLOSE_REASON = 'idle';
 /** Largest handshake frame accepted before authentication. */
 export const MAX_HANDSHAKE_FRAME_BYTES = 4096;
 /** The WebSocket protocol limits close reasons to 123 bytes of UTF-8. */

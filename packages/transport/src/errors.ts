@@ -41,10 +41,17 @@ export class AdminTimeoutError extends ConclaveError {
   }
 }
 
-/** Any other admin connection failure: TLS verification, reset, closed while a request was pending. */
+/**
+ * Any other admin connection failure: TLS verification, reset, closed while a request was
+ * pending. `unserved`: the server closed the connection as idle, which it does only with
+ * nothing pending and after which it reads nothing, so a request that crossed that close was
+ * never served and is safe to send again.
+ */
 export class AdminConnectionError extends ConclaveError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  readonly unserved: boolean;
+  constructor(message: string, options?: { cause?: unknown; unserved?: boolean }) {
     super('CONNECTION_FAILED', message);
+    this.unserved = options?.unserved === true;
     if (options?.cause !== undefined) (this as { cause?: unknown }).cause = options.cause;
   }
 }

@@ -50,6 +50,8 @@ export interface TransportOptions {
   readonly heartbeatTimeoutMs?: number;
   /** Deadline for connect + handshake, both directions. Default 5000. */
   readonly handshakeTimeoutMs?: number;
+  /** An admin connection with nothing pending and no frame for this long is closed. Default 60000. */
+  readonly adminIdleTimeoutMs?: number;
   /** First reconnect delay ceiling; doubles per failure. Default 50. */
   readonly reconnectBaseMs?: number;
   /** Reconnect delay cap. Default 2000. */
@@ -141,6 +143,7 @@ export class Transport extends EventEmitter<TransportEvents> {
   private readonly adminEnabled: boolean;
   private readonly snapshotWindowBytes: number;
   private readonly handshakeTimeoutMs: number;
+  private readonly adminIdleTimeoutMs: number;
   private readonly heartbeatTimeoutMs: number;
   private messageHandler: MessageHandler | null = null;
   private snapshotHandlerFn: SnapshotHandler | null = null;
@@ -177,6 +180,7 @@ export class Transport extends EventEmitter<TransportEvents> {
     const reconnectMaxMs = positiveInt('reconnectMaxMs', o.reconnectMaxMs, DEFAULTS.reconnectMaxMs);
     if (reconnectMaxMs < reconnectBaseMs) throw new InvalidArgumentError('reconnectMaxMs must be at least reconnectBaseMs');
     this.handshakeTimeoutMs = positiveInt('handshakeTimeoutMs', o.handshakeTimeoutMs, DEFAULTS.handshakeTimeoutMs);
+    this.adminIdleTimeoutMs = positiveInt('adminIdleTimeoutMs', o.adminIdleTimeoutMs, DEFAULTS.adminIdleTimeoutMs);
     this.heartbeatTimeoutMs = heartbeatTimeoutMs;
     this.snapshotWindowBytes = positiveInt('snapshotWindowBytes', o.snapshotWindowBytes, DEFAULTS.snapshotWindowBytes);
     this.linkConfig = {
@@ -438,7 +442,7 @@ export class Transport extends EventEmitter<TransportEvents> {
       closed: () => {},
     });
     return {
-      sweep: (now) => conn.sweep(now, this.handshakeTimeoutMs, DEFAULTS.adminIdleTimeoutMs),
+      sweep: (now) => conn.sweep(now, this.handshakeTimeoutMs, this.adminIdleTimeoutMs),
       close: (code, reason) => conn.close(code, reason),
     };
   }

@@ -17,6 +17,7 @@ import { ADMIN_SECRET, RawClient, SECRET, sleep, waitFor } from './helpers.js';
 import { ADMIN_PATH } from '../src/constants.js';
 import { WebSocketServer } from 'ws';
 import { AdminServerConnection } from '../src/admin.js';
+import { idleCrossingServer } from './idle-crossing.js';
 import { newCounters } from '../src/stats.js';
 import { Lingering } from '../src/sockets.js';
 
@@ -205,4 +206,45 @@ test('a signal shared by many connects (an AdminClient\'s) keeps no listener onc
   } finally {
     await n.close();
   }
+});
+
+test('a request that crosses the endpoint\'s idle close is never served, and the client says so (unserved)', async (t) => {
+  const server = await idleCrossingServer();
+  try {
+    const c = await AdminRpcClient.connect(server.address, { connectTimeoutMs: 10_000 });
+    const e = await t.throwsAsync(c.request('kv.put', { key: 'k', value: 1 }, { timeoutMs: 10_000 }), { instanceOf: AdminConnectionError });
+    t.is(e!.code, 'CONNECTION_FAILED');
+    t.true(e!.unserved, e!.message);
+    t.is(server.served(), 0);
+  } finally {
+    await server.close();
+  }
+});
+
+test('adminIdleTimeoutMs closes an idle admin connection; a connection that closed otherwise is not `unserved`', async (t) => {
+  const n = new Transport({ id: 'n1', groupId: 'g1', listen: '127.0.0.1:0', peers: {}, secret: SECRET, heartbeatIntervalMs: 50, adminIdleTimeoutMs: 200 });
+  n.registerAdminHandler('slow', async (_params, { signal }) => {
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+    return 'too late';
+  });
+  await n.start();
+  try {
+    const idle = await AdminRpcClient.connect(n.listenAddress, { connectTimeoutMs: 10_000 });
+    await waitFor(() => idle.closed, 'the idle close');
+    const e = await t.throwsAsync(idle.request('slow', null), { instanceOf: AdminConnectionError });
+    t.true(e!.unserved);
+    t.regex(e!.message, /closed \(1000 idle\)/);
+    // A request pending keeps the connection open past the idle timeout; the endpoint's close
+    // (it stops) then fails it without the promise.
+    const busy = await AdminRpcClient.connect(n.listenAddress, { connectTimeoutMs: 10_000 });
+    const pending = busy.request('slow', null, { timeoutMs: 60_000 });
+    await sleep(500);
+    t.false(busy.closed, 'a connection with a request pending is not idle');
+    await n.close();
+    const dropped = await t.throwsAsync(pending, { instanceOf: AdminConnectionError });
+    t.false(dropped!.unserved);
+  } finally {
+    await n.close();
+  }
+  t.throws(() => new Transport({ id: 'n1', groupId: 'g1', listen: '127.0.0.1:0', peers: {}, adminIdleTimeoutMs: 0 }), { message: /adminIdleTimeoutMs/ });
 });
