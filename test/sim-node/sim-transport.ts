@@ -1,8 +1,8 @@
 // The driver's network seam over the simulated network: a peer transport per node
 // incarnation (Raft messages, snapshot streams, admin handlers) and admin connections
-// for write forwarding, joining and status. Every message is msgpack-encoded on send and
-// decoded on delivery, as over a socket: the receiver never shares an object with the
-// sender, and sizes are real. Raft messages take the network's faults; snapshot streams
+// for write forwarding, joining and status. Every message reaches the receiver as a copy,
+// as over a socket (wire-copy.ts: what msgpack's round trip gives): the receiver never
+// shares an object with the sender, and the frame limit holds. Raft messages take the network's faults; snapshot streams
 // and admin requests ride a connection: lost only to a partition (then they time out) or
 // a dead process (then the connection drops at once).
 import { EventEmitter } from 'node:events';
