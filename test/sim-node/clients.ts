@@ -124,6 +124,7 @@ export class SimClients {
   /** Operations newly past their bound: each a violation, reported once. */
   overdue(): string[] {
     const out: string[] = [];
+    if (this.open.size === 0) return out;
     for (const o of this.open.values()) {
       // A paused node answers nobody; its callers' bounds move at resume (extend).
       if (o.reported || this.sched.nowMs <= o.settleByMs || this.sched.isPaused(o.owner)) continue;

@@ -81,13 +81,12 @@ for (const seed of [1, 2, 3, 4]) {
 }
 
 // Found by this simulation: n2, which never ran with the override but committed entries
-// under its leader n1's override, meets the majority's leader after the heal and is taken
-// for damaged data: "neither it nor the leader ran with an electable group size override
-// while they were committed. Only damaged data explains that" (DIVERGED_WITHOUT_OVERRIDE),
-// and it stays out of the group. A follower does not record the leader's override span
-// (the appends carry it) in its own. For the lead; test.failing until it is fixed.
-test.failing('a member that only followed the override leader is not taken for damaged data', async (t) => {
+// under its leader n1's override, met the majority's leader after the heal and was taken
+// for damaged data (DIVERGED_WITHOUT_OVERRIDE). A follower now records the leader's span
+// (the appends carry it) in its own for what it commits, so its divergence is a rollback.
+test.serial('a member that only followed the override leader is not taken for damaged data', async (t) => {
   const o = await splitBrain(3);
   t.log(JSON.stringify(o.states));
   t.false(Object.values(o.states).includes('divergedWithoutOverride'));
+  t.deepEqual(o.violations, []);
 });

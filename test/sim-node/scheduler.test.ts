@@ -54,6 +54,33 @@ test('run stops when done() holds and at its step limit', async (t) => {
   t.is(n, 12);
 });
 
+test('an event that throws rejects run(), and the scheduler runs again afterwards', async (t) => {
+  const s = new Scheduler({ seed: 4 });
+  s.after(1, null, 'boom', () => {
+    throw new Error('boom');
+  });
+  await t.throwsAsync(s.run({ forMs: 10 }), { message: 'boom' });
+  let ran = false;
+  s.after(1, null, 'later', () => (ran = true));
+  t.false(await s.run({ forMs: 10 }));
+  t.true(ran);
+});
+
+test('thousands of events in one run: microtasks still drain after each, across turns of the real event loop', async (t) => {
+  const s = new Scheduler({ seed: 5 });
+  let settled = 0;
+  let lagging = 0;
+  for (let i = 0; i < 5000; i++) {
+    s.after(i / 10, null, 'e', () => {
+      if (settled !== i) lagging++;
+      void Promise.resolve().then(() => new Promise<void>((r) => process.nextTick(r))).then(() => settled++);
+    });
+  }
+  await s.run({ forMs: 1000 });
+  t.is(settled, 5000);
+  t.is(lagging, 0, "every event saw the previous one's chain settled");
+});
+
 /** A little world using every simulated part with random async work; returns its trace digest. */
 async function world(seed: number): Promise<{ digest: string; steps: number; lines: readonly string[] }> {
   const s = new Scheduler({ seed, keepTrace: true });

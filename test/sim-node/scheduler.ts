@@ -1,9 +1,10 @@
 // One seeded scheduler with virtual time for a whole simulated group: every timer, message
 // delivery and disk completion is an event. Real promises still run, so after each event
-// the scheduler lets the microtask queue drain (one setImmediate turn: Node empties the
-// nextTick and microtask queues before it) before it takes the next one. With no real
-// timers, sockets or files in the process's work, that makes a run a pure function of
-// its seed. Events of a paused owner (a node) are held and run, in order, when it resumes.
+// the scheduler drains the microtask and nextTick queues before it takes the next one.
+// It does so synchronously, inside one macrotask (see drainAfter): a setImmediate turn per
+// event cost more than most events. With no real timers, sockets or files in the process's
+// work, a run is a pure function of its seed. Events of a paused owner (a node) are held
+// and run, in order, when it resumes.
 import { createHash, type Hash } from 'node:crypto';
 import { seededRandom, type RandomSource } from '@conclave/core';
 import { EventQueue } from '../sim/event-queue.js';
@@ -25,8 +26,21 @@ export interface SchedulerOptions {
   traceTailLines?: number;
 }
 
-/** Turns of the event loop between events: enough to empty the microtask queue. */
+/** One turn of the event loop: enough to empty the microtask queue. */
 const drainTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Node's own "run every nextTick and microtask now" (what it calls between macrotasks;
+ * process._tickCallback, undocumented but present since Node 0.x). Called from a macrotask,
+ * never from a microtask, it empties both queues before it returns.
+ */
+const drainQueues: () => void = (process as unknown as { _tickCallback: () => void })._tickCallback;
+
+/** Events run in one macrotask before the loop yields to the real event loop (I/O, ava's IPC): bounds each turn. */
+const EVENTS_PER_TURN = 2000;
+
+/** Trace text hashed in chunks of about this many characters (one native call per chunk, not per line). */
+const HASH_CHUNK_CHARS = 64 * 1024;
 
 export class Scheduler {
   readonly random: RandomSource;
@@ -41,6 +55,8 @@ export class Scheduler {
   private readonly keepTrace: boolean;
   private readonly tailLines: number;
   private readonly lines: string[] = [];
+  /** Trace text not yet fed to the hash. */
+  private unhashed = '';
   private running = false;
 
   constructor(opts: SchedulerOptions) {
@@ -111,8 +127,9 @@ export class Scheduler {
   /** A line in the trace (hashed, and kept for the report). */
   note(owner: string | null, text: string): void {
     const line = `${this.nowMs.toFixed(3)} ${owner ?? '-'} ${text}`;
-    this.hash.update(line);
-    this.hash.update('\n');
+    // The digest is the hash of every line and its newline, however the text is chunked.
+    this.unhashed += line + '\n';
+    if (this.unhashed.length > HASH_CHUNK_CHARS) this.flushHash();
     if (this.keepTrace) this.lines.push(line);
     else {
       this.lines.push(line);
@@ -127,7 +144,13 @@ export class Scheduler {
 
   /** A digest of every trace line so far: equal digests, equal runs. */
   digest(): string {
+    this.flushHash();
     return this.hash.copy().digest('hex');
+  }
+
+  private flushHash(): void {
+    this.hash.update(this.unhashed);
+    this.unhashed = '';
   }
 
   /** Lets pending microtasks run without advancing time. */
@@ -144,35 +167,79 @@ export class Scheduler {
     this.running = true;
     try {
       const until = this.nowMs + opts.forMs;
-      const maxSteps = opts.maxSteps ?? 5_000_000;
+      let left = opts.maxSteps ?? 5_000_000;
       await drainTurn();
       if (opts.done?.()) return true;
-      for (let i = 0; i < maxSteps; i++) {
-        const ev = this.queue.peek();
-        if (!ev || ev.atMs > until) break;
-        this.queue.pop();
-        if (ev.cancelled) continue;
-        if (ev.owner !== null) {
-          if (this.dead.has(ev.owner)) continue;
-          const held = this.paused.get(ev.owner);
-          if (held) {
-            held.push(ev);
-            continue;
-          }
-        }
-        this.nowMs = ev.atMs;
-        this.steps++;
-        this.note(ev.owner, ev.label);
-        ev.run();
-        await drainTurn();
-        opts.afterEach?.();
-        if (opts.done?.()) return true;
+      for (;;) {
+        const turn = await this.inMacrotask(() => this.runTurn(until, Math.min(left, EVENTS_PER_TURN), opts));
+        left -= turn.ran;
+        if (turn.finished || left <= 0) break;
       }
       if (this.nowMs < until && (this.queue.peek()?.atMs ?? Infinity) > until) this.nowMs = until;
       return opts.done?.() ?? false;
     } finally {
       this.running = false;
     }
+  }
+
+  /** Runs `f` in a setImmediate callback: a macrotask, where drainQueues can empty the queues (inside a microtask it could not). */
+  private inMacrotask<T>(f: () => T): Promise<T> {
+    return new Promise((resolve, reject) =>
+      setImmediate(() => {
+        try {
+          resolve(f());
+        } catch (err) {
+          reject(err);
+        }
+      }),
+    );
+  }
+
+  /** Up to `budget` events, synchronously, each followed by a full drain; finished: no more to run or done() held. */
+  private runTurn(until: number, budget: number, opts: { done?: () => boolean; afterEach?: () => void }): { ran: number; finished: boolean } {
+    let ran = 0;
+    while (ran < budget) {
+      const ev = this.queue.peek();
+      if (!ev || ev.atMs > until) return { ran, finished: true };
+      this.queue.pop();
+      ran++;
+      if (ev.cancelled) continue;
+      if (ev.owner !== null) {
+        if (this.dead.has(ev.owner)) continue;
+        const held = this.paused.get(ev.owner);
+        if (held) {
+          held.push(ev);
+          continue;
+        }
+      }
+      this.nowMs = ev.atMs;
+      this.steps++;
+      this.note(ev.owner, ev.label);
+      this.drainAfter(ev.run);
+      opts.afterEach?.();
+      if (opts.done?.()) return { ran, finished: true };
+    }
+    return { ran, finished: false };
+  }
+
+  /**
+   * Runs `f` as a microtask and drains both queues. As a microtask, not called directly,
+   * so that the queues run in the order they did when events ran inside an async loop:
+   * the promise reactions `f` starts before its nextTicks.
+   */
+  private drainAfter(f: () => void): void {
+    let failed = false;
+    let error: unknown;
+    queueMicrotask(() => {
+      try {
+        f();
+      } catch (err) {
+        failed = true;
+        error = err;
+      }
+    });
+    drainQueues();
+    if (failed) throw error;
   }
 
   get pendingEvents(): number {

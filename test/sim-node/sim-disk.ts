@@ -188,7 +188,10 @@ export class SimDisk {
     if (db.brokenBy) return Promise.reject(db.brokenBy);
     const fault: DiskFault | null = this.failNext ?? (this.full ? 'full' : null);
     this.failNext = null;
-    const record: LogRecord = { ops: ops.map(copyOp), sync };
+    // The ops themselves, not copies: memory-level keeps these same buffers readable, and
+    // storage never changes a buffer it handed to a write (copying values near 1 MiB on
+    // every write was a large share of a seed with big values).
+    const record: LogRecord = { ops: ops.slice(), sync };
     // A failed sync left the record in the log; a failed write left nothing readable.
     if (fault !== 'write' && fault !== 'full') this.pending.push(record);
     const doneMs = Math.max(this.sched.nowMs, this.busyUntilMs) + this.latencyMs(sync);
@@ -221,10 +224,6 @@ export class SimDisk {
       else this.durable.delete(keyOf(op.key));
     }
   }
-}
-
-function copyOp(op: Op): Op {
-  return op.type === 'put' ? { type: 'put', key: Buffer.from(op.key), value: Buffer.from(op.value) } : { type: 'del', key: Buffer.from(op.key) };
 }
 
 interface BatchOptions {

@@ -1,12 +1,11 @@
 // The driver's network seam over the simulated network: a peer transport per node
 // incarnation (Raft messages, snapshot streams, admin handlers) and admin connections
-// for write forwarding, joining and status. Every message is msgpack-encoded on send and
-// decoded on delivery, as over a socket: the receiver never shares an object with the
-// sender, and sizes are real. Raft messages take the network's faults; snapshot streams
+// for write forwarding, joining and status. Every message reaches the receiver as a copy,
+// as over a socket (wire-copy.ts: what msgpack's round trip gives): the receiver never
+// shares an object with the sender, and the frame limit holds. Raft messages take the network's faults; snapshot streams
 // and admin requests ride a connection: lost only to a partition (then they time out) or
 // a dead process (then the connection drops at once).
 import { EventEmitter } from 'node:events';
-import { pack, unpack } from 'msgpackr';
 import type { Message, NodeId, SnapshotMeta } from '@conclave/core';
 import {
   AdminConnectionError,
@@ -24,6 +23,7 @@ import {
 import type { Scheduler } from './scheduler.js';
 import type { SimClock } from './sim-clock.js';
 import { SimNetwork, type NetProfile } from './sim-network.js';
+import { wireCopy, wireSize } from './wire-copy.js';
 
 type Envelope =
   | { k: 'raft'; msg: Message }
@@ -31,13 +31,6 @@ type Envelope =
   | { k: 'snap-done'; stream: number; error: string | null }
   | { k: 'rpc'; conn: number; id: number; method: string; params: unknown; deadline: number }
   | { k: 'rpc-res'; conn: number; id: number; ok: boolean; result?: unknown; code?: string; message?: string; data?: Record<string, unknown> };
-
-const encoded = new WeakMap<object, Buffer>();
-function bytesOf(e: Envelope): Buffer {
-  let b = encoded.get(e);
-  if (!b) encoded.set(e, (b = pack(e)));
-  return b;
-}
 
 /** A node incarnation as the wire knows it. */
 interface Station {
@@ -64,9 +57,9 @@ export class SimWire {
   ) {
     this.net = new SimNetwork<Envelope>(sched, {
       maxMessageBytes: DEFAULTS.maxPayloadBytes,
-      sizeOf: (e) => bytesOf(e).length,
+      sizeOf: (e) => wireSize(e, DEFAULTS.maxPayloadBytes),
       // Snapshot chunks are fresh copies already (sendSnapshot copies them out of the stream).
-      copy: (e) => (e.k === 'snap' ? e : (unpack(bytesOf(e)) as Envelope)),
+      copy: (e) => (e.k === 'snap' ? e : wireCopy(e)),
       describe: describe,
       profile,
     });
@@ -252,8 +245,7 @@ export class SimTransport extends EventEmitter {
     const to = msg.to;
     if (!(to in this.peers) || to === this.st.id) return false;
     const e: Envelope = { k: 'raft', msg };
-    const size = bytesOf(e).length;
-    if (size > this.maxPayloadBytes) {
+    if (wireSize(e, this.maxPayloadBytes) > this.maxPayloadBytes) {
       this.reportUnreachable(to, 'tooLarge');
       return false;
     }

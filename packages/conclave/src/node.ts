@@ -2,8 +2,8 @@
 // do the work, each holding one thing: the Ready loop (ready-loop.ts), writes
 // (write-path.ts, write-tracker.ts), reads (read-gate.ts), calls to the leader
 // (leader-rpc.ts), rollback (rollback-keeper.ts), the override (override.ts), the operator's
-// actions (operator.ts) and the status (status.ts). They share a NodeContext; the world
-// (clock, disk, network) comes in through seams.ts.
+// actions (operator.ts) and the status (status.ts); node-rooms.ts builds and wires them. They
+// share a NodeContext; the world (clock, disk, network) comes in through seams.ts.
 import { EventEmitter } from 'node:events';
 import { InvalidArgumentError, type ConfChange, type GroupMetadata, type MemberType, type NodeId } from '@conclave/core';
 import type { CommandOutcome, KvBatchOp, KvClearCommand, KvCommand, KvView, ScanOptions } from '@conclave/storage';
@@ -12,20 +12,16 @@ import { bootWithStorage, openNodeStorage } from './boot.js';
 import { Call, callOptionsOf, keyName, OPERATOR_TIMEOUT_MS, startedCall, TRANSFER_TIMEOUT_MS, type CallOptions } from './deadlines.js';
 import { NodeClosedError } from './errors.js';
 import type { NodeEvents } from './events.js';
-import { LeaderRpc } from './leader-rpc.js';
 import { logNodeEvents } from './log.js';
 import { attachMetrics } from './metrics.js';
-import { READY_TIMEOUT_MS, Shutdown, waitReady } from './lifecycle.js';
+import { READY_TIMEOUT_MS, waitReady } from './lifecycle.js';
 import { NodeContext } from './node-context.js';
-import { Operator } from './operator.js';
+import { buildRooms, roomsStatus, type NodeRooms } from './node-rooms.js';
 import { resolveOptions, validateConsistency, type CommitToken, type Consistency, type Durability, type OpenNodeOptions } from './options.js';
-import { OverrideControl, type OverrideResult } from './override.js';
-import { ReadGate } from './read-gate.js';
-import { ReadyLoop } from './ready-loop.js';
-import { RollbackKeeper } from './rollback-keeper.js';
+import type { OverrideResult } from './override.js';
 import { PRODUCTION_SEAMS, type NodeSeams } from './seams.js';
-import { nodeStatus, type NodeStatus, type OverrideSource } from './status.js';
-import { describeWrite, WritePath, type CasResult, type WriteResult } from './write-path.js';
+import type { NodeStatus, OverrideSource } from './status.js';
+import { describeWrite, type CasResult, type WriteResult } from './write-path.js';
 
 export type { NodeEvents } from './events.js';
 export { reviveError } from './leader-rpc.js';
@@ -41,38 +37,21 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   readonly id: NodeId;
   readonly groupId: string;
   private readonly ctx: NodeContext;
-  private readonly reads: ReadGate;
-  private readonly writePath: WritePath;
-  private readonly rpc: LeaderRpc;
-  private readonly rollback: RollbackKeeper;
-  private readonly loop: ReadyLoop;
-  private readonly override: OverrideControl;
-  private readonly operator: Operator;
-  private readonly shutdown: Shutdown;
+  private readonly rooms: NodeRooms;
 
   private constructor(ctx: NodeContext) {
     super();
     this.ctx = ctx;
     this.id = ctx.id;
     this.groupId = ctx.groupId;
-    this.reads = new ReadGate(ctx);
-    this.rpc = new LeaderRpc(ctx, {
-      proposeLocal: (data, durability, needsOutcome, call) => this.writePath.proposeLocal(data, durability, needsOutcome, call),
-      changeMembershipLocal: (change, timeoutMs, force) => this.operator.changeMembershipLocal(change, timeoutMs, force),
+    this.rooms = buildRooms(ctx, {
       status: () => this.status(),
+      address: () => this.address,
+      onFailStop: (err) => {
+        if (this.listenerCount('error') > 0) this.emit('error', err);
+      },
     });
-    this.writePath = new WritePath(ctx, this.reads, (method, params, timeoutMs) => this.rpc.callLeader(method, params, timeoutMs));
-    this.rollback = new RollbackKeeper(ctx);
-    this.loop = new ReadyLoop(ctx, this.writePath.writes, this.reads, this.rollback);
-    this.override = new OverrideControl(ctx, (timeoutMs) => this.rpc.leaderStatus(timeoutMs));
-    this.operator = new Operator(ctx, this.rpc, this.reads, this.override, () => this.status(), () => this.address);
-    ctx.scheduleLoop = () => this.loop.schedule();
-    this.shutdown = new Shutdown(ctx, { writePath: this.writePath, reads: this.reads, loop: this.loop, override: this.override, rpc: this.rpc }, (err) => {
-      if (this.listenerCount('error') > 0) this.emit('error', err);
-    });
-    ctx.failStop = (err) => this.shutdown.fail(err);
     ctx.emitEvent = (event, ...args) => void (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
-    ctx.status = () => this.status();
     logNodeEvents(this, ctx.opts.logger, () => ({ term: ctx.raft.currentTerm, role: ctx.raft.currentRole }));
   }
 
@@ -83,9 +62,10 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   static async open(options: OpenNodeOptions, seams: NodeSeams = PRODUCTION_SEAMS): Promise<ConclaveNode> {
     const node = new ConclaveNode(new NodeContext(resolveOptions(options), seams));
     await openNodeStorage(node.ctx);
-    node.loop.attachStorage();
+    const { loop, override, rpc } = node.rooms;
+    loop.attachStorage();
     try {
-      await bootWithStorage(node.ctx, { loop: node.loop, override: node.override, rpc: node.rpc, registerAdmin: () => { registerAdminHandlers(node.ctx.transport, node, node.ctx.clock); attachMetrics(node.ctx, node); } });
+      await bootWithStorage(node.ctx, { loop, override, rpc, registerAdmin: () => { registerAdminHandlers(node.ctx.transport, node, node.ctx.clock); attachMetrics(node.ctx, node); } });
       if (node.ctx.opts.waitReady) await node.ready();
     } catch (err) {
       await node.closeQuietly();
@@ -100,7 +80,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
    */
   ready(opts: CallOptions = {}): Promise<void> {
     this.ctx.checkAccepting();
-    return waitReady(this.ctx, this.reads, Call.of(this.ctx, `node ${this.id}'s ready()`, opts, READY_TIMEOUT_MS));
+    return waitReady(this.ctx, this.rooms.reads, Call.of(this.ctx, `node ${this.id}'s ready()`, opts, READY_TIMEOUT_MS));
   }
 
   /** The leader this member knows, now. */
@@ -115,11 +95,11 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
    * that long for the writes in flight (new calls are refused meanwhile).
    */
   close(opts: { drainMs?: number } = {}): Promise<void> {
-    return this.shutdown.close(opts);
+    return this.rooms.shutdown.close(opts);
   }
 
   private closeQuietly(): Promise<void> {
-    return this.shutdown.closeQuietly();
+    return this.rooms.shutdown.closeQuietly();
   }
 
   // ------------------------------------------------------------------ writes (write-path.ts)
@@ -146,12 +126,12 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   }
 
   private write(cmd: KvCommand, opts: WriteOptions, needsOutcome = false): Promise<{ token: CommitToken; outcome: CommandOutcome | null }> {
-    return this.writePath.write(cmd, opts.durability, Call.of(this.ctx, describeWrite(cmd), opts, this.ctx.opts.writeTimeoutMs), needsOutcome);
+    return this.rooms.writePath.write(cmd, opts.durability, Call.of(this.ctx, describeWrite(cmd), opts, this.ctx.opts.writeTimeoutMs), needsOutcome);
   }
 
   /** The leader's half of a write (also serves writes forwarded by followers). */
   proposeLocal(data: Uint8Array, durability: Durability, needsOutcome: boolean, timeoutMs?: number): Promise<{ token: CommitToken; outcome: CommandOutcome | null }> {
-    return this.writePath.proposeLocal(data, durability, needsOutcome, timeoutMs === undefined ? undefined : Call.within(this.ctx, 'the forwarded write', timeoutMs));
+    return this.rooms.writePath.proposeLocal(data, durability, needsOutcome, timeoutMs === undefined ? undefined : Call.within(this.ctx, 'the forwarded write', timeoutMs));
   }
 
   // ------------------------------------------------------------------ reads (read-gate.ts)
@@ -161,7 +141,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     this.ctx.checkAccepting();
     if (typeof key !== 'string') throw new InvalidArgumentError('key must be a string');
     const call = Call.of(this.ctx, `the read of key ${keyName(key)}`, opts, this.ctx.opts.readTimeoutMs);
-    await this.reads.readBarrier(validateConsistency(opts.consistency ?? 'linearizable'), call);
+    await this.rooms.reads.readBarrier(validateConsistency(opts.consistency ?? 'linearizable'), call);
     return this.ctx.storage.get(key);
   }
 
@@ -169,14 +149,14 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   async *scan(range: ScanOptions = {}, opts: ReadOptions = {}): AsyncGenerator<[string, unknown], void, undefined> {
     this.ctx.checkAccepting();
     const call = Call.of(this.ctx, 'the scan', opts, this.ctx.opts.readTimeoutMs);
-    await this.reads.readBarrier(validateConsistency(opts.consistency ?? 'linearizable'), call);
+    await this.rooms.reads.readBarrier(validateConsistency(opts.consistency ?? 'linearizable'), call);
     call.checkNotStopped();
     yield* this.ctx.storage.scan(range);
   }
 
   /** Waits until a read under `c` may be served here; resolves with the applied index it needed (ConclaveLevel). */
   readBarrier(c: Consistency, timeoutMs: number): Promise<number> {
-    return this.reads.readBarrier(c, timeoutMs);
+    return this.rooms.reads.readBarrier(c, timeoutMs);
   }
 
   /** ConclaveLevel (level/): a consistent view of the applied state. */
@@ -187,10 +167,9 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
 
   /** ConclaveLevel: one clear entry (at most MAX_CLEAR_KEYS keys of the range). */
   async clearRange(cmd: KvClearCommand, opts: { durability?: Partial<Durability> } = {}): Promise<WriteResult & { count: number; lastKey: string | null }> {
-    const { token, outcome: o } = await this.writePath.write(cmd, opts.durability, undefined, true);
+    const { token, outcome: o } = await this.rooms.writePath.write(cmd, opts.durability, undefined, true);
     return { token, count: o?.op === 'clear' ? o.count : 0, lastKey: o?.op === 'clear' ? o.lastKey : null };
   }
-
 
   // ------------------------------------------------------------------ membership, override, leadership (operator.ts, override.ts)
 
@@ -201,18 +180,18 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
    */
   changeMembership(change: ConfChange, timeoutMsOrOpts?: number | OperatorOptions, opts: OperatorOptions = {}): Promise<GroupMetadata> {
     const o = { ...opts, ...callOptionsOf(timeoutMsOrOpts) };
-    return startedCall(this.ctx, Call.of(this.ctx, 'the membership change', o, OPERATOR_TIMEOUT_MS), (ms) => this.operator.changeMembership(change, ms, o.force === true));
+    return startedCall(this.ctx, Call.of(this.ctx, 'the membership change', o, OPERATOR_TIMEOUT_MS), (ms) => this.rooms.operator.changeMembership(change, ms, o.force === true));
   }
 
   /** `conclave group add-member`: a new id enters as `type`; a secondary already at `address` is promoted when `type` is electable. */
   addMember(id: NodeId, address: string, type: MemberType, timeoutMsOrOpts?: number | OperatorOptions, opts: OperatorOptions = {}): Promise<{ group: GroupMetadata; change: ConfChange['op'] }> {
     const o = { ...opts, ...callOptionsOf(timeoutMsOrOpts) };
-    return startedCall(this.ctx, Call.of(this.ctx, `adding member ${id}`, o, OPERATOR_TIMEOUT_MS), (ms) => this.operator.addMember(id, address, type, ms, o));
+    return startedCall(this.ctx, Call.of(this.ctx, `adding member ${id}`, o, OPERATOR_TIMEOUT_MS), (ms) => this.rooms.operator.addMember(id, address, type, ms, o));
   }
 
   /** `conclave group remove-member`: the leader itself is refused unless `transfer` (to the most caught-up electable member). */
   removeMember(id: NodeId, opts: CallOptions & { transfer?: boolean } = {}): Promise<{ group: GroupMetadata; removed: NodeId; transferredTo: NodeId | null }> {
-    return startedCall(this.ctx, Call.of(this.ctx, `removing member ${id}`, opts, OPERATOR_TIMEOUT_MS), (ms) => this.operator.removeMember(id, { ...opts, timeoutMs: ms }));
+    return startedCall(this.ctx, Call.of(this.ctx, `removing member ${id}`, opts, OPERATOR_TIMEOUT_MS), (ms) => this.rooms.operator.removeMember(id, { ...opts, timeoutMs: ms }));
   }
 
   /**
@@ -220,66 +199,55 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
    * settings, never replicated. Larger than the electable group size only with `force`.
    */
   setElectableGroupSizeOverride(n: number, opts: { force?: boolean } = {}): Promise<OverrideResult> {
-    return this.override.set(n, opts);
+    return this.rooms.override.set(n, opts);
   }
 
   /** `conclave override set|clear`; with `untilMajority`, the node clears it once a true majority is back. */
   setOverrideByAdmin(n: number, opts: { untilMajority?: boolean } = {}): Promise<OverrideResult & { overrideSource: OverrideSource; overrideUntilMajority: boolean }> {
-    return this.override.setByAdmin(n, opts);
+    return this.rooms.override.setByAdmin(n, opts);
   }
 
   /** Where this node's override comes from, and whether it will clear itself (`--until-majority`). */
   overrideOrigin(): { overrideSource: OverrideSource; overrideUntilMajority: boolean } {
-    return this.override.origin();
+    return this.rooms.override.origin();
   }
 
   /** Hands leadership to `target` (leader only); resolves when `target` leads or the timeout passes. */
   transferLeadership(target: NodeId, timeoutMsOrOpts?: number | CallOptions): Promise<void> {
     const call = Call.of(this.ctx, `the leadership transfer to ${target}`, callOptionsOf(timeoutMsOrOpts), TRANSFER_TIMEOUT_MS);
-    return startedCall(this.ctx, call, (ms) => this.operator.transferLeadership(target, ms));
+    return startedCall(this.ctx, call, (ms) => this.rooms.operator.transferLeadership(target, ms));
   }
 
   /** JE's transferMaster: leadership goes to the most caught-up of `ids`; a transfer under way is superseded only with `force`. */
   transferLeaderTo(ids: readonly NodeId[], opts: OperatorOptions = {}): Promise<{ previous: NodeId; leader: NodeId; address: string | null; alreadyLeader: boolean }> {
-    return startedCall(this.ctx, Call.of(this.ctx, 'the leadership transfer', opts, OPERATOR_TIMEOUT_MS), (ms) => this.operator.transferLeaderTo(ids, { ...opts, timeoutMs: ms }));
+    return startedCall(this.ctx, Call.of(this.ctx, 'the leadership transfer', opts, OPERATOR_TIMEOUT_MS), (ms) => this.rooms.operator.transferLeaderTo(ids, { ...opts, timeoutMs: ms }));
   }
 
   /** OpenIO's `election leave`: step out of the election (or leadership) and start over. */
   leaveElection(): void {
-    this.operator.leaveElection();
+    this.rooms.operator.leaveElection();
   }
 
   /** OpenIO's `election ping`: start an election now if no leader is known; never waits for its result. */
   pingElection(): { action: 'campaign' | 'none'; reason: string } {
-    return this.operator.pingElection();
+    return this.rooms.operator.pingElection();
   }
 
   /** Why a client request could not finish before its deadline, said the way an operator can act on. */
   deadlineError(what: 'write' | 'read', timeoutMs: number): Error {
-    return this.operator.deadlineError(what, timeoutMs);
+    return this.rooms.operator.deadlineError(what, timeoutMs);
   }
 
   /** The operator's answer to RollbackProhibitedError or DivergedWithoutOverrideError: roll back whatever the size. */
   async acceptRollback(): Promise<{ lostWriteCount: number; fromIndex: number; toIndex: number; file: string }> {
     this.ctx.checkOpen();
-    return this.rollback.accept();
+    return this.rooms.rollback.accept();
   }
 
   // ------------------------------------------------------------------ status
 
   status(): NodeStatus {
-    const ctx = this.ctx;
-    return nodeStatus({
-      id: this.id,
-      groupId: this.groupId,
-      address: ctx.transport?.listenAddress ?? ctx.opts.listen,
-      raft: ctx.raft.status(),
-      appliedIndex: ctx.storage.applied,
-      addressOf: (id) => ctx.addressOf(id),
-      overrideOrigin: this.override.origin(),
-      rollback: this.rollback.status(),
-      wallNowMs: ctx.clock.wallNowMs(),
-    });
+    return roomsStatus(this.ctx, this.rooms);
   }
 
   get isLeader(): boolean {
@@ -306,7 +274,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   }
 
   electableIds(): NodeId[] {
-    return this.operator.electableIds();
+    return this.rooms.operator.electableIds();
   }
 }
 

@@ -128,6 +128,7 @@ export class ReadyLoop {
     if (rd.softState) this.onSoftState();
     for (const m of rd.messages) this.sendMessage(m);
     if (rd.entries.length > 0 || rd.hardState || rd.snapshot) {
+      if (rd.hardState || rd.snapshot) await this.rollback.storeOverrideSpan();
       await (this.ctx.metrics ? this.ctx.metrics.storageWrite(storage.writeReady(rd)) : storage.writeReady(rd));
       if (rd.snapshot) {
         this.snapshots.installed();

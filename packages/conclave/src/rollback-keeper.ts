@@ -24,6 +24,19 @@ export class RollbackKeeper {
     return this.rollback.state === 'rollingBack';
   }
 
+  /**
+   * Before a Ready's hard state is written: the core's override span (which grows as this
+   * node commits entries under a leader's override) is stored first, so a crash never keeps
+   * a commit and forgets that it came under an override; the rollback decision reads it.
+   */
+  async storeOverrideSpan(): Promise<void> {
+    const { raft, storage } = this.ctx;
+    const span = raft.overrideSpan;
+    const stored = storage.settings.overrideSpan;
+    if (span === stored || (span !== null && stored !== null && span.from === stored.from && span.to === stored.to)) return;
+    await storage.setSettings({ overrideSpan: span });
+  }
+
   /** After each Ready: a divergence the core found is decided once, in the background. */
   checkDivergence(): void {
     const raft = this.ctx.raft;

@@ -9,14 +9,16 @@ import { freePorts, quietLogger, tempDir, waitFor } from './helpers.js';
 
 export const GROUP_ID = 'harness';
 
-/** The private parts of ConclaveNode's rooms a harness reaches into: its NodeContext and its Ready loop. */
+/** The private parts of ConclaveNode a harness reaches into: its NodeContext and its Ready loop (node-rooms.ts). */
 interface NodeRooms {
   ctx: { raft: RaftNode; storage: NodeStorage; transport: { send(m: Message): void } };
-  loop: {
-    loopRunning: Promise<void> | null;
-    loopScheduled: boolean;
-    onMessage(m: Message): void;
-    receiveSnapshot(from: NodeId, meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array>): Promise<void>;
+  rooms: {
+    loop: {
+      loopRunning: Promise<void> | null;
+      loopScheduled: boolean;
+      onMessage(m: Message): void;
+      receiveSnapshot(from: NodeId, meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array>): Promise<void>;
+    };
   };
 }
 
@@ -58,7 +60,8 @@ export class DriverHarness {
   }
 
   get internals(): NodeInternals {
-    const { ctx, loop } = this.node as unknown as NodeRooms;
+    const { ctx, rooms } = this.node as unknown as NodeRooms;
+    const loop = rooms.loop;
     return {
       raft: ctx.raft,
       storage: ctx.storage,

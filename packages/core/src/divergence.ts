@@ -90,6 +90,23 @@ export function spanOverlaps(span: OverrideSpan | null, from: number, to: number
   return span.from <= to && spanTo >= from;
 }
 
+/**
+ * Our span after we committed (before, committed] from a leader whose appends carried
+ * `leaderSpan`: the entries its override may have committed are now committed here too, and
+ * must be known as such if this node is later asked to give them up (JE hard recovery).
+ * Closed at our commit: later entries from a leader without an override need a true majority.
+ */
+export function mergeLeaderSpan(span: OverrideSpan | null, leaderSpan: OverrideSpan | null, before: number, committed: number): OverrideSpan | null {
+  if (leaderSpan === null) return span;
+  const from = Math.max(before + 1, leaderSpan.from);
+  const to = Math.min(committed, leaderSpan.to === 0 ? Infinity : leaderSpan.to);
+  if (from > to) return span;
+  if (span === null || (span.to !== 0 && span.to < span.from)) return { from, to };
+  if (span.to === 0) return span.from <= from ? span : { from, to: 0 };
+  if (span.from <= from && span.to >= to) return span;
+  return { from: Math.min(span.from, from), to: Math.max(span.to, to) };
+}
+
 /** The span after the override changes from `previous` to `current` (commit and last index at that moment). */
 export function nextOverrideSpan(span: OverrideSpan | null, previous: number, current: number, commit: number, lastIndex: number): OverrideSpan | null {
   if (current > 0 && previous === 0) {

@@ -4,7 +4,7 @@
 import { resolveConfig, type RaftConfig, type ResolvedConfig } from './config.js';
 import { assert, ConfChangeError, ConfChangePendingError, InvalidArgumentError, NotLeaderError, ProposalDroppedError, RequestTooLargeError } from './errors.js';
 import { activeMembers, applyConfChange, checkConfChange, confChangeRefusal, electableIds, findMember, isElectable } from './group.js';
-import { checkCommitted, nextOverrideSpan, overrideContext, parseOverrideContext, spanOverlaps, type Divergence, type OverrideSpan } from './divergence.js';
+import { checkCommitted, mergeLeaderSpan, nextOverrideSpan, overrideContext, parseOverrideContext, spanOverlaps, type Divergence, type OverrideSpan } from './divergence.js';
 import { ElectionHistory, historyRole, type ElectionCounters, type HistoryEntry, type HistoryEvent } from './history.js';
 import { entrySizeBytes, RaftLog } from './log.js';
 import { Progress, type ProgressState } from './progress.js';
@@ -722,9 +722,21 @@ export class RaftNode {
       return;
     }
     const lastNew = this.log.appendFromLeader(m.index, m.entries);
+    const before = this.log.committed;
     this.log.commitTo(Math.min(m.commit, lastNew));
+    this.noteLeaderSpan(m, before);
     resp.index = lastNew;
     this.send(resp);
+  }
+
+  /**
+   * Entries we just committed under a leader's override are recorded in our own span (the
+   * driver stores it before the commit): otherwise, after a split brain, this node could not
+   * tell them from damaged data when the other side's leader asks it to give them up.
+   */
+  private noteLeaderSpan(m: Message, before: number): void {
+    if (this.log.committed <= before || m.context === '') return;
+    this.overrideSpanValue = mergeLeaderSpan(this.overrideSpanValue, parseOverrideContext(m.context), before, this.log.committed);
   }
 
   private refuseDiverged(resp: Message, m: Message): void {
@@ -780,6 +792,8 @@ export class RaftNode {
       this.send(resp);
       return;
     }
+    // After a rollback every entry we hold is the leader's: its span counts from the start.
+    const before = this.rollbackRequested ? 0 : this.log.committed;
     if (this.rollbackRequested) {
       // JE hard recovery: replace everything, committed entries included, with the leader's state.
       const lost = this.divergence;
@@ -814,6 +828,7 @@ export class RaftNode {
       this.record('FOLLOWER', 'SNAPSHOT_INSTALLED', 'FOLLOWER', `index ${meta.index} term ${meta.term}`);
       resp.index = meta.index;
     }
+    this.noteLeaderSpan(m, before);
     this.send(resp);
   }
 

@@ -1,7 +1,7 @@
 // Override divergence (JE HA hard recovery) in the core: the exact point where two committed
 // histories part, and no snapshot that silently discards diverged committed entries.
 import test from 'ava';
-import { checkCommitted, parseOverrideContext, overrideContext, type NodeId, type RaftNode } from '../src/index.js';
+import { checkCommitted, parseOverrideContext, overrideContext, spanOverlaps, type NodeId, type RaftNode } from '../src/index.js';
 import { Net } from './net.js';
 
 const ids5 = ['n1', 'n2', 'n3', 'n4', 'n5'];
@@ -10,14 +10,13 @@ const ids5 = ['n1', 'n2', 'n3', 'n4', 'n5'];
  * Split brain: n1 and n2 run with override 2 and commit `minorityWrites`; n3-n5 move to a
  * higher term and commit `majorityWrites`. Returns before healing.
  */
-function splitBrain(minorityWrites: number, majorityWrites: number): { net: Net; minorityLeader: NodeId; majorityLeader: NodeId; common: number } {
+function splitBrain(minorityWrites: number, majorityWrites: number, overrideOn: readonly NodeId[] = ['n1', 'n2']): { net: Net; minorityLeader: NodeId; majorityLeader: NodeId; common: number } {
   const net = new Net({ ids: ids5, seed: 2 });
   if (!net.elect('n3')) throw new Error('n3 did not win');
   net.propose('n3', 'common');
   const common = net.node('n1').commitIndex;
   for (const a of ['n1', 'n2']) for (const b of ['n3', 'n4', 'n5']) net.cutLink(a, b);
-  net.node('n1').setElectableGroupSizeOverride(2);
-  net.node('n2').setElectableGroupSizeOverride(2);
+  for (const id of overrideOn) net.node(id).setElectableGroupSizeOverride(2);
   for (let i = 0; i < 60 && net.node('n1').currentRole !== 'leader' && net.node('n2').currentRole !== 'leader'; i++) net.tickAll();
   const minorityLeader = ['n1', 'n2'].find((id) => net.node(id).currentRole === 'leader');
   if (!minorityLeader) throw new Error('the override side elected no leader');
@@ -158,4 +157,36 @@ test('the override span follows set and clear, and the leader tells followers ab
   t.is(app?.context, `override:${c + 1}:0`);
   n1.setElectableGroupSizeOverride(0);
   t.deepEqual(n1.overrideSpan, { from: c + 1, to: n1.status().lastIndex });
+});
+
+test('a follower that committed under its leader\'s override knows it, and the divergence is one an override explains', (t) => {
+  // Only n1 runs with the override; n2 only follows it and commits what n1 commits.
+  const { net, minorityLeader, majorityLeader, common } = splitBrain(3, 2, ['n1']);
+  t.is(minorityLeader, 'n1');
+  const n2 = net.node('n2');
+  t.is(n2.electableGroupSizeOverride, 0);
+  const committed = n2.commitIndex;
+  t.true(committed > common, 'n2 committed the minority\'s writes');
+  t.deepEqual(n2.overrideSpan, { from: common + 1, to: committed }, 'n2 records them as committed under an override, closed at its commit');
+  net.healAll();
+  net.tickAll(4);
+  const d = n2.status().divergence;
+  t.truthy(d, 'n2 reports the divergence');
+  t.is(d!.leader, majorityLeader);
+  t.is(d!.leaderOverride, null, 'the majority leader never ran with an override');
+  // The driver's rule (decideRollback): an override span must explain the diverged entries.
+  t.true(spanOverlaps(n2.overrideSpan, d!.index, d!.committed), 'n2\'s own span covers what it would lose: a rollback, not damaged data');
+});
+
+test('a follower of a leader without an override records no span', (t) => {
+  const net = new Net({ ids: ['n1', 'n2', 'n3'] });
+  t.true(net.elect('n1'));
+  net.propose('n1', 'a');
+  for (const id of ['n1', 'n2', 'n3']) t.is(net.node(id).overrideSpan, null);
+  // Once the leader sets one, followers record what they commit under it, closed at their commit.
+  const c = net.node('n1').commitIndex;
+  net.node('n1').setElectableGroupSizeOverride(1);
+  net.propose('n1', 'b');
+  net.tickAll(2);
+  t.deepEqual(net.node('n2').overrideSpan, { from: c + 1, to: net.node('n2').commitIndex });
 });
