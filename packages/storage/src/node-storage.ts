@@ -81,6 +81,7 @@ import {
 } from './keys.js';
 import { applyCommand } from './kv-apply.js';
 import { EMPTY_OVERLAY, keysToClear, KvView, Overlay } from './kv-view.js';
+import { replayOnto, VIEW_REPLAY_MAX_BYTES, VIEW_REPLAY_MAX_ENTRIES } from './kv-replay.js';
 import { LogSizes } from './log-sizes.js';
 import { HARD_STATE_FILE, olderThanSideFile, readHardStateFile, writeHardStateFile } from './hard-state-file.js';
 import { levelDisk, type StorageDisk } from './disk.js';
@@ -781,6 +782,30 @@ export class NodeStorage {
     this.checkUsable();
     if (this.overlayCache.version !== this.buffer.version) this.overlayCache = { version: this.buffer.version, overlay: new Overlay(this.buffer.layers()) };
     return new KvView(this.db, this.kvSpace, this.appliedIndex, this.db.snapshot(), this.overlayCache.overlay);
+  }
+
+  /**
+   * The KV state at `index` (applied, and at or after `base`): `base` with the entries
+   * after it replayed in memory (kv-replay.ts), so that a read point between two applies
+   * gets exactly its state. Null when it cannot be built: too many entries, compacted, or
+   * an install replaced the state since `base`. The view returned shares base's snapshot.
+   */
+  async viewAt(base: KvView, index: number): Promise<KvView | null> {
+    this.checkUsable();
+    if (!isIndex(index) || index < base.appliedIndex || index > this.appliedIndex) throw new InvalidArgumentError(`viewAt: ${index} is not between the view's ${base.appliedIndex} and the applied ${this.appliedIndex}`);
+    if (index === base.appliedIndex) return base;
+    if (index - base.appliedIndex > VIEW_REPLAY_MAX_ENTRIES || base.space !== this.kvSpace) return null;
+    let entries: Entry[];
+    try {
+      entries = await this.entries(base.appliedIndex + 1, index + 1, VIEW_REPLAY_MAX_BYTES);
+    } catch (err) {
+      if (err instanceof LogCompactedError) return null;
+      throw err;
+    }
+    // Generations are never reused: the same one still active means no install since base,
+    // so these committed entries are the ones applied over it.
+    if (base.space !== this.kvSpace || entries.length !== index - base.appliedIndex) return null;
+    return replayOnto(base, entries);
   }
 
   /** The stored bytes of a key (null if absent), seeing noSync-buffered writes. */

@@ -2,7 +2,7 @@
 // against ConclaveLevel, and prints one closing line the ava test reads:
 //   abstract-level: N passed, N failed (A assertions, F failed)
 // Modes: `single` (the whole suite, sublevel pass included, on groups of one) and `group`
-// (the put/get/batch/iterator/clear modules on a member of a fresh 3-member group).
+// (the modules that read and write through the member, on a follower of a fresh 3-member group).
 // Usage: node --conditions=conclave-source --import=tsx suite-runner.ts single|group
 import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -60,8 +60,14 @@ function inspect(v: unknown): string {
   return s === undefined ? String(v) : s.length > 200 ? `${s.slice(0, 200)}...` : s;
 }
 
-// The modules of the group run: those that read and write through a member of a group.
-const GROUP_MODULES = ['put-test', 'get-test', 'del-test', 'put-get-del-test', 'batch-test', 'chained-batch-test', 'iterator-test', 'iterator-range-test', 'iterator-seek-test', 'clear-test', 'clear-range-test'];
+// The modules of the group run: those whose reads and writes go through the member
+// (forwarded writes, read points, snapshots); open, encoding and hook modules test
+// abstract-level's own layer, the same on any node, and run in the single mode.
+const GROUP_MODULES = [
+  ...['put-test', 'get-test', 'del-test', 'put-get-del-test', 'get-many-test', 'has-test', 'has-many-test', 'batch-test', 'chained-batch-test'],
+  ...['iterator-test', 'iterator-range-test', 'async-iterator-test', 'iterator-seek-test', 'iterator-snapshot-test', 'iterator-explicit-snapshot-test'],
+  ...['clear-test', 'clear-range-test', 'sublevel-test'],
+];
 
 if (mode === 'single') {
   suite({ test: tape, factory });
