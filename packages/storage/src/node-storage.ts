@@ -336,7 +336,9 @@ export class NodeStorage {
       const it = this.db.iterator({ limit: 1 });
       const any = await it.nextv(1).finally(() => it.close());
       if (any.length > 0) throw new ForeignDataDirectoryError(this.path, 'a LevelDB database without a conclave format marker');
-      await this.writeRaw([{ type: 'put', key: META_FORMAT, value: encodeMarker(expectedGroupId) }, { type: 'put', key: META_KV_SPACE, value: encode(0) }, { type: 'put', key: META_KV_NEXT, value: encode(1) }], true);
+      // Buffered: it goes first in the next synced batch (the group's, or the first Ready's),
+      // saving an fsync; lost in a crash before, the database is empty and initialised again.
+      await this.buffered([{ type: 'put', key: META_FORMAT, value: encodeMarker(expectedGroupId) }, { type: 'put', key: META_KV_SPACE, value: encode(0) }, { type: 'put', key: META_KV_NEXT, value: encode(1) }], null);
       this.markerGroupId = expectedGroupId;
       this.bootEntries = [];
       await this.writeSideFile(EMPTY_HARD_STATE);
@@ -506,16 +508,31 @@ export class NodeStorage {
 
   /** A write that must not sit in the noSync buffer (install, settings): flushes the buffer first. */
   private async writeDirect(ops: BatchOp[], sync = this.syncPolicy === 'sync'): Promise<void> {
-    await this.flushBuffered();
-    await this.writeRaw(ops, sync);
+    if (!sync || this.buffer.empty) {
+      await this.flushBuffered();
+      return this.writeRaw(ops, sync);
+    }
+    // One synced batch, the buffered batches first: one fsync rather than two.
+    this.stopFlushTimer();
+    const all = this.takeBuffered();
+    for (const op of ops) all.push(op);
+    try {
+      await this.writeRaw(all, true);
+    } finally {
+      this.buffer.flushDone();
+    }
   }
 
-  /** noSync: writes the buffered batches to the OS as one batch (whole batches, in order). Queue-only. */
-  private async flushBuffered(): Promise<void> {
+  private stopFlushTimer(): void {
     if (this.flushTimer !== null) {
       this.timers.clearTimeout(this.flushTimer);
       this.flushTimer = null;
     }
+  }
+
+  /** noSync: writes the buffered batches to the OS as one batch (whole batches, in order). Queue-only. */
+  private async flushBuffered(): Promise<void> {
+    this.stopFlushTimer();
     if (this.buffer.empty) return;
     const ops = this.takeBuffered();
     try {
@@ -663,21 +680,25 @@ export class NodeStorage {
 
   // ---------------------------------------------------------------- group and settings
 
-  /** Stores the initial group metadata of a bootstrapped node. Refuses if the node already has a group. */
-  async initializeGroup(group: GroupMetadata): Promise<void> {
+  /**
+   * Stores the initial group metadata of a bootstrapped node. Refuses if the node already
+   * has a group. `sync: false` when a synced write follows at once (it goes first in that
+   * batch) and losing it to a crash leaves a directory to initialise again.
+   */
+  async initializeGroup(group: GroupMetadata, options: { sync?: boolean } = {}): Promise<void> {
     return this.enqueue(async () => {
       validateGroup(group);
       if (this.markerGroupId !== null && this.markerGroupId !== group.groupId) {
         throw new GroupMismatchError(`data directory ${this.path} belongs to group '${this.markerGroupId}', not to '${group.groupId}'`);
       }
       if (this.groupMeta !== null) throw new InvalidArgumentError(`data directory ${this.path} already has group metadata for '${this.groupMeta.groupId}'`);
-      await this.writeDirect(
-        [
-          { type: 'put', key: META_GROUP, value: encode(group) },
-          { type: 'put', key: META_FORMAT, value: encodeMarker(group.groupId) },
-        ],
-        true,
-      );
+      const ops: BatchOp[] = [
+        { type: 'put', key: META_GROUP, value: encode(group) },
+        { type: 'put', key: META_FORMAT, value: encodeMarker(group.groupId) },
+      ];
+      // Unsynced, it waits in the buffer for the synced write that follows (see writePolicy).
+      if (options.sync === false) await this.buffered(ops, null);
+      else await this.writeDirect(ops, true);
       this.groupMeta = group;
       this.markerGroupId = group.groupId;
     });

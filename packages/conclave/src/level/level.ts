@@ -107,7 +107,9 @@ export class ConclaveLevel<K = string, V = string> extends AbstractLevel<Buffer,
     const id = m.id ?? SINGLE_MEMBER_ID;
     const listen = m.listen ?? EPHEMERAL_LOOPBACK;
     const node = await openNode({
-      ...(alone ? { peers: { [id]: listen } } : {}),
+      // A group of one is a local database: like classic-level's, it does not keep the
+      // process alive by itself (a member with peers serves them until closed).
+      ...(alone ? { peers: { [id]: listen }, keepProcessAlive: false } : {}),
       ...m,
       id,
       listen,
