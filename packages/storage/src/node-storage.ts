@@ -336,9 +336,10 @@ export class NodeStorage {
       const it = this.db.iterator({ limit: 1 });
       const any = await it.nextv(1).finally(() => it.close());
       if (any.length > 0) throw new ForeignDataDirectoryError(this.path, 'a LevelDB database without a conclave format marker');
-      // Buffered: it goes first in the next synced batch (the group's, or the first Ready's),
-      // saving an fsync; lost in a crash before, the database is empty and initialised again.
-      await this.buffered([{ type: 'put', key: META_FORMAT, value: encodeMarker(expectedGroupId) }, { type: 'put', key: META_KV_SPACE, value: encode(0) }, { type: 'put', key: META_KV_NEXT, value: encode(1) }], null);
+      // Buffered, with no flush timer: it goes first in the next batch (the group's, or the
+      // first Ready's), or at close, saving an fsync; lost in a crash before, the database
+      // is empty and is initialised again.
+      this.buffer.add([{ type: 'put', key: META_FORMAT, value: encodeMarker(expectedGroupId) }, { type: 'put', key: META_KV_SPACE, value: encode(0) }, { type: 'put', key: META_KV_NEXT, value: encode(1) }], null);
       this.markerGroupId = expectedGroupId;
       this.bootEntries = [];
       await this.writeSideFile(EMPTY_HARD_STATE);
