@@ -809,14 +809,16 @@ export class NodeStorage {
   /**
    * The KV state at `index` (applied, and at or after `base`): `base` with the entries
    * after it replayed in memory (kv-replay.ts), so that a read point between two applies
-   * gets exactly its state. Null when it cannot be built: too many entries, compacted, or
-   * an install replaced the state since `base`. The view returned shares base's snapshot.
+   * gets exactly its state. Null when it cannot be built: not applied, too many entries,
+   * compacted, or an install replaced the state since `base`. The view returned shares
+   * base's snapshot.
    */
   async viewAt(base: KvView, index: number): Promise<KvView | null> {
     this.checkUsable();
-    if (!isIndex(index) || index < base.appliedIndex || index > this.appliedIndex) throw new InvalidArgumentError(`viewAt: ${index} is not between the view's ${base.appliedIndex} and the applied ${this.appliedIndex}`);
+    if (!isIndex(index) || index < base.appliedIndex) throw new InvalidArgumentError(`viewAt: ${index} is before the view's ${base.appliedIndex}`);
     if (index === base.appliedIndex) return base;
-    if (index - base.appliedIndex > VIEW_REPLAY_MAX_ENTRIES || base.space !== this.kvSpace) return null;
+    // Not applied (here, a rollback's install may have lowered the applied index): no such state.
+    if (index > this.appliedIndex || index - base.appliedIndex > VIEW_REPLAY_MAX_ENTRIES || base.space !== this.kvSpace) return null;
     let entries: Entry[];
     try {
       entries = await this.entries(base.appliedIndex + 1, index + 1, VIEW_REPLAY_MAX_BYTES);

@@ -84,7 +84,8 @@ for (const defer of [false, true]) {
     await it.close();
     t.is(decodeValue((await view!.get('a'))!), 10, 'the cas succeeded in the replay too');
     t.is(await s.viewAt(base, at), base, 'its own index: the view itself');
-    await t.throwsAsync(s.viewAt(base, s.applied + 1), { code: 'INVALID_ARGUMENT' });
+    t.is(await s.viewAt(base, s.applied + 1), null, 'not applied: no such state');
+    await t.throwsAsync(s.viewAt(view!, at + 2), { code: 'INVALID_ARGUMENT' });
     await view!.close();
     await s.close();
   });
