@@ -7,7 +7,7 @@
 // writes made through the follower after the iterator).
 import test from 'ava';
 import { join } from 'node:path';
-import { tempDir, within } from './helpers.js';
+import { tempDir, waitFor, within } from './helpers.js';
 import { GroupMemberLevel } from './level/group-level.js';
 
 const ROUNDS = 20;
@@ -20,8 +20,8 @@ test('a follower iterator sees the writes before it and none after, seek include
     await within(db.open(), 60_000, 'the group to open');
     for (let i = 0; i < ROUNDS; i++) {
       const p = `r${i}/`;
-      const leader = db.otherNodes.find((n) => n.isLeader);
-      if (!leader) throw new Error('the follower became leader: this test needs a follower');
+      // Through the leader (should leadership move under load, whichever member leads now).
+      const leader = await waitFor(() => [...db.otherNodes, db.node!].find((n) => n.isLeader), 20_000, 'a leader');
       await leader.put(`\u0000${p}b`, Buffer.from('before')); // ConclaveLevel's key layout (keys.ts)
       const seeking = db.iterator({ gte: p, lt: `${p}~` });
       const plain = db.iterator({ gte: p, lt: `${p}~` });
