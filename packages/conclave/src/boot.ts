@@ -65,7 +65,9 @@ export async function bootWithStorage(ctx: NodeContext, rooms: BootRooms): Promi
   if (fresh) {
     if (o.peers) {
       const group = initialGroup(o.groupId, o.peers);
-      if (loaded.group === null) await storage.initializeGroup({ groupId: o.groupId, members: [] });
+      // Unsynced: the first Ready (the bootstrap entries and hard state, synced) follows at
+      // once; a crash before it leaves a directory that is bootstrapped again.
+      if (loaded.group === null) await storage.initializeGroup({ groupId: o.groupId, members: [] }, { sync: false });
       ctx.raft = RaftNode.bootstrap(raftConfig, group);
     } else if (o.join) {
       if (loaded.group === null) await storage.initializeGroup({ groupId: o.groupId, members: [] });
@@ -95,11 +97,12 @@ export async function bootWithStorage(ctx: NodeContext, rooms: BootRooms): Promi
     ...(o.adminSecret !== undefined ? { adminSecret: o.adminSecret } : {}),
     ...(o.tls ? { tls: o.tls } : {}),
     maxPayloadBytes: SIZE_LIMITS.maxPayloadBytes,
+    keepProcessAlive: o.keepProcessAlive,
   });
   rooms.loop.attachTransport();
   rooms.registerAdmin();
   await ctx.transport.start();
-  rooms.loop.startTicking();
+  rooms.loop.startTicking(o.keepProcessAlive);
   if (override > 0) rooms.override.startWarnings();
   const span = ctx.raft.overrideSpan;
   if (JSON.stringify(span) !== JSON.stringify(loaded.settings.overrideSpan)) await storage.setSettings({ overrideSpan: span });

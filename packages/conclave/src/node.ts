@@ -159,10 +159,12 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     return this.rooms.reads.readBarrier(c, timeoutMs);
   }
 
-  /** ConclaveLevel (level/): a consistent view of the applied state. */
-  localView(): KvView {
+  /** ConclaveLevel (level/): a consistent view of the applied state; with `at`, that view moved on to the applied index `at.index` (null if it cannot be). */
+  localView(): KvView;
+  localView(at: { base: KvView; index: number }): Promise<KvView | null>;
+  localView(at?: { base: KvView; index: number }): KvView | Promise<KvView | null> {
     this.ctx.checkOpen();
-    return this.ctx.storage.view();
+    return at ? this.ctx.storage.viewAt(at.base, at.index) : this.ctx.storage.view();
   }
 
   /** ConclaveLevel: one clear entry (at most MAX_CLEAR_KEYS keys of the range). */

@@ -63,6 +63,12 @@ export interface OpenNodeOptions {
   readonly writeTimeoutMs?: number;
   /** openNode resolves only once the node is ready (node.ready(): a leader known, caught up). */
   readonly waitReady?: boolean;
+  /**
+   * false: the node's listening socket and its own timers do not keep the process alive, so
+   * that it exits once nothing else is pending, as with classic-level (default true: a
+   * member serves its peers until closed). Calls in progress still complete.
+   */
+  readonly keepProcessAlive?: boolean;
   readonly snapshotIntervalEntries?: number;
   readonly entriesKeptAfterSnapshot?: number;
   /** Snapshot also once this many bytes of log were applied since the last one (default 64 MiB). */
@@ -113,6 +119,7 @@ export interface ResolvedOptions {
   readonly readTimeoutMs: number;
   readonly writeTimeoutMs: number;
   readonly waitReady: boolean;
+  readonly keepProcessAlive: boolean;
   readonly snapshotIntervalEntries: number | undefined;
   readonly entriesKeptAfterSnapshot: number | undefined;
   readonly snapshotIntervalBytes: number | undefined;
@@ -216,6 +223,10 @@ export function resolveOptions(o: OpenNodeOptions): ResolvedOptions {
     waitReady: (() => {
       if (o.waitReady !== undefined && typeof o.waitReady !== 'boolean') throw new InvalidArgumentError('waitReady must be a boolean');
       return o.waitReady ?? false;
+    })(),
+    keepProcessAlive: (() => {
+      if (o.keepProcessAlive !== undefined && typeof o.keepProcessAlive !== 'boolean') throw new InvalidArgumentError('keepProcessAlive must be a boolean');
+      return o.keepProcessAlive ?? true;
     })(),
     snapshotIntervalEntries: o.snapshotIntervalEntries === undefined ? undefined : int('snapshotIntervalEntries', o.snapshotIntervalEntries, 0, 1),
     entriesKeptAfterSnapshot: o.entriesKeptAfterSnapshot === undefined ? undefined : int('entriesKeptAfterSnapshot', o.entriesKeptAfterSnapshot, 0, 0),

@@ -51,11 +51,12 @@ export class ReadyLoop {
   }
 
   /** The core's clock: a tick every tickMs, with the monotonic time. */
-  startTicking(): void {
+  startTicking(keepProcessAlive = true): void {
     const ctx = this.ctx;
     this.tickTimer = ctx.clock.setInterval(() => {
       if (!ctx.closed) this.guarded(() => ctx.raft.tick(ctx.clock.nowMs()));
     }, ctx.opts.tickMs);
+    if (!keepProcessAlive) this.tickTimer.unref();
   }
 
   stopTicking(): void {

@@ -1,5 +1,5 @@
 // abstract-level's own test suite against ConclaveLevel (issue 18): the whole suite on
-// groups of one, and its put/get/del/batch/iterator/clear modules on a member (a
+// groups of one, and its read, write, iterator (seek and snapshots), clear and sublevel modules on a member (a
 // follower) of fresh 3-member groups. Each runs in a child process (tape owns its
 // process's output and exit); the run fails on any failed test.
 import test, { type ExecutionContext } from 'ava';
@@ -47,4 +47,4 @@ async function checkSuite(t: ExecutionContext, mode: 'single' | 'group', minPass
 // The whole suite with its sublevel pass: 1,443 tests with this manifest.
 test('abstract-level suite: every test passes on a group of one (sublevel pass included)', (t) => checkSuite(t, 'single', 1400));
 
-test('abstract-level suite: put/get/del/batch/iterator/clear pass on a follower of a 3-member group', (t) => checkSuite(t, 'group', 350));
+test('abstract-level suite: reads, writes, iterators (seek, snapshots), clears and sublevels pass on a follower of a 3-member group', (t) => checkSuite(t, 'group', 550));

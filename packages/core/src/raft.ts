@@ -1265,6 +1265,10 @@ export class RaftNode {
     if (committedEntries.length > 0) {
       this.log.applying = committedEntries[committedEntries.length - 1]!.index;
       for (const e of committedEntries) if (e.type === 'conf') this.applyConf(e);
+      // A membership that makes this node the sole voter (a new group of one: its bootstrap
+      // entries) lets it win now, so that its term, vote and first entry go in this Ready's
+      // one synced write with the bootstrap's, rather than in the next one.
+      this.campaignIfSoleVoter();
     }
     this.flushAppends();
     const entries = this.log.unstableEntries();

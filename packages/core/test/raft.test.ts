@@ -673,11 +673,15 @@ test('the election history is a bounded ring, newest first, with counters', (t) 
 
 test('history stamps come from the driver\'s clock', (t) => {
   const n = RaftNode.bootstrap({ id: 'a', random: seededRandom(1), nowMs: 1000 }, initialGroup('g', { a: '127.0.0.1:1' }));
-  const rd = n.ready();
   n.setNow(1234);
-  n.advance(rd); // the sole voter campaigns here, at the driver's time
+  // The sole voter campaigns as its bootstrap membership is handed over, at the driver's time.
+  const rd = n.ready();
   t.is(n.currentRole, 'leader');
   t.is(n.status().history[0]!.at, 1234);
+  t.is(rd.hardState?.term, 2, "its term and vote go in the bootstrap's Ready");
+  t.is(rd.hardState?.vote, 'a');
+  t.deepEqual(rd.entries.map((e) => [e.index, e.term, e.type]), [[1, 1, 'conf'], [2, 2, 'noop']], 'with its first entry');
+  n.advance(rd);
 });
 
 test('the Ready contract is enforced: one outstanding Ready, advanced with itself', (t) => {

@@ -41,6 +41,11 @@ export class Overlay {
     return this.sorted.length;
   }
 
+  /** The queued writes by key, as one layer (for an overlay stacked on this one). */
+  get layer(): ReadonlyMap<string, Buffer | null> {
+    return this.byKey;
+  }
+
   lookup(key: string): Buffer | null | undefined {
     return this.byKey.get(key);
   }
@@ -92,6 +97,14 @@ export class KvView {
   /** Entries of a key range, in key byte order (or reverse). */
   iterator(range: KvRange = {}): KvViewIterator {
     return new KvViewIterator(this.db, this.space, this.snapshot, this.overlay, range);
+  }
+
+  /**
+   * This view with `changes` (the writes of the entries after it, up to `appliedIndex`)
+   * over it, in memory. It shares this view's LevelDB snapshot: close only one of them.
+   */
+  over(appliedIndex: number, changes: ReadonlyMap<string, Buffer | null>): KvView {
+    return new KvView(this.db, this.space, appliedIndex, this.snapshot, new Overlay([this.overlay.layer, changes]));
   }
 
   async close(): Promise<void> {

@@ -81,6 +81,7 @@ import {
 } from './keys.js';
 import { applyCommand } from './kv-apply.js';
 import { EMPTY_OVERLAY, keysToClear, KvView, Overlay } from './kv-view.js';
+import { replayOnto, VIEW_REPLAY_MAX_BYTES, VIEW_REPLAY_MAX_ENTRIES } from './kv-replay.js';
 import { LogSizes } from './log-sizes.js';
 import { HARD_STATE_FILE, olderThanSideFile, readHardStateFile, writeHardStateFile } from './hard-state-file.js';
 import { levelDisk, type StorageDisk } from './disk.js';
@@ -335,7 +336,10 @@ export class NodeStorage {
       const it = this.db.iterator({ limit: 1 });
       const any = await it.nextv(1).finally(() => it.close());
       if (any.length > 0) throw new ForeignDataDirectoryError(this.path, 'a LevelDB database without a conclave format marker');
-      await this.writeRaw([{ type: 'put', key: META_FORMAT, value: encodeMarker(expectedGroupId) }, { type: 'put', key: META_KV_SPACE, value: encode(0) }, { type: 'put', key: META_KV_NEXT, value: encode(1) }], true);
+      // Buffered, with no flush timer: it goes first in the next batch (the group's, or the
+      // first Ready's), or at close, saving an fsync; lost in a crash before, the database
+      // is empty and is initialised again.
+      this.buffer.add([{ type: 'put', key: META_FORMAT, value: encodeMarker(expectedGroupId) }, { type: 'put', key: META_KV_SPACE, value: encode(0) }, { type: 'put', key: META_KV_NEXT, value: encode(1) }], null);
       this.markerGroupId = expectedGroupId;
       this.bootEntries = [];
       await this.writeSideFile(EMPTY_HARD_STATE);
@@ -505,16 +509,31 @@ export class NodeStorage {
 
   /** A write that must not sit in the noSync buffer (install, settings): flushes the buffer first. */
   private async writeDirect(ops: BatchOp[], sync = this.syncPolicy === 'sync'): Promise<void> {
-    await this.flushBuffered();
-    await this.writeRaw(ops, sync);
+    if (!sync || this.buffer.empty) {
+      await this.flushBuffered();
+      return this.writeRaw(ops, sync);
+    }
+    // One synced batch, the buffered batches first: one fsync rather than two.
+    this.stopFlushTimer();
+    const all = this.takeBuffered();
+    for (const op of ops) all.push(op);
+    try {
+      await this.writeRaw(all, true);
+    } finally {
+      this.buffer.flushDone();
+    }
   }
 
-  /** noSync: writes the buffered batches to the OS as one batch (whole batches, in order). Queue-only. */
-  private async flushBuffered(): Promise<void> {
+  private stopFlushTimer(): void {
     if (this.flushTimer !== null) {
       this.timers.clearTimeout(this.flushTimer);
       this.flushTimer = null;
     }
+  }
+
+  /** noSync: writes the buffered batches to the OS as one batch (whole batches, in order). Queue-only. */
+  private async flushBuffered(): Promise<void> {
+    this.stopFlushTimer();
     if (this.buffer.empty) return;
     const ops = this.takeBuffered();
     try {
@@ -662,21 +681,25 @@ export class NodeStorage {
 
   // ---------------------------------------------------------------- group and settings
 
-  /** Stores the initial group metadata of a bootstrapped node. Refuses if the node already has a group. */
-  async initializeGroup(group: GroupMetadata): Promise<void> {
+  /**
+   * Stores the initial group metadata of a bootstrapped node. Refuses if the node already
+   * has a group. `sync: false` when a synced write follows at once (it goes first in that
+   * batch) and losing it to a crash leaves a directory to initialise again.
+   */
+  async initializeGroup(group: GroupMetadata, options: { sync?: boolean } = {}): Promise<void> {
     return this.enqueue(async () => {
       validateGroup(group);
       if (this.markerGroupId !== null && this.markerGroupId !== group.groupId) {
         throw new GroupMismatchError(`data directory ${this.path} belongs to group '${this.markerGroupId}', not to '${group.groupId}'`);
       }
       if (this.groupMeta !== null) throw new InvalidArgumentError(`data directory ${this.path} already has group metadata for '${this.groupMeta.groupId}'`);
-      await this.writeDirect(
-        [
-          { type: 'put', key: META_GROUP, value: encode(group) },
-          { type: 'put', key: META_FORMAT, value: encodeMarker(group.groupId) },
-        ],
-        true,
-      );
+      const ops: BatchOp[] = [
+        { type: 'put', key: META_GROUP, value: encode(group) },
+        { type: 'put', key: META_FORMAT, value: encodeMarker(group.groupId) },
+      ];
+      // Unsynced, it waits in the buffer for the synced write that follows (see writePolicy).
+      if (options.sync === false) await this.buffered(ops, null);
+      else await this.writeDirect(ops, true);
       this.groupMeta = group;
       this.markerGroupId = group.groupId;
     });
@@ -781,6 +804,32 @@ export class NodeStorage {
     this.checkUsable();
     if (this.overlayCache.version !== this.buffer.version) this.overlayCache = { version: this.buffer.version, overlay: new Overlay(this.buffer.layers()) };
     return new KvView(this.db, this.kvSpace, this.appliedIndex, this.db.snapshot(), this.overlayCache.overlay);
+  }
+
+  /**
+   * The KV state at `index` (applied, and at or after `base`): `base` with the entries
+   * after it replayed in memory (kv-replay.ts), so that a read point between two applies
+   * gets exactly its state. Null when it cannot be built: not applied, too many entries,
+   * compacted, or an install replaced the state since `base`. The view returned shares
+   * base's snapshot.
+   */
+  async viewAt(base: KvView, index: number): Promise<KvView | null> {
+    this.checkUsable();
+    if (!isIndex(index) || index < base.appliedIndex) throw new InvalidArgumentError(`viewAt: ${index} is before the view's ${base.appliedIndex}`);
+    if (index === base.appliedIndex) return base;
+    // Not applied (here, a rollback's install may have lowered the applied index): no such state.
+    if (index > this.appliedIndex || index - base.appliedIndex > VIEW_REPLAY_MAX_ENTRIES || base.space !== this.kvSpace) return null;
+    let entries: Entry[];
+    try {
+      entries = await this.entries(base.appliedIndex + 1, index + 1, VIEW_REPLAY_MAX_BYTES);
+    } catch (err) {
+      if (err instanceof LogCompactedError) return null;
+      throw err;
+    }
+    // Generations are never reused: the same one still active means no install since base,
+    // so these committed entries are the ones applied over it.
+    if (base.space !== this.kvSpace || entries.length !== index - base.appliedIndex) return null;
+    return replayOnto(base, entries);
   }
 
   /** The stored bytes of a key (null if absent), seeing noSync-buffered writes. */

@@ -1,7 +1,7 @@
 // Views of the KV state (snapshot-consistent reads for ConclaveLevel) and clear entries.
 import test from 'ava';
 import { initialGroup, type Entry } from '@conclave/core';
-import { decodeCommand, encodeCommand, MAX_CLEAR_KEYS, MemoryBackend, NodeStorage, type KvCommand } from '@conclave/storage';
+import { decodeCommand, decodeValue, encodeCommand, MAX_CLEAR_KEYS, MemoryBackend, NodeStorage, type KvCommand } from '@conclave/storage';
 
 const GROUP = initialGroup('g', { n1: '127.0.0.1:7001' });
 
@@ -60,6 +60,47 @@ for (const defer of [false, true]) {
     t.deepEqual(await keys(s), ['a', 'c', 'd']);
     await s.close();
   });
+
+  test(`viewAt: the state at an index inside one apply, replayed over an older view, cas and clear included (deferApplyWrites ${defer})`, async (t) => {
+    const s = await open(defer);
+    await run(s, [{ op: 'put', key: 'a', value: 1 }, { op: 'put', key: 'c', value: 3 }]);
+    const base = s.view();
+    const at = base.appliedIndex;
+    // One apply of five entries: LevelDB never holds the states between them.
+    await run(s, [
+      { op: 'put', key: 'b', value: 2 },
+      { op: 'cas', key: 'a', expected: 1, value: 10 },
+      { op: 'clear', gte: 'b', limit: 1 },
+      { op: 'put', key: 'd', value: 4 },
+      { op: 'del', key: 'c' },
+    ]);
+    const view = await s.viewAt(base, at + 3);
+    t.truthy(view);
+    t.is(view!.appliedIndex, at + 3);
+    const it = view!.iterator();
+    t.deepEqual((await it.nextv(10)).map(([k]) => k), ['a', 'c'], 'b put then cleared; d and the del of c come after');
+    it.seek('b');
+    t.deepEqual((await it.nextv(10)).map(([k]) => k), ['c'], 'seek stays in the same state');
+    await it.close();
+    t.is(decodeValue((await view!.get('a'))!), 10, 'the cas succeeded in the replay too');
+    t.is(await s.viewAt(base, at), base, 'its own index: the view itself');
+    t.is(await s.viewAt(base, s.applied + 1), null, 'not applied: no such state');
+    await t.throwsAsync(s.viewAt(view!, at + 2), { code: 'INVALID_ARGUMENT' });
+    await view!.close();
+    await s.close();
+  });
+
+  test(`viewAt: null once the entries after the view are compacted (deferApplyWrites ${defer})`, async (t) => {
+    const s = await open(defer);
+    await run(s, [{ op: 'put', key: 'a', value: 1 }]);
+    const base = s.view();
+    await run(s, [{ op: 'put', key: 'b', value: 2 }, { op: 'put', key: 'c', value: 3 }]);
+    await s.compact(s.applied);
+    t.is(await s.viewAt(base, s.applied - 1), null);
+    await base.close();
+    await s.close();
+  });
+
 }
 
 test('clear commands are validated: bounds, one of gt/gte and of lt/lte, a limit from 1 to MAX_CLEAR_KEYS', (t) => {

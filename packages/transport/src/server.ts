@@ -18,6 +18,7 @@ export interface ServerOptions {
   readonly maxUnauthenticated: number;
   readonly maxUnauthenticatedPerAddress: number;
   readonly sweepIntervalMs: number;
+  readonly keepProcessAlive: boolean;
 }
 
 export interface Sweepable {
@@ -88,6 +89,10 @@ export class NodeServer {
         const port = typeof a === 'object' && a ? a.port : this.options.listen.port;
         this.boundAddress = { host: this.options.listen.host, port };
         this.sweepTimer = setInterval(() => this.sweep(), this.options.sweepIntervalMs);
+        if (!this.options.keepProcessAlive) {
+          this.http.unref();
+          this.sweepTimer.unref();
+        }
         resolve();
       });
     });

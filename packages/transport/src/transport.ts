@@ -71,6 +71,8 @@ export interface TransportOptions {
   readonly faultRandom?: RandomSource | number;
   /** Random source (or seed) for reconnect jitter. Default Math.random. */
   readonly random?: RandomSource | number;
+  /** false: the listening socket and the server's sweep timer do not keep the process alive (connections and links do, while open). Default true. */
+  readonly keepProcessAlive?: boolean;
 }
 
 export interface TransportEvents {
@@ -213,6 +215,7 @@ export class Transport extends EventEmitter<TransportEvents> {
         maxUnauthenticated: positiveInt('maxUnauthenticated', o.maxUnauthenticated, DEFAULTS.maxUnauthenticated),
         maxUnauthenticatedPerAddress: positiveInt('maxUnauthenticatedPerAddress', o.maxUnauthenticatedPerAddress, DEFAULTS.maxUnauthenticatedPerAddress),
         sweepIntervalMs: Math.min(heartbeatIntervalMs, 1000),
+        keepProcessAlive: o.keepProcessAlive !== false,
       },
       {
         counters: this.counters,

@@ -107,7 +107,9 @@ export class ConclaveLevel<K = string, V = string> extends AbstractLevel<Buffer,
     const id = m.id ?? SINGLE_MEMBER_ID;
     const listen = m.listen ?? EPHEMERAL_LOOPBACK;
     const node = await openNode({
-      ...(alone ? { peers: { [id]: listen } } : {}),
+      // A group of one is a local database: like classic-level's, it does not keep the
+      // process alive by itself (a member with peers serves them until closed).
+      ...(alone ? { peers: { [id]: listen }, keepProcessAlive: false } : {}),
       ...m,
       id,
       listen,
@@ -195,21 +197,20 @@ export class ConclaveLevel<K = string, V = string> extends AbstractLevel<Buffer,
 
   async _get(key: Buffer, options: ConclaveReadOptions & { snapshot?: ConclaveSnapshot }): Promise<Buffer | undefined> {
     const k = nodeKey(key);
-    if (options.snapshot) {
-      const stored = await (await options.snapshot.readView.get()).get(k);
-      return stored === null ? undefined : levelValue(stored, k);
-    }
+    if (options.snapshot) return viewGet(options.snapshot.readView, k);
     const node = this.openNode();
     const v = await node.get(k, { consistency: this.consistency(options), timeoutMs: this.timeout(options) });
     return v === undefined ? undefined : asBuffer(v, k);
   }
 
   async _getMany(keys: readonly Buffer[], options: ConclaveReadOptions & { snapshot?: ConclaveSnapshot }): Promise<(Buffer | undefined)[]> {
-    if (options.snapshot) return Promise.all(keys.map((k) => this._get(k, options)));
-    const node = this.openNode();
-    // One read point for all of them.
-    await node.readBarrier(this.consistency(options), this.timeout(options));
-    return Promise.all(keys.map((k) => this._get(k, { consistency: 'none' })));
+    // One read point for all of them, and one state: an apply between two gets never shows.
+    const view = options.snapshot?.readView ?? this.readView(options);
+    try {
+      return await Promise.all(keys.map((k) => viewGet(view, nodeKey(k))));
+    } finally {
+      if (!options.snapshot) await view.close();
+    }
   }
 
   async _has(key: Buffer, options: ConclaveReadOptions & { snapshot?: ConclaveSnapshot }): Promise<boolean> {
@@ -293,6 +294,11 @@ function leaderOrTimeout(node: ConclaveNode, timeoutMs: number): Promise<void> {
     const timer = setTimeout(done, timeoutMs);
     node.on('stateChange', onState);
   });
+}
+
+async function viewGet(view: ReadView, k: string): Promise<Buffer | undefined> {
+  const stored = await (await view.get()).get(k);
+  return stored === null ? undefined : levelValue(stored, k);
 }
 
 function positiveMs(v: unknown, name: string): number {

@@ -1,8 +1,13 @@
-// The state a ConclaveLevel read sees: the member's applied state, taken synchronously
-// when the read (an iterator, a snapshot) is created, so that later writes never show in
-// it. A consistency other than 'none' then waits for its read point (read index, token,
-// lag); if the state taken is behind that point (a lagging follower, a new leader still
-// applying), the view is taken again once the member has applied up to it.
+// The state a ConclaveLevel read sees: ONE state of the member's applied KV, for the
+// read's whole life (an iterator's nexts and seeks, a snapshot's gets). It is taken
+// synchronously when the read is created, so that later writes never show in it; a
+// consistency other than 'none' then waits for its read point (read index, token, lag).
+// If the state taken is behind that point (a lagging follower, a new leader still
+// applying), the read gets the state AT the read point: the member has applied past it by
+// then, maybe with writes made after the read was created, so the entries between are
+// replayed over the state taken (storage's viewAt). Only when that cannot be done (a
+// snapshot installed meanwhile, or a member more than VIEW_REPLAY_MAX_ENTRIES behind) is
+// the member's state re-taken, at or past the read point.
 import type { KvView } from '@conclave/storage';
 import type { ConclaveNode } from '../node.js';
 import type { Consistency } from '../options.js';
@@ -20,6 +25,14 @@ export class ReadView {
     this.view = node.readBarrier(consistency, timeoutMs).then(
       async (needed) => {
         if (taken.appliedIndex >= needed) return taken;
+        let at: KvView | null;
+        try {
+          at = await node.localView({ base: taken, index: needed });
+        } catch (err) {
+          await taken.close();
+          throw err;
+        }
+        if (at !== null) return at; // shares taken's snapshot, released when it closes
         await taken.close();
         return node.localView();
       },

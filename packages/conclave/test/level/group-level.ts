@@ -19,6 +19,11 @@ export class GroupMemberLevel<K = string, V = string> extends ConclaveLevel<K, V
     this.root = location;
   }
 
+  /** The group's other members (the leader among them, unless leadership moved). */
+  get otherNodes(): readonly ConclaveNode[] {
+    return this.others;
+  }
+
   protected override async openOwnNode(): Promise<ConclaveNode> {
     mkdirSync(this.root, { recursive: true });
     // A reopen restarts the same group: its members know each other by these addresses.
