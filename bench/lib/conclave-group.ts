@@ -19,13 +19,13 @@ export class ConclaveGroup {
 
   private constructor(readonly peers: Record<string, string>) {}
 
-  static async start(count: number, dataRoot: string, label: string, cpuProfDir?: string): Promise<ConclaveGroup> {
+  static async start(count: number, dataRoot: string, label: string, cpuProfDir?: string, trace = false): Promise<ConclaveGroup> {
     const ports = await freePorts(count);
     const peers: Record<string, string> = {};
     ports.forEach((p, i) => (peers[`n${i + 1}`] = `127.0.0.1:${p}`));
     const g = new ConclaveGroup(peers);
     for (const id of Object.keys(peers)) {
-      const config: NodeProcessConfig = { id, dataDir: join(dataRoot, `${label}-${id}`), listen: peers[id]!, peers };
+      const config: NodeProcessConfig = { id, dataDir: join(dataRoot, `${label}-${id}`), listen: peers[id]!, peers, trace };
       g.nodes.set(id, new ChildRpc(new URL('./node-process.ts', import.meta.url), [JSON.stringify(config)], { label: `${label}-${id}`, cpuProfDir }));
     }
     try {

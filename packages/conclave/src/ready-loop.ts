@@ -11,6 +11,7 @@ import type { RollbackKeeper } from './rollback-keeper.js';
 import type { Timer } from './seams.js';
 import { SnapshotReceiver } from './snapshot-receiver.js';
 import { stateOf, type NodeState } from './status.js';
+import { stampEntries } from './write-trace.js';
 import type { WriteTracker } from './write-tracker.js';
 
 /** Readies handled per loop turn before yielding to the event loop. */
@@ -73,6 +74,10 @@ export class ReadyLoop {
     if (ctx.closed) return;
     // Step a snapshot only once exactly its data is staged; otherwise the leader will resend it.
     if (m.type === 'snap' && !this.snapshots.isStaged(m.snapshot)) return;
+    if (ctx.stamp) {
+      if (m.type === 'app') stampEntries(ctx.stamp, 'received', m.entries);
+      else if (m.type === 'appResp' && !m.reject) ctx.stamp('ackReceived', m.index);
+    }
     try {
       ctx.raft.setNow(ctx.clock.nowMs()); // lease reads time what a quorum said on the monotonic clock
       ctx.raft.step(m);
@@ -124,11 +129,13 @@ export class ReadyLoop {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
-    const { raft, storage } = this.ctx;
+    const { raft, storage, stamp } = this.ctx;
+    stampEntries(stamp, 'readyTaken', rd.entries);
     if (rd.softState) this.onSoftState();
     for (const m of rd.messages) this.sendMessage(m);
     if (rd.entries.length > 0 || rd.hardState || rd.snapshot) {
       await (this.ctx.metrics ? this.ctx.metrics.storageWrite(storage.writeReady(rd)) : storage.writeReady(rd));
+      stampEntries(stamp, 'durable', rd.entries);
       if (rd.snapshot) {
         this.snapshots.installed();
         this.ctx.metrics?.snapshotInstalled();
@@ -137,7 +144,9 @@ export class ReadyLoop {
     }
     for (const m of rd.messagesAfterPersist) this.sendMessage(m);
     if (rd.committedEntries.length > 0) {
+      stampEntries(stamp, 'committed', rd.committedEntries);
       const results = await storage.applyEntries(rd.committedEntries);
+      stampEntries(stamp, 'applied', rd.committedEntries);
       this.onApplied(rd.committedEntries, results);
     }
     this.reads.onReadStates(rd.readStates);
@@ -162,6 +171,11 @@ export class ReadyLoop {
       return;
     }
     this.ctx.transport.send(m);
+    const stamp = this.ctx.stamp;
+    if (stamp) {
+      if (m.type === 'app') stampEntries(stamp, 'sent', m.entries);
+      else if (m.type === 'appResp' && !m.reject) stamp('ackSent', m.index);
+    }
   }
 
   /** Role, membership or leader may have changed: say so, once each. */
