@@ -27,6 +27,16 @@ export interface DiskProfile {
   minWriteMs: number;
   maxWriteMs: number;
   syncMs: number;
+  /**
+   * How often a batch issued while others are still outstanding lands in LevelDB's log before
+   * one of them, and completes first. LevelDB orders concurrent writers only by who takes its
+   * writer queue first (classic-level runs each batch on a libuv pool thread), so separate
+   * outstanding batches have no order; what it does guarantee, and this disk keeps, is that a
+   * completed sync makes durable every record before it in the log. 0 (the default) keeps
+   * issue order. NodeStorage never has two batches outstanding (its queue runs them one by
+   * one), which is what makes its log writes safe; this is here so that stays checked.
+   */
+  reorderRate?: number;
 }
 
 export type DiskFault = 'write' | 'sync' | 'full';
@@ -100,8 +110,12 @@ export class SimDisk {
   /** Records in the log after the last completed sync, oldest first. */
   private pending: LogRecord[] = [];
   private current: SimLevel | null = null;
-  /** World time when the last queued write completes: writes complete in order. */
+  /** World time when the last queued write completes: writes complete in order (unless reordered). */
   private busyUntilMs = 0;
+  /** Issued and not yet completed, in log order. */
+  private outstanding: LogRecord[] = [];
+  /** Batches that were issued while another was outstanding, and of those, how many were reordered. */
+  readonly overlap = { concurrent: 0, reordered: 0 };
 
   constructor(
     readonly path: string,
@@ -158,6 +172,7 @@ export class SimDisk {
     const kept = Math.floor(this.sched.random() * (n + 1));
     for (const r of this.pending.slice(0, kept)) this.applyDurable(r.ops);
     this.pending = [];
+    this.outstanding = [];
     this.incarnation++;
     if (this.current) this.current.released = true;
     this.current = null;
@@ -189,16 +204,31 @@ export class SimDisk {
     const fault: DiskFault | null = this.failNext ?? (this.full ? 'full' : null);
     this.failNext = null;
     const record: LogRecord = { ops: ops.map(copyOp), sync };
+    // Outstanding batches have no order in LevelDB's log: this one may go before one of them.
+    let before: LogRecord | null = null;
+    if (this.outstanding.length > 0) {
+      this.overlap.concurrent++;
+      if (this.sched.random() < (this.profile.reorderRate ?? 0)) before = this.outstanding[Math.floor(this.sched.random() * this.outstanding.length)]!;
+    }
     // A failed sync left the record in the log; a failed write left nothing readable.
-    if (fault !== 'write' && fault !== 'full') this.pending.push(record);
-    const doneMs = Math.max(this.sched.nowMs, this.busyUntilMs) + this.latencyMs(sync);
-    this.busyUntilMs = doneMs;
+    if (fault !== 'write' && fault !== 'full') {
+      const at = before ? this.pending.indexOf(before) : -1;
+      if (at >= 0) this.pending.splice(at, 0, record);
+      else this.pending.push(record);
+    }
+    if (before) {
+      this.overlap.reordered++;
+      this.outstanding.splice(this.outstanding.indexOf(before), 0, record);
+    } else this.outstanding.push(record);
+    const doneMs = before ? this.sched.nowMs + this.latencyMs(sync) : Math.max(this.sched.nowMs, this.busyUntilMs) + this.latencyMs(sync);
+    if (!before) this.busyUntilMs = doneMs;
     const incarnation = this.incarnation;
     const label = `disk ${this.path} ${sync ? 'sync ' : ''}batch of ${ops.length}${fault ? ` FAILS (${fault})` : ''}`;
     if (fault) db.brokenBy = new DiskIoError(this.path, fault); // later writes fail at once, as LevelDB's do
     return new Promise((resolve, reject) => {
       this.sched.at(doneMs, this.owner, label, () => {
         if (incarnation !== this.incarnation) return; // the process died first: never answered
+        this.outstanding = this.outstanding.filter((r) => r !== record);
         if (fault) {
           this.stats.failures++;
           return reject(db.brokenBy);
