@@ -30,6 +30,11 @@ export class LogWriter {
     private readonly onError: (err: unknown) => void,
   ) {}
 
+  /** Nothing queued or in flight. */
+  get idle(): boolean {
+    return !this.inFlight && this.queue.length === 0;
+  }
+
   get queuedBytes(): number {
     return this.queuedBytesValue;
   }

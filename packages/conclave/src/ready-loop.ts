@@ -31,6 +31,7 @@ export class ReadyLoop {
   private readonly writer: LogWriter;
   /** The applies in order: each runs after the one before it. */
   private applying: Promise<void> = Promise.resolve();
+  private appliesPending = 0;
 
   constructor(
     private readonly ctx: NodeContext,
@@ -78,7 +79,12 @@ export class ReadyLoop {
     this.tickTimer = null;
   }
 
-  /** Resolves once the Ready being handled (if any) is done. */
+  /** A log write or an apply is still under way (tests wait for this to be false). */
+  get busy(): boolean {
+    return !this.writer.idle || this.appliesPending > 0;
+  }
+
+  /** Resolves once the Ready being handled (if any), the log writes and the applies are done. */
   async idle(): Promise<void> {
     if (this.loopRunning) await this.loopRunning.catch(() => {});
     await this.writer.drained();
@@ -200,6 +206,7 @@ export class ReadyLoop {
   private apply(entries: readonly Entry[]): void {
     const ctx = this.ctx;
     stampEntries(ctx.stamp, 'committed', entries);
+    this.appliesPending++;
     this.applying = this.applying
       .then(async () => {
         if (ctx.closed) return;
@@ -217,7 +224,8 @@ export class ReadyLoop {
       })
       .catch((err: unknown) => {
         if (!ctx.closed) ctx.fail(asError(err));
-      });
+      })
+      .finally(() => this.appliesPending--);
   }
 
   private sendMessage(m: Message): void {
