@@ -74,6 +74,11 @@ export class ConclaveGroup {
     return this.node(id).call('load', spec, spec.warmupMs + spec.durationMs + 60_000);
   }
 
+  /** Reads of existing keys inside `id`'s process (bench/read.ts). */
+  readLoad(id: string, spec: LoadSpec, consistency: 'linearizable' | 'lease' | 'none'): Promise<LoadResult> {
+    return this.node(id).call('readLoad', { spec, consistency }, spec.warmupMs + spec.durationMs + 60_000);
+  }
+
   async kill(id: string): Promise<void> {
     await this.node(id).kill();
   }

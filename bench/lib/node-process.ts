@@ -42,6 +42,15 @@ serveIpc(
       return null;
     },
     trace: () => trace?.take() ?? {},
+    /** Reads of existing keys (bench/read.ts), served by this node under `consistency`. */
+    readLoad: (args) => {
+      const { spec, consistency } = args as { spec: LoadSpec; consistency: 'linearizable' | 'lease' | 'none' };
+      return runLoad(async (key) => {
+        const v = await n.get(key, { consistency });
+        if (v === undefined) throw new Error(`key ${key} is missing`);
+        return v;
+      }, spec);
+    },
     load: (args) => runLoad((key, value) => n.put(key, value), args as LoadSpec),
   },
   async () => {
