@@ -133,6 +133,8 @@ export class RaftNode {
   private pendingConfIndex = 0;
   private uncommittedBytes = 0;
   private readonly readOnly: ReadOnlyQueue;
+  /** ReadIndex requests arrived since the last Ready: one heartbeat round at the next ready() confirms them all. */
+  private readRoundWanted = false;
   /** Reads that arrived before the leader committed an entry of its term. */
   private readsAwaitingCommit: PendingRead[] = [];
   private divergence: Divergence | null = null;
@@ -1057,6 +1059,7 @@ export class RaftNode {
   }
 
   private broadcastHeartbeat(context: string): void {
+    this.readRoundWanted = false;
     const round = this.heartbeatRounds.next(this.nowMs);
     for (const [id, pr] of this.progress) {
       const m = this.msg('heartbeat', id);
@@ -1134,7 +1137,9 @@ export class RaftNode {
     }
     if (this.readOnly.full()) return this.refuseRead(read, 'too many reads pending');
     this.readOnly.add({ ...read, index });
-    this.broadcastHeartbeat(context);
+    // Batched as etcd does: the round goes at the next ready() with the newest context, and its
+    // quorum of acks releases every read queued before it (releaseThrough).
+    this.readRoundWanted = true;
     return null;
   }
 
@@ -1232,7 +1237,7 @@ export class RaftNode {
     const ss = this.prevSoftState;
     return (
       this.outbox.length > 0 ||
-      (this.role === 'leader' && this.dirty.size > 0) ||
+      (this.role === 'leader' && (this.dirty.size > 0 || this.readRoundWanted)) ||
       this.log.unstableFrom <= this.log.lastIndex() ||
       this.log.pendingSnapshot !== null ||
       this.log.applicableTo(this.cfg.asyncStorageWrites) > this.log.applying ||
@@ -1256,6 +1261,8 @@ export class RaftNode {
       this.log.applying = committedEntries[committedEntries.length - 1]!.index;
       for (const e of committedEntries) if (e.type === 'conf') this.applyConf(e);
     }
+    if (this.readRoundWanted && this.role === 'leader') this.broadcastHeartbeat(this.readOnly.newestContext() ?? '');
+    this.readRoundWanted = false;
     this.flushAppends();
     const entries = this.log.unstableEntries();
     this.log.markHandedForPersist();
