@@ -252,7 +252,8 @@ export async function runSeed(opts: SeedOptions): Promise<SeedResult> {
     diskCrashes: sum(c, (h) => h.disk.stats.crashes),
     unsyncedLost: sum(c, (h) => h.disk.stats.unsyncedLost),
     diskFailures: sum(c, (h) => h.disk.stats.failures),
-    diskOverlappingBatches: sum(c, (h) => h.disk.overlap.concurrent),
+    diskOverlappingBatches: sum(c, (h) => h.disk.overlap.ordered),
+    diskOverlappingClears: sum(c, (h) => h.disk.overlap.concurrent - h.disk.overlap.ordered),
   };
   return {
     seed,

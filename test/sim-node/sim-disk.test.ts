@@ -189,7 +189,7 @@ test('batches outstanding together have no order: a later one may land first, an
   void batch(db, [{ type: 'put', key: k('a'), value: k('1') }], false).then(() => order.push('a'));
   void batch(db, [{ type: 'put', key: k('b'), value: k('2') }], true).then(() => order.push('b'));
   await s.run({ forMs: 20 });
-  t.deepEqual(disk.overlap, { concurrent: 1, reordered: 1 });
+  t.deepEqual(disk.overlap, { concurrent: 1, reordered: 1, ordered: 1 });
   t.is(order.length, 2);
   // b went before a in the log: its sync made b durable, and a (after it, unsynced) may be lost.
   t.is(disk.durableGet(k('b'))?.toString(), '2');
@@ -202,6 +202,6 @@ test('with reorderRate 0 (the default) outstanding batches keep issue order', as
   void batch(db, [{ type: 'put', key: k('a'), value: k('1') }], false);
   void batch(db, [{ type: 'put', key: k('b'), value: k('2') }], true);
   await s.run({ forMs: 20 });
-  t.deepEqual(disk.overlap, { concurrent: 1, reordered: 0 });
+  t.deepEqual(disk.overlap, { concurrent: 1, reordered: 0, ordered: 1 });
   t.is(disk.unsyncedBatches, 0);
 });

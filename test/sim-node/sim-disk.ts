@@ -34,7 +34,8 @@ export interface DiskProfile {
    * outstanding batches have no order; what it does guarantee, and this disk keeps, is that a
    * completed sync makes durable every record before it in the log. 0 (the default) keeps
    * issue order. NodeStorage never has two batches outstanding (its queue runs them one by
-   * one), which is what makes its log writes safe; this is here so that stays checked.
+   * one), which is what makes its log writes safe; this is here so that stays checked. The one
+   * exception, its background clear of a replaced key space, is reordered like any batch.
    */
   reorderRate?: number;
 }
@@ -114,8 +115,14 @@ export class SimDisk {
   private busyUntilMs = 0;
   /** Issued and not yet completed, in log order. */
   private outstanding: LogRecord[] = [];
-  /** Batches that were issued while another was outstanding, and of those, how many were reordered. */
-  readonly overlap = { concurrent: 0, reordered: 0 };
+  /** Which database issued each outstanding record. */
+  private readonly issuer = new WeakMap<LogRecord, SimLevel>();
+  /**
+   * Batches issued while another of the same database was outstanding; of those, how many were
+   * reordered, and how many overlapped a write other than a background clear (`ordered`: the
+   * ones whose order matters).
+   */
+  readonly overlap = { concurrent: 0, reordered: 0, ordered: 0 };
 
   constructor(
     readonly path: string,
@@ -205,11 +212,19 @@ export class SimDisk {
     this.failNext = null;
     const record: LogRecord = { ops: ops.map(copyOp), sync };
     // Outstanding batches have no order in LevelDB's log: this one may go before one of them.
+    // Only this database's own: a database closed (or failed) with a write still out is a
+    // finished process in production, its writes done before another could open the files.
     let before: LogRecord | null = null;
-    if (this.outstanding.length > 0) {
+    const mine = this.outstanding.filter((r) => this.issuer.get(r) === db);
+    if (mine.length > 0) {
       this.overlap.concurrent++;
-      if (this.sched.random() < (this.profile.reorderRate ?? 0)) before = this.outstanding[Math.floor(this.sched.random() * this.outstanding.length)]!;
+      // NodeStorage clears a replaced snapshot's key space in the background: unsynced deletes of
+      // keys nobody reads, which may land anywhere (open() clears them again). Any other overlap
+      // would put the log's own writes out of order.
+      if (!isBackgroundClear(record) && mine.some((r) => !isBackgroundClear(r))) this.overlap.ordered++;
+      if (this.sched.random() < (this.profile.reorderRate ?? 0)) before = mine[Math.floor(this.sched.random() * mine.length)]!;
     }
+    this.issuer.set(record, db);
     // A failed sync left the record in the log; a failed write left nothing readable.
     if (fault !== 'write' && fault !== 'full') {
       const at = before ? this.pending.indexOf(before) : -1;
@@ -251,6 +266,11 @@ export class SimDisk {
       else this.durable.delete(keyOf(op.key));
     }
   }
+}
+
+/** Unsynced deletes only: NodeStorage's background clear of a replaced key space. */
+function isBackgroundClear(r: LogRecord): boolean {
+  return !r.sync && r.ops.every((op) => op.type === 'del');
 }
 
 function copyOp(op: Op): Op {
