@@ -133,8 +133,13 @@ export class RaftNode {
   private pendingConfIndex = 0;
   private uncommittedBytes = 0;
   private readonly readOnly: ReadOnlyQueue;
-  /** ReadIndex requests arrived since the last Ready: one heartbeat round at the next ready() confirms them all. */
+  /**
+   * ReadIndex batching, as etcd's server does it: one heartbeat round for reads at a time. Reads
+   * that arrive while it is out wait for it to end; the next round (at the next ready(), with
+   * the newest read's context) then confirms all of them at once.
+   */
   private readRoundWanted = false;
+  private readRoundOut = false;
   /** Reads that arrived before the leader committed an entry of its term. */
   private readsAwaitingCommit: PendingRead[] = [];
   private divergence: Divergence | null = null;
@@ -933,6 +938,8 @@ export class RaftNode {
     this.dirty.clear();
     this.progress.clear();
     this.readOnly.clear();
+    this.readRoundOut = false;
+    this.readRoundWanted = false;
     this.readsAwaitingCommit = [];
   }
 
@@ -1058,8 +1065,13 @@ export class RaftNode {
     this.send(this.msg('timeoutNow', to));
   }
 
-  private broadcastHeartbeat(context: string): void {
+  private broadcastReadRound(): void {
     this.readRoundWanted = false;
+    this.readRoundOut = true;
+    this.broadcastHeartbeat(this.readOnly.newestContext() ?? '');
+  }
+
+  private broadcastHeartbeat(context: string): void {
     const round = this.heartbeatRounds.next(this.nowMs);
     for (const [id, pr] of this.progress) {
       const m = this.msg('heartbeat', id);
@@ -1137,9 +1149,9 @@ export class RaftNode {
     }
     if (this.readOnly.full()) return this.refuseRead(read, 'too many reads pending');
     this.readOnly.add({ ...read, index });
-    // Batched as etcd does: the round goes at the next ready() with the newest context, and its
-    // quorum of acks releases every read queued before it (releaseThrough).
-    this.readRoundWanted = true;
+    // Its quorum of acks releases every read queued before its context (releaseThrough).
+    if (this.readRoundOut) this.readRoundWanted = true;
+    else this.broadcastReadRound();
     return null;
   }
 
@@ -1159,6 +1171,9 @@ export class RaftNode {
     for (const id of acks) if (isElectable(this.group, id)) electableAcks++;
     if (electableAcks < this.quorum()) return;
     for (const r of this.readOnly.releaseThrough(context)) this.answerRead(r);
+    this.readRoundOut = false;
+    // The reads that came meanwhile: their round goes at the next ready().
+    if (this.readOnly.length > 0) this.readRoundWanted = true;
   }
 
   private answerRead(r: PendingRead): void {
@@ -1237,7 +1252,7 @@ export class RaftNode {
     const ss = this.prevSoftState;
     return (
       this.outbox.length > 0 ||
-      (this.role === 'leader' && (this.dirty.size > 0 || this.readRoundWanted)) ||
+      (this.role === 'leader' && (this.dirty.size > 0 || (this.readRoundWanted && !this.readRoundOut))) ||
       this.log.unstableFrom <= this.log.lastIndex() ||
       this.log.pendingSnapshot !== null ||
       this.log.applicableTo(this.cfg.asyncStorageWrites) > this.log.applying ||
@@ -1261,8 +1276,8 @@ export class RaftNode {
       this.log.applying = committedEntries[committedEntries.length - 1]!.index;
       for (const e of committedEntries) if (e.type === 'conf') this.applyConf(e);
     }
-    if (this.readRoundWanted && this.role === 'leader') this.broadcastHeartbeat(this.readOnly.newestContext() ?? '');
-    this.readRoundWanted = false;
+    // A round lost on the way is retried by the periodic heartbeat, which carries the newest read too.
+    if (this.readRoundWanted && !this.readRoundOut && this.role === 'leader') this.broadcastReadRound();
     this.flushAppends();
     const entries = this.log.unstableEntries();
     this.log.markHandedForPersist();

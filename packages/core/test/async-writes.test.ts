@@ -84,19 +84,25 @@ test('a new term not yet durable holds even the messages that may otherwise go a
   t.true(rd3.messages.some((m) => m.type === 'preVoteResp'), 'durable now: it goes at once');
 });
 
-test('ReadIndex batching: the reads waiting at a Ready share one heartbeat round, and its quorum releases them all', (t) => {
+test('ReadIndex batching: one read round at a time; the reads that came meanwhile share the next one', (t) => {
   const net = new Net({ ids: ids3 });
   t.true(net.elect('n1'));
   net.settle();
   const n1 = net.node('n1');
+  const ack = (hb: Message): Message => ({ ...emptyMessage('heartbeatResp', hb.to, 'n1', n1.currentTerm), context: hb.context, index: hb.index });
   for (const c of ['a', 'b', 'c']) n1.readIndex(c);
   const rd = n1.ready();
   const hbs = rd.messages.filter((m) => m.type === 'heartbeat');
-  t.is(hbs.length, 2, 'one round: one heartbeat per follower');
-  t.true(hbs.every((m) => m.context === 'c'), 'carrying the newest read');
+  t.deepEqual(hbs.map((m) => m.context), ['a', 'a'], 'one round, for the first read: one heartbeat per follower');
   n1.advance(rd);
-  const hb = hbs.find((m) => m.to === 'n2')!;
-  n1.step({ ...emptyMessage('heartbeatResp', 'n2', 'n1', n1.currentTerm), context: hb.context, index: hb.index });
+  n1.readIndex('d');
+  t.false(n1.hasReady(), 'no second round while the first is out');
+  n1.step(ack(hbs[0]!));
   const rd2 = n1.ready();
-  t.deepEqual(rd2.readStates.map((r) => r.context), ['a', 'b', 'c']);
+  t.deepEqual(rd2.readStates.map((r) => r.context), ['a']);
+  const hbs2 = rd2.messages.filter((m) => m.type === 'heartbeat');
+  t.deepEqual(hbs2.map((m) => m.context), ['d', 'd'], 'the next round carries the newest read');
+  n1.advance(rd2);
+  n1.step(ack(hbs2[1]!));
+  t.deepEqual(n1.ready().readStates.map((r) => r.context), ['b', 'c', 'd'], 'one quorum of acks releases all three');
 });
