@@ -38,11 +38,25 @@ async function etcdWriter(endpoint: string): Promise<WriteFn> {
   return (key, value) => client.put(key).value(value).exec();
 }
 
+/** Reads of etcd (bench/read.ts): linearizable (etcd's default, ReadIndex) or serializable (member-local). */
+async function etcdReader(endpoint: string, read: EtcdRead): Promise<WriteFn> {
+  const { Etcd3 } = await import('etcd3');
+  const client = new Etcd3({ hosts: `http://${endpoint}` });
+  closers.push(async () => client.close());
+  return async (key) => {
+    const v = await client.get(key).serializable(read === 'serializable').buffer();
+    if (v === null) throw new Error(`key ${key} is missing`);
+    return v;
+  };
+}
+
+export type EtcdRead = 'linearizable' | 'serializable';
+
 serveIpc(
   {
     load: async (args) => {
-      const { target, spec } = args as { target: ClientTarget; spec: LoadSpec };
-      const write = target.kind === 'conclave' ? await conclaveWriter(target.endpoint, spec.inflight) : await etcdWriter(target.endpoint);
+      const { target, spec, read } = args as { target: ClientTarget; spec: LoadSpec; read?: EtcdRead };
+      const write = target.kind === 'conclave' ? await conclaveWriter(target.endpoint, spec.inflight) : read ? await etcdReader(target.endpoint, read) : await etcdWriter(target.endpoint);
       try {
         return await runLoad(write, spec);
       } finally {

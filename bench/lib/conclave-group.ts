@@ -19,13 +19,13 @@ export class ConclaveGroup {
 
   private constructor(readonly peers: Record<string, string>) {}
 
-  static async start(count: number, dataRoot: string, label: string, cpuProfDir?: string): Promise<ConclaveGroup> {
+  static async start(count: number, dataRoot: string, label: string, cpuProfDir?: string, trace = false): Promise<ConclaveGroup> {
     const ports = await freePorts(count);
     const peers: Record<string, string> = {};
     ports.forEach((p, i) => (peers[`n${i + 1}`] = `127.0.0.1:${p}`));
     const g = new ConclaveGroup(peers);
     for (const id of Object.keys(peers)) {
-      const config: NodeProcessConfig = { id, dataDir: join(dataRoot, `${label}-${id}`), listen: peers[id]!, peers };
+      const config: NodeProcessConfig = { id, dataDir: join(dataRoot, `${label}-${id}`), listen: peers[id]!, peers, trace };
       g.nodes.set(id, new ChildRpc(new URL('./node-process.ts', import.meta.url), [JSON.stringify(config)], { label: `${label}-${id}`, cpuProfDir }));
     }
     try {
@@ -72,6 +72,11 @@ export class ConclaveGroup {
   /** The embedded driver: the load runs inside `id`'s process. */
   load(id: string, spec: LoadSpec): Promise<LoadResult> {
     return this.node(id).call('load', spec, spec.warmupMs + spec.durationMs + 60_000);
+  }
+
+  /** Reads of existing keys inside `id`'s process (bench/read.ts). */
+  readLoad(id: string, spec: LoadSpec, consistency: 'linearizable' | 'lease' | 'none'): Promise<LoadResult> {
+    return this.node(id).call('readLoad', { spec, consistency }, spec.warmupMs + spec.durationMs + 60_000);
   }
 
   async kill(id: string): Promise<void> {

@@ -29,6 +29,11 @@ export class EtcdGroup {
   readonly clientEndpoints: string[] = [];
   version = 'unknown';
 
+  /** The members' process ids (bench/bytes.ts reads their /proc/<pid>/io). */
+  get pids(): number[] {
+    return this.procs.map((p) => p.proc.pid!).filter((pid) => pid !== undefined);
+  }
+
   private constructor(private readonly binary: string) {}
 
   static async start(binary: string, dataRoot: string, members = 3): Promise<EtcdGroup> {

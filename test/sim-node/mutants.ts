@@ -3,11 +3,12 @@
 // seam), undone by the function it returns. A patch whose target is gone throws: a split
 // that moves the code must move the mutant with it, never silently test nothing.
 import { ReadGate } from '../../packages/conclave/src/read-gate.js';
+import { LogWriter } from '../../packages/conclave/src/log-writer.js';
 import { ReadyLoop } from '../../packages/conclave/src/ready-loop.js';
 import { SnapshotReceiver } from '../../packages/conclave/src/snapshot-receiver.js';
 import { WriteTracker } from '../../packages/conclave/src/write-tracker.js';
 
-export const MUTANTS = ['snapshot-race', 'index-keyed-writes', 'replaced-write-resolves', 'all-at-apply', 'ack-before-durable', 'wall-clock-lease', 'at-least-ignored'] as const;
+export const MUTANTS = ['snapshot-race', 'index-keyed-writes', 'replaced-write-resolves', 'all-at-apply', 'ack-before-durable', 'durable-at-issue', 'wall-clock-lease', 'at-least-ignored'] as const;
 export type Mutant = (typeof MUTANTS)[number];
 
 
@@ -118,6 +119,18 @@ export function applyMutant(m: Mutant): () => void {
         undoSend();
       };
     }
+    // Issue 15: the asynchronous log writer reports a write durable when it hands it to
+    // storage: the leader counts its own copy toward commit, and followers ack, too early.
+    case 'durable-at-issue':
+      return patch(LogWriter.prototype as unknown as Proto, 'issue', () =>
+        function (this: { queue: unknown[]; queuedBytesValue: number; onDurable(rds: unknown[]): void; write(w: unknown): Promise<void>; onError(e: unknown): void }) {
+          const batch = this.queue;
+          this.queue = [];
+          this.queuedBytesValue = 0;
+          this.onDurable(batch);
+          for (const rd of batch as { entries: unknown[]; hardState: unknown }[]) if (rd.entries.length > 0 || rd.hardState) this.write({ entries: rd.entries, hardState: rd.hardState }).catch((e) => this.onError(e));
+        },
+      );
     case 'wall-clock-lease':
       return () => {};
     // Not a known defect: checks that the weak reads' check is not vacuous. A read with

@@ -59,7 +59,7 @@ export async function runSeed(opts: SeedOptions): Promise<SeedResult> {
     tickMs,
     electionTicks,
     net: { dropRate: r() * 0.05, duplicateRate: r() * 0.03, reorderRate: r() * 0.1, minDelayMs: 0.2, maxDelayMs: 1 + r() * 10 },
-    disk: { minWriteMs: 0.05, maxWriteMs: 0.2 + r() * 3, syncMs: r() * 2 },
+    disk: { minWriteMs: 0.05, maxWriteMs: 0.2 + r() * 3, syncMs: r() * 2, reorderRate: 0.5 },
     ...(opts.wallClockAsMonotonic ? { wallClockAsMonotonic: true } : {}),
     nodeOptions: {
       snapshotIntervalEntries: 30 + Math.floor(r() * 60),
@@ -237,7 +237,7 @@ export async function runSeed(opts: SeedOptions): Promise<SeedResult> {
   for (const h of c.hosts.values()) {
     c.resume(h.id);
     c.repairDisk(h.id);
-    h.disk.profile = { minWriteMs: 0.05, maxWriteMs: 1, syncMs: 0.5 };
+    h.disk.profile = { ...h.disk.profile, minWriteMs: 0.05, maxWriteMs: 1, syncMs: 0.5 };
     if (h.state === 'down' || h.state === 'failed') c.restart(h.id);
   }
   await c.run(10 * c.electionTimeoutMs, () => c.leader() !== null && [...c.hosts.values()].every((h) => h.state !== 'starting'));
@@ -252,6 +252,8 @@ export async function runSeed(opts: SeedOptions): Promise<SeedResult> {
     diskCrashes: sum(c, (h) => h.disk.stats.crashes),
     unsyncedLost: sum(c, (h) => h.disk.stats.unsyncedLost),
     diskFailures: sum(c, (h) => h.disk.stats.failures),
+    diskOverlappingBatches: sum(c, (h) => h.disk.overlap.ordered),
+    diskOverlappingClears: sum(c, (h) => h.disk.overlap.concurrent - h.disk.overlap.ordered),
   };
   return {
     seed,

@@ -179,3 +179,29 @@ test('side files are replaced whole and durably at completion; a crash before ke
   await t.throwsAsync(w3, { instanceOf: DiskIoError });
   t.is(disk.files.read('HS')?.toString(), 'one');
 });
+
+test('batches outstanding together have no order: a later one may land first, and a sync covers only what is before it in the log', async (t) => {
+  const s = new Scheduler({ seed: 3 });
+  const disk = new SimDisk('/sim/n1', s, { minWriteMs: 1, maxWriteMs: 2, syncMs: 5, reorderRate: 1 });
+  const db = disk.open('n1#1');
+  await db.open();
+  const order: string[] = [];
+  void batch(db, [{ type: 'put', key: k('a'), value: k('1') }], false).then(() => order.push('a'));
+  void batch(db, [{ type: 'put', key: k('b'), value: k('2') }], true).then(() => order.push('b'));
+  await s.run({ forMs: 20 });
+  t.deepEqual(disk.overlap, { concurrent: 1, reordered: 1, ordered: 1 });
+  t.is(order.length, 2);
+  // b went before a in the log: its sync made b durable, and a (after it, unsynced) may be lost.
+  t.is(disk.durableGet(k('b'))?.toString(), '2');
+  t.is(disk.durableGet(k('a')), undefined);
+  t.is(disk.unsyncedBatches, 1);
+});
+
+test('with reorderRate 0 (the default) outstanding batches keep issue order', async (t) => {
+  const { s, disk, db } = await setup();
+  void batch(db, [{ type: 'put', key: k('a'), value: k('1') }], false);
+  void batch(db, [{ type: 'put', key: k('b'), value: k('2') }], true);
+  await s.run({ forMs: 20 });
+  t.deepEqual(disk.overlap, { concurrent: 1, reordered: 0, ordered: 1 });
+  t.is(disk.unsyncedBatches, 0);
+});

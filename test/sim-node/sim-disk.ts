@@ -27,6 +27,17 @@ export interface DiskProfile {
   minWriteMs: number;
   maxWriteMs: number;
   syncMs: number;
+  /**
+   * How often a batch issued while others are still outstanding lands in LevelDB's log before
+   * one of them, and completes first. LevelDB orders concurrent writers only by who takes its
+   * writer queue first (classic-level runs each batch on a libuv pool thread), so separate
+   * outstanding batches have no order; what it does guarantee, and this disk keeps, is that a
+   * completed sync makes durable every record before it in the log. 0 (the default) keeps
+   * issue order. NodeStorage never has two batches outstanding (its queue runs them one by
+   * one), which is what makes its log writes safe; this is here so that stays checked. The one
+   * exception, its background clear of a replaced key space, is reordered like any batch.
+   */
+  reorderRate?: number;
 }
 
 export type DiskFault = 'write' | 'sync' | 'full';
@@ -100,8 +111,18 @@ export class SimDisk {
   /** Records in the log after the last completed sync, oldest first. */
   private pending: LogRecord[] = [];
   private current: SimLevel | null = null;
-  /** World time when the last queued write completes: writes complete in order. */
+  /** World time when the last queued write completes: writes complete in order (unless reordered). */
   private busyUntilMs = 0;
+  /** Issued and not yet completed, in log order. */
+  private outstanding: LogRecord[] = [];
+  /** Which database issued each outstanding record. */
+  private readonly issuer = new WeakMap<LogRecord, SimLevel>();
+  /**
+   * Batches issued while another of the same database was outstanding; of those, how many were
+   * reordered, and how many overlapped a write other than a background clear (`ordered`: the
+   * ones whose order matters).
+   */
+  readonly overlap = { concurrent: 0, reordered: 0, ordered: 0 };
 
   constructor(
     readonly path: string,
@@ -158,6 +179,7 @@ export class SimDisk {
     const kept = Math.floor(this.sched.random() * (n + 1));
     for (const r of this.pending.slice(0, kept)) this.applyDurable(r.ops);
     this.pending = [];
+    this.outstanding = [];
     this.incarnation++;
     if (this.current) this.current.released = true;
     this.current = null;
@@ -192,16 +214,39 @@ export class SimDisk {
     // storage never changes a buffer it handed to a write (copying values near 1 MiB on
     // every write was a large share of a seed with big values).
     const record: LogRecord = { ops: ops.slice(), sync };
+    // Outstanding batches have no order in LevelDB's log: this one may go before one of them.
+    // Only this database's own: a database closed (or failed) with a write still out is a
+    // finished process in production, its writes done before another could open the files.
+    let before: LogRecord | null = null;
+    const mine = this.outstanding.filter((r) => this.issuer.get(r) === db);
+    if (mine.length > 0) {
+      this.overlap.concurrent++;
+      // NodeStorage clears a replaced snapshot's key space in the background: unsynced deletes of
+      // keys nobody reads, which may land anywhere (open() clears them again). Any other overlap
+      // would put the log's own writes out of order.
+      if (!isBackgroundClear(record) && mine.some((r) => !isBackgroundClear(r))) this.overlap.ordered++;
+      if (this.sched.random() < (this.profile.reorderRate ?? 0)) before = mine[Math.floor(this.sched.random() * mine.length)]!;
+    }
+    this.issuer.set(record, db);
     // A failed sync left the record in the log; a failed write left nothing readable.
-    if (fault !== 'write' && fault !== 'full') this.pending.push(record);
-    const doneMs = Math.max(this.sched.nowMs, this.busyUntilMs) + this.latencyMs(sync);
-    this.busyUntilMs = doneMs;
+    if (fault !== 'write' && fault !== 'full') {
+      const at = before ? this.pending.indexOf(before) : -1;
+      if (at >= 0) this.pending.splice(at, 0, record);
+      else this.pending.push(record);
+    }
+    if (before) {
+      this.overlap.reordered++;
+      this.outstanding.splice(this.outstanding.indexOf(before), 0, record);
+    } else this.outstanding.push(record);
+    const doneMs = before ? this.sched.nowMs + this.latencyMs(sync) : Math.max(this.sched.nowMs, this.busyUntilMs) + this.latencyMs(sync);
+    if (!before) this.busyUntilMs = doneMs;
     const incarnation = this.incarnation;
     const label = `disk ${this.path} ${sync ? 'sync ' : ''}batch of ${ops.length}${fault ? ` FAILS (${fault})` : ''}`;
     if (fault) db.brokenBy = new DiskIoError(this.path, fault); // later writes fail at once, as LevelDB's do
     return new Promise((resolve, reject) => {
       this.sched.at(doneMs, this.owner, label, () => {
         if (incarnation !== this.incarnation) return; // the process died first: never answered
+        this.outstanding = this.outstanding.filter((r) => r !== record);
         if (fault) {
           this.stats.failures++;
           return reject(db.brokenBy);
@@ -224,6 +269,11 @@ export class SimDisk {
       else this.durable.delete(keyOf(op.key));
     }
   }
+}
+
+/** Unsynced deletes only: NodeStorage's background clear of a replaced key space. */
+function isBackgroundClear(r: LogRecord): boolean {
+  return !r.sync && r.ops.every((op) => op.type === 'del');
 }
 
 interface BatchOptions {

@@ -79,6 +79,8 @@ test.serial('the seeds exercise what they claim to', (t) => {
   t.true(total.leaderChanges! > n * 2, 'leaders change');
   t.true(total.snapshotsDelivered! > 0, 'followers catch up through snapshots');
   t.true(total.unsyncedLost! > 0, 'crashes lose unsynced writes');
+  // The log writes' safety rests on it: LevelDB gives outstanding batches no order (sim-disk.ts reorderRate).
+  t.is(total.diskOverlappingBatches, 0, 'a node never has two database batches outstanding at once (but a background clear)');
   t.true(total['client.large']! > 0, 'values near the limits are written');
   t.true(total['net.dropped']! > 0 && total['net.duplicated']! > 0 && total['net.reordered']! > 0, 'the network loses, doubles and reorders');
 });

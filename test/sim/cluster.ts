@@ -39,6 +39,11 @@ export interface SimOptions {
   /** Compact the log once this many applied entries are behind the compaction point. */
   compactEvery?: number;
   compactKeep?: number;
+  /**
+   * The driver of asynchronous log writes (RaftConfig.asyncStorageWrites): a Ready's write is
+   * handed off and the next Ready taken at once; writes complete in order, each later.
+   */
+  asyncStorageWrites?: boolean;
 }
 
 /** What survives a crash. */
@@ -60,6 +65,10 @@ interface SimNode {
   disk: Disk;
   incarnation: number;
   outstanding: Ready | null;
+  /** asyncStorageWrites: Readies whose write is under way, oldest first. */
+  writes: Ready[];
+  /** When the newest of them completes: writes complete in order. */
+  lastWriteDoneMs: number;
   lastCommit: number;
   lastRole: string;
   /** Snapshot data received and staged, by snapshot index, waiting for the core to accept it. */
@@ -89,6 +98,7 @@ export class SimCluster {
   private readonly electionTicks: number;
   private readonly tickMs: number;
   private readonly maxDiskMs: number;
+  readonly asyncWrites: boolean;
   faults: NetworkFaults;
   /** Node ids in different cells of the partition cannot talk; empty = no partition. */
   private partitionCell = new Map<NodeId, number>();
@@ -103,6 +113,7 @@ export class SimCluster {
     this.electionTicks = opts.electionTicks ?? 10;
     this.tickMs = opts.tickMs ?? 10;
     this.maxDiskMs = opts.maxDiskMs ?? 2;
+    this.asyncWrites = opts.asyncStorageWrites ?? false;
     this.compactEvery = opts.compactEvery ?? 24;
     this.compactKeep = opts.compactKeep ?? 4;
     this.faults = { dropRate: 0, duplicateRate: 0, minDelayMs: 1, maxDelayMs: 3, ...opts.faults };
@@ -190,6 +201,7 @@ export class SimCluster {
     node.raft = null;
     this.stats.crashes++;
     node.outstanding = null;
+    node.writes = [];
     node.staged.clear();
     node.incarnation++;
   }
@@ -307,6 +319,8 @@ export class SimCluster {
       },
       incarnation: 0,
       outstanding: null,
+      writes: [],
+      lastWriteDoneMs: 0,
       lastCommit: 0,
       lastRole: 'follower',
       staged: new Map(),
@@ -326,6 +340,7 @@ export class SimCluster {
       maxMsgBytes: 256,
       maxInflightMsgs: 8,
       nowMs: this.nowMs,
+      asyncStorageWrites: this.asyncWrites,
     };
   }
 
@@ -367,8 +382,10 @@ export class SimCluster {
       }
       case 'persisted': {
         const node = this.nodes.get(ev.node)!;
-        if (!node.raft || node.incarnation !== ev.incarnation || !node.outstanding) return;
-        this.completeReady(node, node.outstanding);
+        if (!node.raft || node.incarnation !== ev.incarnation) return;
+        if (node.outstanding) this.completeReady(node, node.outstanding);
+        else if (node.writes.length > 0) this.completeWrite(node, node.writes.shift()!);
+        else return;
         this.drive(node);
         return;
       }
@@ -393,16 +410,36 @@ export class SimCluster {
     if (!raft || node.outstanding) return;
     this.observe(node);
     if (!raft.hasReady()) return;
+    // A snapshot replaces the log: the writes before it complete first, then it is installed alone.
+    if (this.asyncWrites && raft.pendingSnapshot && node.writes.length > 0) return;
     const rd = raft.ready();
-    node.outstanding = rd;
     this.observe(node); // ready() applies conf changes, which can change the role
     for (const m of rd.messages) this.sendFrom(node, m);
-    this.push({ atMs: this.nowMs + this.random() * this.maxDiskMs, seq: 0, kind: 'persisted', node: node.id, incarnation: node.incarnation });
+    if (!this.asyncWrites || rd.snapshot) {
+      node.outstanding = rd;
+      this.push({ atMs: this.nowMs + this.random() * this.maxDiskMs, seq: 0, kind: 'persisted', node: node.id, incarnation: node.incarnation });
+      return;
+    }
+    // Asynchronous: the write is handed off; the committed entries (durable here: the core hands
+    // out no others) are applied, and the next Ready may be taken at once.
+    node.writes.push(rd);
+    node.lastWriteDoneMs = Math.max(node.lastWriteDoneMs, this.nowMs + this.random() * this.maxDiskMs);
+    this.push({ atMs: node.lastWriteDoneMs, seq: 0, kind: 'persisted', node: node.id, incarnation: node.incarnation });
+    for (const e of rd.committedEntries) this.apply(node, e);
+    raft.advance(rd);
+    this.maybeCompact(node);
+    this.drive(node);
+  }
+
+  /** asyncStorageWrites: the oldest write under way is durable. */
+  private completeWrite(node: SimNode, rd: Ready): void {
+    this.persistToDisk(node, rd);
+    for (const m of rd.messagesAfterPersist) this.sendFrom(node, m);
+    node.raft!.persisted(rd);
   }
 
   private completeReady(node: SimNode, rd: Ready): void {
     const raft = node.raft!;
-    const d = node.disk;
     if (rd.snapshot) {
       const data = node.staged.get(rd.snapshot.index);
       if (!data) throw new Error(`${node.id}: core asked to install snapshot ${rd.snapshot.index} that was never staged`);
@@ -411,6 +448,18 @@ export class SimCluster {
     if (rd.snapshot) {
       for (const i of [...node.staged.keys()]) if (i <= rd.snapshot.index) node.staged.delete(i);
     }
+    this.persistToDisk(node, rd);
+    for (const m of rd.messagesAfterPersist) this.sendFrom(node, m);
+    for (const e of rd.committedEntries) this.apply(node, e);
+    raft.advance(rd);
+    if (this.asyncWrites) raft.persisted(rd);
+    node.outstanding = null;
+    this.maybeCompact(node);
+  }
+
+  /** A Ready's entries and hard state reach the disk. */
+  private persistToDisk(node: SimNode, rd: Ready): void {
+    const d = node.disk;
     if (rd.entries.length > 0) {
       const first = rd.entries[0]!.index;
       const keep = Math.max(0, first - d.compactedIndex - 1);
@@ -427,11 +476,6 @@ export class SimCluster {
       d.hardState = rd.hardState;
       this.checker.durableCommitSeen(node.id, rd.hardState.commit);
     }
-    for (const m of rd.messagesAfterPersist) this.sendFrom(node, m);
-    for (const e of rd.committedEntries) this.apply(node, e);
-    raft.advance(rd);
-    node.outstanding = null;
-    this.maybeCompact(node);
   }
 
   private apply(node: SimNode, e: Entry): void {

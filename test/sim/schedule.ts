@@ -40,6 +40,8 @@ export function runSeed(opts: SeedOptions): SeedResult {
     nodes,
     maxDiskMs,
     faults: { dropRate: r() * 0.1, duplicateRate: r() * 0.05, minDelayMs: 0.3, maxDelayMs: 1 + r() * 25 },
+    // Every other seed drives the core as conclave's driver does (issue 15), the others as a plain Ready loop.
+    asyncStorageWrites: opts.seed % 2 === 0,
   });
   const chaosMs = opts.chaosMs ?? 3000;
   const crashed = new Set<NodeId>();

@@ -58,6 +58,8 @@ export async function bootWithStorage(ctx: NodeContext, rooms: BootRooms): Promi
     nowMs: ctx.clock.nowMs(),
     // Half the election timeout: margin for the heartbeat's transit and clock drift.
     leaseMs: Math.floor((o.tickMs * o.electionTicks) / 2),
+    // The Ready loop hands log writes off and reports them durable later (log-writer.ts).
+    asyncStorageWrites: true,
   };
   // A directory whose group has no member and no log never got past its first write.
   const fresh = loaded.group === null || (loaded.group.members.length === 0 && loaded.lastIndex === 0);

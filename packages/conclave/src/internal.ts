@@ -6,6 +6,7 @@ import type { OpenNodeOptions } from './options.js';
 import { PRODUCTION_SEAMS, type NodeSeams } from './seams.js';
 
 export * from './seams.js';
+export { WriteTrace, type TraceStep, type WriteTracer } from './write-trace.js';
 
 /** openNode with some (or all) of the seams replaced; the others are production's. */
 export function openNodeWith(options: OpenNodeOptions, seams: Partial<NodeSeams>): Promise<ConclaveNode> {

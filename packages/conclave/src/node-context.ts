@@ -8,6 +8,7 @@ import type { NodeEvents } from './events.js';
 import type { ResolvedOptions } from './options.js';
 import type { NodeStatus } from './status.js';
 import { sleepOn, type Clock, type NodeSeams, type PeerTransport } from './seams.js';
+import { stampOf, type Stamp } from './write-trace.js';
 
 /** The write path's metric hooks (metrics.ts); null with `metrics: false`. */
 export interface WritePathMetrics {
@@ -29,6 +30,8 @@ export class NodeContext {
   draining = false;
   failure: Error | null = null;
   metrics: WritePathMetrics | null = null;
+  /** Write tracing (write-trace.ts): null unless the seams carry a tracer. */
+  readonly stamp: Stamp;
   /** Fires when the node closes or fails: every call waiting races it (deadlines.ts). */
   private readonly closing = new AbortController();
   readonly closeSignal: AbortSignal = this.closing.signal;
@@ -48,6 +51,7 @@ export class NodeContext {
     this.id = opts.id;
     this.groupId = opts.groupId;
     this.clock = seams.clock;
+    this.stamp = stampOf(seams.tracer, seams.clock.nowUs?.bind(seams.clock));
     this.startedAtMs = seams.clock.nowMs();
     // Every waiting call listens (bounded by the pending-write and pending-read limits).
     setMaxListeners(0, this.closeSignal);

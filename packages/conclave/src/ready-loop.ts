@@ -1,7 +1,8 @@
 // The Ready loop: the one place where the core's output becomes effects. Messages go out,
-// the log and hard state are written (and fsynced) before the messages that depend on
-// them, committed entries are applied, and the waiting writes and reads are told. Every
-// proposal of a turn lands in one Ready, one batch and one fsync (group commit). Snapshots
+// the log and hard state are handed to storage (log-writer.ts: the loop does not wait for
+// the fsync; the messages that depend on the write go once it is durable), committed
+// entries are applied in order behind it, and the waiting writes and reads are told. The
+// Readies taken while a write is in flight go to disk in one batch and one fsync (group commit). Snapshots
 // stream outside the Raft messages: sent here, received and staged by SnapshotReceiver.
 import type { Entry, GroupMetadata, Message, NodeId, Ready, SnapshotMeta } from '@conclave/core';
 import type { ApplyResult } from '@conclave/storage';
@@ -11,7 +12,9 @@ import type { RollbackKeeper } from './rollback-keeper.js';
 import type { Timer } from './seams.js';
 import { SnapshotReceiver } from './snapshot-receiver.js';
 import { stateOf, type NodeState } from './status.js';
+import { stampEntries } from './write-trace.js';
 import type { WriteTracker } from './write-tracker.js';
+import { LogWriter, MAX_QUEUED_WRITE_BYTES } from './log-writer.js';
 
 /** Readies handled per loop turn before yielding to the event loop. */
 const MAX_READIES_PER_TURN = 256;
@@ -24,13 +27,26 @@ export class ReadyLoop {
   private lastState: NodeState = 'follower';
   private lastLeader: NodeId | null = null;
   private tickTimer: Timer | null = null;
+  /** The log writes handed off by handleReady (log-writer.ts). */
+  private readonly writer: LogWriter;
+  /** The applies in order: each runs after the one before it. */
+  private applying: Promise<void> = Promise.resolve();
+  private appliesPending = 0;
 
   constructor(
     private readonly ctx: NodeContext,
     private readonly writes: WriteTracker,
     private readonly reads: ReadGate,
     private readonly rollback: RollbackKeeper,
-  ) {}
+  ) {
+    this.writer = new LogWriter(
+      (w) => (ctx.metrics ? ctx.metrics.storageWrite(ctx.storage.writeReady(w)) : ctx.storage.writeReady(w)),
+      (rds) => this.onWritesDurable(rds),
+      (err) => {
+        if (!ctx.closed) ctx.fail(asError(err));
+      },
+    );
+  }
 
   /** Once storage is open (before the transport delivers anything). */
   attachStorage(): void {
@@ -64,9 +80,16 @@ export class ReadyLoop {
     this.tickTimer = null;
   }
 
-  /** Resolves once the Ready being handled (if any) is done. */
+  /** A log write or an apply is still under way (tests wait for this to be false). */
+  get busy(): boolean {
+    return !this.writer.idle || this.appliesPending > 0;
+  }
+
+  /** Resolves once the Ready being handled (if any), the log writes and the applies are done. */
   async idle(): Promise<void> {
     if (this.loopRunning) await this.loopRunning.catch(() => {});
+    await this.writer.drained();
+    await this.applying;
   }
 
   private onMessage(m: Message): void {
@@ -74,6 +97,10 @@ export class ReadyLoop {
     if (ctx.closed) return;
     // Step a snapshot only once exactly its data is staged; otherwise the leader will resend it.
     if (m.type === 'snap' && !this.snapshots.isStaged(m.snapshot)) return;
+    if (ctx.stamp) {
+      if (m.type === 'app') stampEntries(ctx.stamp, 'received', m.entries);
+      else if (m.type === 'appResp' && !m.reject) ctx.stamp('ackReceived', m.index);
+    }
     try {
       ctx.raft.setNow(ctx.clock.nowMs()); // lease reads time what a quorum said on the monotonic clock
       ctx.raft.step(m);
@@ -125,23 +152,18 @@ export class ReadyLoop {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
-    const { raft, storage } = this.ctx;
+    const { raft, storage, stamp } = this.ctx;
+    stampEntries(stamp, 'readyTaken', rd.entries);
     if (rd.softState) this.onSoftState();
     for (const m of rd.messages) this.sendMessage(m);
-    if (rd.entries.length > 0 || rd.hardState || rd.snapshot) {
-      if (rd.hardState || rd.snapshot) await this.rollback.storeOverrideSpan();
-      await (this.ctx.metrics ? this.ctx.metrics.storageWrite(storage.writeReady(rd)) : storage.writeReady(rd));
-      if (rd.snapshot) {
-        this.snapshots.installed();
-        this.ctx.metrics?.snapshotInstalled();
-        this.onGroupChanged(raft.groupMetadata);
-      }
+    // The override span goes to disk before the commit it explains (rollback-keeper.ts).
+    if (rd.hardState || rd.snapshot) {
+      const spanStored = this.rollback.storeOverrideSpan();
+      if (spanStored) await spanStored;
     }
-    for (const m of rd.messagesAfterPersist) this.sendMessage(m);
-    if (rd.committedEntries.length > 0) {
-      const results = await storage.applyEntries(rd.committedEntries);
-      this.onApplied(rd.committedEntries, results);
-    }
+    if (rd.snapshot) await this.installSnapshot(rd);
+    else if (rd.entries.length > 0 || rd.hardState || rd.messagesAfterPersist.length > 0) this.writer.submit(rd);
+    if (rd.committedEntries.length > 0) this.apply(rd.committedEntries);
     this.reads.onReadStates(rd.readStates);
     raft.advance(rd);
     if (rd.snapshot) this.rollback.onSnapshotInstalled(rd.snapshot);
@@ -149,13 +171,67 @@ export class ReadyLoop {
     this.writes.settleByAckIndex();
     this.reads.onApplied(storage.applied);
     await this.snapshots.dropPassedOver(raft.commitIndex);
-    if (rd.committedEntries.length > 0) {
-      const snap = await storage.maybeSnapshot();
-      if (snap) {
-        const compacted = storage.compacted.index;
-        if (compacted > 0 && compacted <= raft.appliedIndex) raft.compact(compacted);
+    if (this.writer.queuedBytes > MAX_QUEUED_WRITE_BYTES) await this.writer.roomFor();
+  }
+
+  /** A snapshot replaces the log and the state: every write and apply before it finishes first, then it is installed in one batch. */
+  private async installSnapshot(rd: Ready): Promise<void> {
+    const { raft, storage } = this.ctx;
+    await this.writer.drained();
+    await this.applying;
+    await (this.ctx.metrics ? this.ctx.metrics.storageWrite(storage.writeReady(rd)) : storage.writeReady(rd));
+    this.snapshots.installed();
+    this.ctx.metrics?.snapshotInstalled();
+    this.onGroupChanged(raft.groupMetadata);
+    this.onWritesDurable([rd]);
+  }
+
+  /** Writes durable (LogWriter): their acks and votes may go now, and the core counts them. */
+  private onWritesDurable(rds: readonly Ready[]): void {
+    const ctx = this.ctx;
+    if (ctx.closed) return;
+    for (const rd of rds) {
+      stampEntries(ctx.stamp, 'durable', rd.entries);
+      for (const m of rd.messagesAfterPersist) this.sendMessage(m);
+      try {
+        ctx.raft.persisted(rd);
+      } catch (err) {
+        ctx.fail(asError(err));
+        return;
       }
     }
+    this.writes.settleByAckIndex(); // 'none' writes wait for the leader's own durable copy only
+    this.schedule();
+  }
+
+  /**
+   * Applies committed entries behind the ones before them, without holding up the loop:
+   * storage runs the apply after the log write in flight, and the core hands out only
+   * entries durable here, so an apply never gets ahead of the log.
+   */
+  private apply(entries: readonly Entry[]): void {
+    const ctx = this.ctx;
+    stampEntries(ctx.stamp, 'committed', entries);
+    this.appliesPending++;
+    this.applying = this.applying
+      .then(async () => {
+        if (ctx.closed) return;
+        const { storage, raft } = ctx;
+        const results = await storage.applyEntries(entries);
+        stampEntries(ctx.stamp, 'applied', entries);
+        this.onApplied(entries, results);
+        this.writes.settleByAckIndex();
+        this.reads.onApplied(storage.applied);
+        const snap = await storage.maybeSnapshot();
+        if (snap) {
+          const compacted = storage.compacted.index;
+          if (compacted > 0 && compacted <= raft.appliedIndex) this.guarded(() => raft.compact(compacted));
+        }
+      })
+      .catch((err: unknown) => {
+        if (!ctx.closed) ctx.fail(asError(err));
+      })
+      .finally(() => this.appliesPending--);
   }
 
   private sendMessage(m: Message): void {
@@ -164,6 +240,11 @@ export class ReadyLoop {
       return;
     }
     this.ctx.transport.send(m);
+    const stamp = this.ctx.stamp;
+    if (stamp) {
+      if (m.type === 'app') stampEntries(stamp, 'sent', m.entries);
+      else if (m.type === 'appResp' && !m.reject) stamp('ackSent', m.index);
+    }
   }
 
   /** Role, membership or leader may have changed: say so, once each. */

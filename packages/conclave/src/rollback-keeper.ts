@@ -29,12 +29,13 @@ export class RollbackKeeper {
    * node commits entries under a leader's override) is stored first, so a crash never keeps
    * a commit and forgets that it came under an override; the rollback decision reads it.
    */
-  async storeOverrideSpan(): Promise<void> {
+  storeOverrideSpan(): Promise<unknown> | null {
     const { raft, storage } = this.ctx;
     const span = raft.overrideSpan;
     const stored = storage.settings.overrideSpan;
-    if (span === stored || (span !== null && stored !== null && span.from === stored.from && span.to === stored.to)) return;
-    await storage.setSettings({ overrideSpan: span });
+    // Unchanged (nearly always): no write, and no await in the Ready loop.
+    if (span === stored || (span !== null && stored !== null && span.from === stored.from && span.to === stored.to)) return null;
+    return storage.setSettings({ overrideSpan: span });
   }
 
   /** After each Ready: a divergence the core found is decided once, in the background. */

@@ -22,6 +22,7 @@ import {
   type UnreachableReason,
 } from '@conclave/transport';
 import { saveRollbackReport, type RollbackReport } from './rollback.js';
+import type { WriteTracer } from './write-trace.js';
 
 // ------------------------------------------------------------------ time
 
@@ -53,6 +54,12 @@ export interface Clock {
   setInterval(fn: () => void, intervalMs: number): Timer;
   clearInterval(timer: Timer): void;
   setImmediate(fn: () => void): void;
+  /**
+   * Optional: monotonic microseconds on a clock every process of the machine shares
+   * (CLOCK_MONOTONIC), for write tracing across processes (write-trace.ts). Never used for
+   * decisions.
+   */
+  nowUs?(): number;
 }
 
 /**
@@ -72,6 +79,7 @@ export const systemClock: Clock = {
   setImmediate: (fn) => {
     setImmediate(fn);
   },
+  nowUs: () => Number(process.hrtime.bigint() / 1000n),
 };
 
 /** A promise resolved after `ms` on `clock`. */
@@ -191,6 +199,8 @@ export interface NodeSeams {
   readonly openStorage: OpenStorage;
   readonly network: Network;
   readonly reports: ReportFiles;
+  /** Optional: receives hrtime stamps of each write's steps (write-trace.ts); absent in production. */
+  readonly tracer?: WriteTracer;
 }
 
 export const PRODUCTION_SEAMS: NodeSeams = { clock: systemClock, random: systemRandom, openStorage: openLevelStorage, network: socketNetwork, reports: fileReports };

@@ -72,8 +72,14 @@ export class WritePath {
     const data = encodeCommand(cmd, 'arguments');
     call.checkNotStopped();
     this.inflight++;
+    const putAtUs = ctx.stamp ? ctx.clock.nowUs!() : 0;
     try {
-      return await this.writeCounted(data, durability, call, needsOutcome);
+      const r = await this.writeCounted(data, durability, call, needsOutcome);
+      if (ctx.stamp) {
+        ctx.stamp('put', r.token.index, putAtUs);
+        ctx.stamp('resolved', r.token.index);
+      }
+      return r;
     } finally {
       if (--this.inflight === 0) for (const w of this.drainWaiters.splice(0)) w();
     }
@@ -124,6 +130,7 @@ export class WritePath {
       throw err;
     }
     const { index, term } = proposed;
+    ctx.stamp?.('proposed', index);
     ctx.schedule();
     // Proposed: from here on, an abort, a close or the deadline leaves its outcome unknown.
     const tracked = this.writes.track(term, index, durability.replicaAck, needsOutcome, Math.max(1, Math.min(durability.ackTimeoutMs, c.leftMs)));

@@ -16,6 +16,7 @@ interface NodeRooms {
     loop: {
       loopRunning: Promise<void> | null;
       loopScheduled: boolean;
+      busy: boolean;
       onMessage(m: Message): void;
       receiveSnapshot(from: NodeId, meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array>): Promise<void>;
     };
@@ -29,6 +30,8 @@ interface NodeInternals {
   transport: { send(m: Message): void };
   loopRunning: Promise<void> | null;
   loopScheduled: boolean;
+  /** A log write or an apply is under way (the loop hands them off: log-writer.ts). */
+  busy: boolean;
   onMessage(m: Message): void;
   receiveSnapshot(from: NodeId, index: number, meta: SnapshotMeta, chunks: AsyncIterable<Uint8Array>): Promise<void>;
 }
@@ -72,6 +75,9 @@ export class DriverHarness {
       get loopScheduled() {
         return loop.loopScheduled;
       },
+      get busy() {
+        return loop.busy;
+      },
       onMessage: (m) => loop.onMessage(m),
       receiveSnapshot: (from, _index, meta, chunks) => loop.receiveSnapshot(from, meta, chunks),
     };
@@ -96,7 +102,7 @@ export class DriverHarness {
 
   /** Waits until the Ready loop has nothing left to do. */
   async idle(timeoutMs = 10_000): Promise<void> {
-    await waitFor(() => !this.internals.loopRunning && !this.internals.loopScheduled && !this.raft.hasReady(), timeoutMs, 'the Ready loop to go idle');
+    await waitFor(() => !this.internals.loopRunning && !this.internals.loopScheduled && !this.internals.busy && !this.raft.hasReady(), timeoutMs, 'the Ready loop to go idle');
   }
 
   /** Makes this node the leader with n2's votes and has n2 acknowledge the leader's first entry. */

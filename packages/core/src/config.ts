@@ -43,6 +43,13 @@ export interface RaftConfig {
   readonly leaseMs?: number;
   /** Indexes this node may have committed under an override, as stored by the driver (see OverrideSpan). */
   readonly overrideSpan?: OverrideSpan | null;
+  /**
+   * etcd raft's AsyncStorageWrites: advance() no longer means "persisted". The driver hands
+   * each Ready's write to storage, calls advance() without waiting for it, and calls
+   * persisted() with each Ready, in order, once its write is durable. Committed entries are
+   * handed out only up to what is durable here (an apply never gets ahead of the log).
+   */
+  readonly asyncStorageWrites?: boolean;
 }
 
 export type ResolvedConfig = Required<RaftConfig>;
@@ -63,6 +70,7 @@ export const DEFAULTS = {
   nowMs: 0,
   leaseMs: 0,
   overrideSpan: null,
+  asyncStorageWrites: false,
 } as const;
 
 function positiveInt(name: string, v: number, min = 1): number {

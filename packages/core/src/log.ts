@@ -166,11 +166,17 @@ export class RaftLog {
     }
   }
 
-  /** Committed entries to hand to the driver to apply: (applying, committed], bounded by bytes. */
-  nextCommitted(maxBytes: number): Entry[] {
+  /** The highest index that may be applied: committed, and (`durableOnly`) durable here. */
+  applicableTo(durableOnly: boolean): number {
+    return durableOnly ? Math.min(this.committed, this.stableIndex) : this.committed;
+  }
+
+  /** Committed entries to hand to the driver to apply: (applying, applicableTo], bounded by bytes. */
+  nextCommitted(maxBytes: number, durableOnly = false): Entry[] {
     const lo = Math.max(this.applying + 1, this.firstIndex());
-    if (lo > this.committed) return [];
-    return this.slice(lo, this.committed + 1, maxBytes);
+    const hi = this.applicableTo(durableOnly);
+    if (lo > hi) return [];
+    return this.slice(lo, hi + 1, maxBytes);
   }
 
   /** Replaces the whole log with a snapshot's state (follower install). */

@@ -133,6 +133,13 @@ export class RaftNode {
   private pendingConfIndex = 0;
   private uncommittedBytes = 0;
   private readonly readOnly: ReadOnlyQueue;
+  /**
+   * ReadIndex batching, as etcd's server does it: one heartbeat round for reads at a time. Reads
+   * that arrive while it is out wait for it to end; the next round (at the next ready(), with
+   * the newest read's context) then confirms all of them at once.
+   */
+  private readRoundWanted = false;
+  private readRoundOut = false;
   /** Reads that arrived before the leader committed an entry of its term. */
   private readsAwaitingCommit: PendingRead[] = [];
   private divergence: Divergence | null = null;
@@ -158,6 +165,9 @@ export class RaftNode {
   private prevHardState: HardState;
   private prevSoftState: SoftState;
   private outstanding: Ready | null = null;
+  /** Term and vote known durable (persisted()); messages under newer ones wait for their write. */
+  private durableTerm: number;
+  private durableVote: NodeId;
   private readonly history: ElectionHistory;
 
   private constructor(config: RaftConfig, state: DurableState, restarted = false) {
@@ -182,6 +192,8 @@ export class RaftNode {
     // Started with an override: entries after our commit may be committed under it.
     this.overrideSpanValue = this.override > 0 && (storedSpan === null || storedSpan.to !== 0) ? nextOverrideSpan(storedSpan, 0, this.override, this.log.committed, this.log.lastIndex()) : storedSpan;
     this.prevHardState = state.hardState;
+    this.durableTerm = state.hardState.term;
+    this.durableVote = state.hardState.vote;
     this.prevSoftState = this.softState();
     this.resetRandomizedElectionTimeout();
     this.campaignIfSoleVoter();
@@ -941,6 +953,8 @@ export class RaftNode {
     this.dirty.clear();
     this.progress.clear();
     this.readOnly.clear();
+    this.readRoundOut = false;
+    this.readRoundWanted = false;
     this.readsAwaitingCommit = [];
   }
 
@@ -1066,6 +1080,12 @@ export class RaftNode {
     this.send(this.msg('timeoutNow', to));
   }
 
+  private broadcastReadRound(): void {
+    this.readRoundWanted = false;
+    this.readRoundOut = true;
+    this.broadcastHeartbeat(this.readOnly.newestContext() ?? '');
+  }
+
   private broadcastHeartbeat(context: string): void {
     const round = this.heartbeatRounds.next(this.nowMs);
     for (const [id, pr] of this.progress) {
@@ -1144,7 +1164,9 @@ export class RaftNode {
     }
     if (this.readOnly.full()) return this.refuseRead(read, 'too many reads pending');
     this.readOnly.add({ ...read, index });
-    this.broadcastHeartbeat(context);
+    // Its quorum of acks releases every read queued before its context (releaseThrough).
+    if (this.readRoundOut) this.readRoundWanted = true;
+    else this.broadcastReadRound();
     return null;
   }
 
@@ -1164,6 +1186,9 @@ export class RaftNode {
     for (const id of acks) if (isElectable(this.group, id)) electableAcks++;
     if (electableAcks < this.quorum()) return;
     for (const r of this.readOnly.releaseThrough(context)) this.answerRead(r);
+    this.readRoundOut = false;
+    // The reads that came meanwhile: their round goes at the next ready().
+    if (this.readOnly.length > 0) this.readRoundWanted = true;
   }
 
   private answerRead(r: PendingRead): void {
@@ -1242,10 +1267,10 @@ export class RaftNode {
     const ss = this.prevSoftState;
     return (
       this.outbox.length > 0 ||
-      (this.role === 'leader' && this.dirty.size > 0) ||
+      (this.role === 'leader' && (this.dirty.size > 0 || (this.readRoundWanted && !this.readRoundOut))) ||
       this.log.unstableFrom <= this.log.lastIndex() ||
       this.log.pendingSnapshot !== null ||
-      this.log.committed > this.log.applying ||
+      this.log.applicableTo(this.cfg.asyncStorageWrites) > this.log.applying ||
       this.readStates.length > 0 ||
       hs.term !== this.term ||
       hs.vote !== this.vote ||
@@ -1261,7 +1286,7 @@ export class RaftNode {
     assert(this.outstanding === null, 'ready() called again before advance() of the previous Ready');
     const snapshot = this.log.pendingSnapshot;
     this.log.pendingSnapshot = null;
-    const committedEntries = this.log.nextCommitted(this.cfg.maxApplyBytesPerReady);
+    const committedEntries = this.log.nextCommitted(this.cfg.maxApplyBytesPerReady, this.cfg.asyncStorageWrites);
     if (committedEntries.length > 0) {
       this.log.applying = committedEntries[committedEntries.length - 1]!.index;
       for (const e of committedEntries) if (e.type === 'conf') this.applyConf(e);
@@ -1270,6 +1295,8 @@ export class RaftNode {
       // one synced write with the bootstrap's, rather than in the next one.
       this.campaignIfSoleVoter();
     }
+    // A round lost on the way is retried by the periodic heartbeat, which carries the newest read too.
+    if (this.readRoundWanted && !this.readRoundOut && this.role === 'leader') this.broadcastReadRound();
     this.flushAppends();
     const entries = this.log.unstableEntries();
     this.log.markHandedForPersist();
@@ -1278,6 +1305,8 @@ export class RaftNode {
     const prev = this.prevHardState;
     const hsChanged = hs.term !== prev.term || hs.vote !== prev.vote || hs.commit !== prev.commit;
     const termOrVoteChanged = hs.term !== prev.term || hs.vote !== prev.vote;
+    // With asynchronous writes an earlier Ready's new term or vote may still be on its way to disk.
+    const termOrVoteNotDurable = termOrVoteChanged || hs.term !== this.durableTerm || hs.vote !== this.durableVote;
     this.prevHardState = hs;
     const ss = this.softState();
     const pss = this.prevSoftState;
@@ -1288,7 +1317,7 @@ export class RaftNode {
     const messagesAfterPersist: Message[] = [];
     for (const m of this.outbox) {
       // A new term or vote must be durable before anything goes out under it.
-      if (!termOrVoteChanged && SEND_BEFORE_PERSIST.has(m.type)) messages.push(m);
+      if (!termOrVoteNotDurable && SEND_BEFORE_PERSIST.has(m.type)) messages.push(m);
       else messagesAfterPersist.push(m);
     }
     this.outbox = [];
@@ -1310,19 +1339,37 @@ export class RaftNode {
     return rd;
   }
 
-  /** The driver has persisted, sent and applied `rd`. */
+  /**
+   * The driver has sent and applied `rd`, and persisted it, or (asyncStorageWrites) handed
+   * its write to storage, to be reported by persisted(rd) once durable.
+   */
   advance(rd: Ready): void {
     assert(rd === this.outstanding, 'advance() must be given the Ready that ready() returned');
     this.outstanding = null;
     if (rd.committedEntries.length > 0) {
       this.log.applied = Math.max(this.log.applied, rd.committedEntries[rd.committedEntries.length - 1]!.index);
     }
+    if (!this.cfg.asyncStorageWrites) this.onDurable(rd);
+    this.campaignIfSoleVoter();
+  }
+
+  /** asyncStorageWrites: `rd`'s write is durable. Called once per Ready, in the order ready() gave them. */
+  persisted(rd: Ready): void {
+    assert(this.cfg.asyncStorageWrites, 'persisted() is for asyncStorageWrites; advance() reports the write otherwise');
+    this.onDurable(rd);
+    this.campaignIfSoleVoter();
+  }
+
+  private onDurable(rd: Ready): void {
+    if (rd.hardState) {
+      this.durableTerm = rd.hardState.term;
+      this.durableVote = rd.hardState.vote;
+    }
     if (rd.entries.length > 0) {
       this.log.stableTo(rd.entries);
       // The leader's own durable write counts towards the commit quorum only now.
       if (this.role === 'leader' && this.maybeCommit()) this.markAllDirty(true);
     }
-    this.campaignIfSoleVoter();
   }
 
   // ---------------------------------------------------------------- queries

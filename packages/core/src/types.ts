@@ -117,6 +117,9 @@ export type AckPolicy = 'simpleMajority' | 'all' | 'none';
  *   4. apply `committedEntries` in order;
  *   5. call `advance(ready)`.
  * Only one Ready may be outstanding at a time.
+ * With `asyncStorageWrites` (config.ts), step 2 only hands the write to storage, step 3 waits
+ * for it to be durable, and `persisted(ready)` reports it, Ready by Ready in order, while
+ * later Readies are taken: etcd raft's AsyncStorageWrites.
  */
 export interface Ready {
   readonly softState: SoftState | null;

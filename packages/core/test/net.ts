@@ -19,8 +19,10 @@ export class Net {
   private readonly cut = new Set<string>();
   /** Ready batches taken but not yet completed (for tests of the durability ordering). */
   readonly held = new Map<NodeId, Ready>();
+  private readonly asyncWrites: boolean;
 
   constructor(opts: NetOptions) {
+    this.asyncWrites = opts.config?.asyncStorageWrites === true;
     const peers: Record<string, string> = {};
     opts.ids.forEach((id, i) => (peers[id] = `127.0.0.1:${7001 + i}`));
     const group = initialGroup('g', peers);
@@ -97,6 +99,8 @@ export class Net {
   private applyAndAdvance(id: NodeId, rd: Ready): void {
     this.applied.get(id)!.push(...rd.committedEntries);
     this.node(id).advance(rd);
+    // asyncStorageWrites: the write is durable at once here, as every write of this net is.
+    if (this.asyncWrites) this.node(id).persisted(rd);
   }
 
   private enqueue(m: Message): void {

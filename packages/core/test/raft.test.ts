@@ -362,6 +362,8 @@ test('ReadIndex on the leader is answered only after a quorum confirms leadershi
   n1.readIndex('r2');
   let got = null;
   for (let i = 0; i < 10 && !got; i++) {
+    // r1's round was lost: r2 waits for the next round, which the periodic heartbeat starts.
+    net.tick('n1');
     net.deliver();
     for (const id of ['n2', 'n3']) net.processReady(id);
     net.deliver();
