@@ -229,7 +229,7 @@ export class SimClients {
       return this.record(p, key, op, outcome, invokeMs, code);
     }
     if (op.f === 'cas') {
-      const r = res.value as { succeeded: boolean; current: unknown; token: CommitToken };
+      const r = res.value as unknown as { succeeded: boolean; current: unknown; token: CommitToken };
       const current = nameOf(r.current);
       this.lastSeen.set(key, r.succeeded ? op.next : current);
       if (r.succeeded) this.tokens.set(p, { token: r.token, key, value: op.next, invokeMs });

@@ -57,7 +57,7 @@ test('a txn compares, then runs one branch; reads see the branch earlier writes'
     },
   ]);
   t.like(r!.outcome, { op: 'txn', succeeded: true });
-  const results = (r!.outcome as { results: unknown[] }).results;
+  const results = (r!.outcome as unknown as { results: unknown[] }).results;
   t.deepEqual(results, [
     { op: 'put' },
     { op: 'get', found: true, kv: { key: 'y', value: 'new', createRevision: 3, modRevision: 4, version: 2 } },
@@ -75,7 +75,7 @@ test('a txn compares, then runs one branch; reads see the branch earlier writes'
   const [f] = await run(s, [{ op: 'txn', if: [{ key: 'missing', target: 'value', op: '!=', value: 1 }], then: [{ op: 'put', key: 'z', value: 1 }], else: [{ op: 'range', gte: 'a', limit: 1 }] }]);
   // A value compare on an absent key is false whatever the operator (etcd).
   t.like(f!.outcome, { op: 'txn', succeeded: false });
-  t.like((f!.outcome as { results: unknown[] }).results[0], { op: 'range', more: false, kvs: [{ key: 'y', value: 'new' }] });
+  t.like((f!.outcome as unknown as { results: unknown[] }).results[0], { op: 'range', more: false, kvs: [{ key: 'y', value: 'new' }] });
   t.is(await s.get('z'), undefined);
   await s.close();
 });
