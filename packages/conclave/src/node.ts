@@ -26,6 +26,7 @@ import { RollbackKeeper } from './rollback-keeper.js';
 import { PRODUCTION_SEAMS, type NodeSeams } from './seams.js';
 import { nodeStatus, type NodeStatus, type OverrideSource } from './status.js';
 import { compareAndSet, runTxn, type TxnResult } from './txn.js';
+import { openWatch, type Watcher, type WatchOptions, type WatchRange } from './watch/watch-hub.js';
 import { describeWrite, WritePath, written, type CasResult, type WriteResult } from './write-path.js';
 
 export type { NodeEvents } from './events.js';
@@ -33,6 +34,7 @@ export { reviveError } from './leader-rpc.js';
 export type { NodeState, NodeStatus, OverrideSource, RollbackStatus } from './status.js';
 export type { CasResult, WriteResult } from './write-path.js';
 export type { TxnResult } from './txn.js';
+export type { Watcher, WatchBatch, WatchEvent, WatchOptions, WatchRange } from './watch/watch-hub.js';
 export type { CallOptions } from './deadlines.js';
 
 type WriteOptions = CallOptions & { durability?: Partial<Durability> };
@@ -177,6 +179,11 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     await this.reads.readBarrier(validateConsistency(opts.consistency ?? 'linearizable'), call);
     call.checkNotStopped();
     yield* this.ctx.storage.scan(opts.withMeta === true ? { ...range, withMeta: true } : range);
+  }
+
+  /** Changes in a range, in revision order, from this member's applied state (watch/watch-hub.ts). */
+  watch(range: WatchRange, opts: WatchOptions = {}): Watcher {
+    return openWatch(this.ctx, this.reads, range, opts);
   }
 
   /** Waits until a read under `c` may be served here; resolves with the applied index it needed (ConclaveLevel). */

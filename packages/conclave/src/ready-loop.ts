@@ -3,6 +3,7 @@
 // them, committed entries are applied, and the waiting writes and reads are told. Every
 // proposal of a turn lands in one Ready, one batch and one fsync (group commit). Snapshots
 // stream outside the Raft messages: sent here, received and staged by SnapshotReceiver.
+import { watchesApplied, watchesInstalled } from './watch/watch-hub.js';
 import type { Entry, GroupMetadata, Message, NodeId, Ready, SnapshotMeta } from '@conclave/core';
 import type { ApplyResult } from '@conclave/storage';
 import { addressesOf, asError, type NodeContext } from './node-context.js';
@@ -133,6 +134,7 @@ export class ReadyLoop {
         this.snapshots.installed();
         this.ctx.metrics?.snapshotInstalled();
         this.onGroupChanged(raft.groupMetadata);
+        watchesInstalled(this.ctx, rd.snapshot.index);
       }
     }
     for (const m of rd.messagesAfterPersist) this.sendMessage(m);
@@ -190,6 +192,7 @@ export class ReadyLoop {
     }
     // 'none' and 'all' writes are settled by settleByAckIndex after advance(), once.
     this.writes.onApplied(entries, results);
+    watchesApplied(this.ctx, results, this.ctx.storage.applied);
   }
 
   private onGroupChanged(group: GroupMetadata, e?: Entry): void {
