@@ -11,7 +11,9 @@
 //   deleteRange  [7, gte, lt | nil]               lt nil: to the end of the key space
 //   get          [8, key]
 //   range        [9, gte, lt | nil, limit, keysOnly]
-import { InvalidArgumentError } from '@conclave/core';
+import { InvalidArgumentError, prefixEnd } from '@conclave/core';
+
+export { prefixEnd };
 import { checkKey, commandObject, describe, encodeValue, field, rawBytes } from './command-values.js';
 
 /** Most compares, and most operations in each branch, of one transaction (etcd allows 128 by default). */
@@ -95,22 +97,6 @@ const OP_DEL = 2;
 const OP_DELETE_RANGE = 7;
 const OP_GET = 8;
 const OP_RANGE = 9;
-
-/** The smallest string above every key starting with `prefix`, or null (the prefix is all U+FFFF... : no bound). */
-export function prefixEnd(prefix: string): string | null {
-  // Keys order by UTF-8 bytes, which for well-formed strings is code point order; bump the
-  // last code point that can be bumped and cut the rest.
-  const cps = Array.from(prefix);
-  for (let i = cps.length - 1; i >= 0; i--) {
-    const cp = cps[i]!.codePointAt(0)!;
-    if (cp < 0x10ffff) {
-      let next = cp + 1;
-      if (next === 0xd800) next = 0xe000; // skip the surrogate block: no key holds one alone
-      return cps.slice(0, i).join('') + String.fromCodePoint(next);
-    }
-  }
-  return null;
-}
 
 function rangeOf(op: Record<string, unknown>, what: string): { gte: string; lt: string | null } {
   if (op.prefix !== undefined) {

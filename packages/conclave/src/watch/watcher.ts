@@ -59,12 +59,22 @@ export class Watcher implements AsyncIterable<WatchBatch> {
   private space: (() => void) | null = null;
   private timer: Timer | null = null;
 
+  private startedResolve: (from: number) => void = () => {};
+  private startedReject: (err: Error) => void = () => {};
+  /** Resolves with the first revision the watcher gives once it starts (after its consistency's wait). */
+  readonly started: Promise<number> = new Promise<number>((resolve, reject) => {
+    this.startedResolve = resolve;
+    this.startedReject = reject;
+  });
+
   constructor(
     private readonly source: WatchSource,
     private readonly matches: KeyMatcher,
     private readonly limits: WatcherLimits,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.started.catch(() => {}); // a failure before the start reaches the consumer through the iteration
+  }
 
   /** The revision of the last batch given to the consumer. */
   get lastRevision(): number {
@@ -73,6 +83,8 @@ export class Watcher implements AsyncIterable<WatchBatch> {
 
   /** Starts at `from` (first revision wanted): replays history up to the live applies, then follows them. */
   start(from: number): void {
+    if (this.closed) return;
+    this.startedResolve(from);
     this.next = from;
     this.lastGiven = from - 1;
     this.armProgress();
@@ -136,10 +148,12 @@ export class Watcher implements AsyncIterable<WatchBatch> {
   fail(err: Error): void {
     if (this.closed) return;
     this.error = err;
+    this.startedReject(err);
     this.stop();
   }
 
   close(): void {
+    this.startedReject(new AbortedError('the watch was closed before it started'));
     this.stop();
   }
 
