@@ -80,5 +80,6 @@ test.serial('the seeds exercise what they claim to', (t) => {
   t.true(total.snapshotsDelivered! > 0, 'followers catch up through snapshots');
   t.true(total.unsyncedLost! > 0, 'crashes lose unsynced writes');
   t.true(total['client.large']! > 0, 'values near the limits are written');
+  t.true(total['watch.events']! > n * 100 && total['watch.resumes']! > 0, 'watchers see the changes and resume on other members');
   t.true(total['net.dropped']! > 0 && total['net.duplicated']! > 0 && total['net.reordered']! > 0, 'the network loses, doubles and reorders');
 });
