@@ -1,5 +1,7 @@
 // conclave: the embeddable, Raft-replicated key-value store. See the repository README.
-export { openNode, ConclaveNode, reviveError, type NodeEvents, type WriteResult, type CasResult, type TxnResult, type Watcher, type WatchBatch, type WatchEvent, type WatchOptions, type WatchRange } from './node.js';
+export { openNode, ConclaveNode, reviveError, type NodeEvents, type WriteResult, type CasResult } from './node.js';
+export type { TxnResult } from './txn.js';
+export type { Watcher, WatchBatch, WatchEvent, WatchOptions, WatchRange } from './watch/watch-hub.js';
 export type { NodeState, NodeStatus, RollbackStatus, OverrideSource } from './status.js';
 export type { RollbackReport, LostWrite } from './rollback.js';
 export type { OpenNodeOptions, Durability, Consistency, CommitToken } from './options.js';

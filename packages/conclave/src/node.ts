@@ -33,8 +33,6 @@ export type { NodeEvents } from './events.js';
 export { reviveError } from './leader-rpc.js';
 export type { NodeState, NodeStatus, OverrideSource, RollbackStatus } from './status.js';
 export type { CasResult, WriteResult } from './write-path.js';
-export type { TxnResult } from './txn.js';
-export type { Watcher, WatchBatch, WatchEvent, WatchOptions, WatchRange } from './watch/watch-hub.js';
 export type { CallOptions } from './deadlines.js';
 
 type WriteOptions = CallOptions & { durability?: Partial<Durability> };
