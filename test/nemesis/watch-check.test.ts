@@ -2,7 +2,7 @@
 // acknowledged write, a transaction split across batches, and revisions against real time.
 import test from 'ava';
 import type { HistoryOp } from './register.js';
-import { checkWatchStreams, type WatchStream, type WatchedEvent } from './watch-check.js';
+import { checkScans, checkWatchStreams, type WatchStream, type WatchedEvent } from './watch-check.js';
 
 const put = (key: string, value: string, revision: number, batch = revision): WatchedEvent => ({ type: 'put', key, value, revision, batch });
 const stream = (name: string, events: WatchedEvent[], from = 1, to = 10): WatchStream => ({ name, from, to, events, resumes: 0, stopped: null });
@@ -35,4 +35,15 @@ test('revisions must agree with real time and with reads', (t) => {
   t.true(checkWatchStreams([], late, all).some((x) => /a write at revision 5 began after one at revision 7/.test(x)));
   const stale: HistoryOp[] = [write('a', 'x', 2, 0, 1), write('a', 'z', 5, 2, 3), { process: 9, key: 'a', op: { f: 'read', value: 'x' }, outcome: 'ok', invokeMs: 4, completeMs: 5 }];
   t.true(checkWatchStreams([], stale, all).some((x) => /a read returned the value of revision 2 after a write at revision 5/.test(x)));
+});
+
+test('a scan must show one state: half of a transaction is caught', (t) => {
+  // Revision 3 puts a=x2 and b=y2 in one entry.
+  const events = [put('a', 'x1', 1), put('b', 'y1', 2), put('a', 'x2', 3), put('b', 'y2', 3)];
+  const s = [stream('w0', events, 1, 5)];
+  const scan = (a: string | null, b: string | null) => new Map([['a', a], ['b', b]]);
+  t.deepEqual(checkScans([scan('x1', 'y1'), scan('x2', 'y2'), scan('x1', null)], s, ['a', 'b']), []);
+  const v = checkScans([scan('x2', 'y1')], s, ['a', 'b']);
+  t.is(v.length, 1);
+  t.regex(v[0]!, /is not one state/);
 });

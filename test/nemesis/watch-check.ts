@@ -139,3 +139,58 @@ export function checkRevisionOrder(ops: readonly HistoryOp[]): string[] {
   }
   return v;
 }
+
+/**
+ * Each scan must show one state: the state after some revision R, as the watchers saw the
+ * changes (R: the newest revision among the values it returned). A scan that shows one key of
+ * a transaction and not another (half of it) fails this. Only revisions every stream covered
+ * from revision 1 are judged; a value the watchers never saw is skipped (written outside the
+ * covered span).
+ */
+export function checkScans(scans: readonly ReadonlyMap<string, string | null>[], streams: readonly WatchStream[], keys: readonly string[]): string[] {
+  const v: string[] = [];
+  const full = streams.filter((s) => s.from === 1);
+  if (full.length === 0) return v;
+  const covered = Math.min(...full.map((s) => s.to));
+  const byKey = new Map<string, { revision: number; value: string | null }[]>();
+  const seenRev = new Set<string>();
+  for (const s of full) {
+    for (const e of s.events) {
+      const id = `${e.revision}\u0000${e.key}`;
+      if (seenRev.has(id)) continue;
+      seenRev.add(id);
+      let l = byKey.get(e.key);
+      if (!l) byKey.set(e.key, (l = []));
+      l.push({ revision: e.revision, value: e.type === 'put' ? e.value : null });
+    }
+  }
+  for (const l of byKey.values()) l.sort((a, b) => a.revision - b.revision);
+  const at = (key: string, r: number): string | null => {
+    let val: string | null = null;
+    for (const e of byKey.get(key) ?? []) {
+      if (e.revision > r) break;
+      val = e.value;
+    }
+    return val;
+  };
+  const revisions = [...new Set([...byKey.values()].flatMap((l) => l.map((e) => e.revision)))].sort((a, b) => a - b);
+  scans.forEach((scan, i) => {
+    let r = 0;
+    for (const [key, val] of scan) {
+      if (val === null) continue;
+      const rev = (byKey.get(key) ?? []).find((e) => e.value === val)?.revision;
+      if (rev === undefined) return; // not seen by the watchers: cannot place this scan
+      r = Math.max(r, rev);
+    }
+    if (r > covered) return;
+    // The scan is one state if it is the state after r or after some later revision (up to
+    // the first change of a key it showed a value of): try each revision where one changed.
+    const matches = (at_: number): boolean => keys.every((k) => (scan.get(k) ?? null) === at(k, at_));
+    for (const cand of [r, ...revisions.filter((x) => x > r && x <= covered)]) {
+      if (matches(cand)) return;
+      if (keys.some((k) => scan.get(k) != null && at(k, cand) !== scan.get(k))) break;
+    }
+    v.push(`scan #${i} is not one state: no revision from ${r} on shows ${JSON.stringify([...scan])}`);
+  });
+  return v;
+}

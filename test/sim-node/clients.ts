@@ -89,6 +89,8 @@ function nameOf(v: unknown): Value {
 export class SimClients {
   readonly ops: HistoryOp[] = [];
   readonly weakReads: WeakRead[] = [];
+  /** Each successful scan of the registers: one state, which the watch checker places at a revision. */
+  readonly scans: ReadonlyMap<string, Value>[] = [];
   readonly fresh = { acked: new Map<string, string>(), indeterminate: new Map<string, string>(), failed: new Map<string, string>() };
   readonly errors = new Map<string, number>();
   /** What the clients saw go wrong outside the history (a wrong refusal). */
@@ -301,6 +303,7 @@ export class SimClients {
       return seen;
     });
     if (res === null || !res.ok) return;
+    this.scans.push(res.value);
     for (let i = 0; i < this.opts.keys; i++) {
       const key = this.key(i);
       this.record(2000 + p * 100 + i, key, { f: 'read', value: res.value.get(key) ?? null }, 'ok', invokeMs);

@@ -11,7 +11,7 @@ import { MAX_COMMAND_BYTES, MAX_VALUE_BYTES } from '@conclave/storage';
 import { SimClients } from './clients.js';
 import { SimNodeCluster } from './cluster.js';
 import { MAX_DRIFT } from './sim-clock.js';
-import { checkWatchStreams } from '../nemesis/watch-check.js';
+import { checkScans, checkWatchStreams } from '../nemesis/watch-check.js';
 import { SimWatchers, WATCHED_PREFIX } from './watchers.js';
 
 export interface SeedOptions {
@@ -256,6 +256,7 @@ export async function runSeed(opts: SeedOptions): Promise<SeedResult> {
   await c.run(1000, () => watchersDone);
   if (!watchersDone) c.violations.push('watchers did not stop within 1 s of being closed');
   for (const p of checkWatchStreams(watchers.streams, clients.ops, (k) => k.startsWith(WATCHED_PREFIX))) c.violations.push(p);
+  for (const p of checkScans(clients.scans, watchers.streams, Array.from({ length: 4 }, (_, i) => clients.key(i)))) c.violations.push(p);
 
   const stats: Record<string, number> = {
     ...c.stats,
