@@ -47,6 +47,21 @@ test('the embedding example runs as written and prints what its comments say', (
   }
 });
 
+test('the revisions, transactions and watch example runs as written', (t) => {
+  const code = codeBlockAfter('### Revisions, transactions and watch');
+  const file = join(ROOT, 'test', `.readme-revisions-${process.pid}.ts`);
+  const cwd = mkdtempSync(join(tmpdir(), 'conclave-readme-revisions-'));
+  writeFileSync(file, code);
+  try {
+    const out = execFileSync(process.execPath, ['--import', TSX, file], { cwd, encoding: 'utf8', timeout: 60_000 });
+    const lines = out.split('\n').filter((l) => !l.startsWith('[conclave'));
+    t.deepEqual(lines.slice(0, 3), ['1 true', 'true', 'put orders/1 apple true']);
+  } finally {
+    rmSync(file, { force: true });
+    rmSync(cwd, { recursive: true, force: true });
+  }
+});
+
 test('the README gives the two commands', (t) => {
   t.true(README.includes('npm install && npm start'));
   t.true(README.includes('npm install && npm test'));

@@ -38,7 +38,7 @@ const beforeAuth = fc.oneof(
 );
 
 /** Methods whose random parameters cannot change the group (kv.* writes only random keys). */
-const SAFE_METHODS = ['kv.get', 'kv.put', 'kv.cas', 'kv.delete', 'kv.scan', 'kv.write', 'node.status', 'election.ping', 'group.change', 'test.faults'];
+const SAFE_METHODS = ['kv.get', 'kv.put', 'kv.cas', 'kv.delete', 'kv.scan', 'kv.write', 'kv.txn', 'kv.watch', 'kv.watch.next', 'kv.watch.close', 'node.status', 'election.ping', 'group.change', 'test.faults'];
 /**
  * Methods that could change the group with the right parameters: they only get wrongly typed ones.
  * election.leave takes none, so any object is a valid call: the leader steps down and the group

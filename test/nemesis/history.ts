@@ -12,6 +12,8 @@ export interface HistoryEvent {
   /** Milliseconds since the recorder was created. */
   readonly atMs: number;
   readonly error?: string;
+  /** An acknowledged write's revision. */
+  readonly revision?: number;
 }
 
 /** Bound on recorded events: a 30-minute soak stays far below it. */
@@ -36,11 +38,11 @@ export class HistoryRecorder {
   }
 
   /** Records the completion of the process's open operation. */
-  complete(process: number, outcome: Outcome, op?: RegisterOp, error?: string): void {
+  complete(process: number, outcome: Outcome, op?: RegisterOp, error?: string, revision?: number): void {
     const inv = this.open.get(process);
     if (!inv) throw new Error(`process ${process} completed without an open operation`);
     this.open.delete(process);
-    this.events.push({ type: outcome, process, key: inv.key, op: op ?? inv.op, atMs: this.now(), ...(error ? { error } : {}) });
+    this.events.push({ type: outcome, process, key: inv.key, op: op ?? inv.op, atMs: this.now(), ...(error ? { error } : {}), ...(revision !== undefined ? { revision } : {}) });
   }
 
   get openCount(): number {
@@ -62,7 +64,7 @@ export function operationsOf(events: readonly HistoryEvent[]): HistoryOp[] {
     const inv = open.get(e.process);
     if (!inv) throw new Error(`completion of process ${e.process} at ${e.atMs} ms without an invocation`);
     open.delete(e.process);
-    ops.push({ process: e.process, key: inv.key, op: e.op, outcome: e.type, invokeMs: inv.atMs, completeMs: e.atMs, ...(e.error ? { error: e.error } : {}) });
+    ops.push({ process: e.process, key: inv.key, op: e.op, outcome: e.type, invokeMs: inv.atMs, completeMs: e.atMs, ...(e.error ? { error: e.error } : {}), ...(e.revision !== undefined ? { revision: e.revision } : {}) });
   }
   for (const inv of open.values()) ops.push({ process: inv.process, key: inv.key, op: inv.op, outcome: 'info', invokeMs: inv.atMs, completeMs: lastMs, error: 'never completed' });
   return ops;

@@ -20,6 +20,8 @@ test('nemesis round: linearizable under kills, pauses, partitions, transfers and
   t.is(report.check.linearizable, true, `replay the schedule with NEMESIS_SEED=${seed}; history in ${report.historyFile}`);
   t.deepEqual(report.fresh.lost, [], 'every acknowledged write is on every member');
   t.deepEqual(report.fresh.unexpected, [], 'nothing that was not written (or surely failed) is there');
+  t.deepEqual(report.watch.violations, [], 'every watcher saw every acknowledged write once, in revision order, without a gap; revisions agree with real time');
+  t.true(report.watch.events >= 100 && report.watch.resumes >= 1, `watchers saw ${report.watch.events} events and resumed ${report.watch.resumes} times`);
   // The round must have done enough to be able to fail. These are floors for that, not
   // throughput targets (a loaded machine does fewer operations; bench/ measures speed).
   t.true(report.fresh.acked >= 30, `${report.fresh.acked} acknowledged fresh writes`);

@@ -27,6 +27,8 @@ export interface HistoryOp {
   readonly completeMs: number;
   /** Why the operation failed or is indeterminate (an error code), for the report. */
   readonly error?: string;
+  /** An acknowledged write's revision (its log index), for the watch checker. */
+  readonly revision?: number;
 }
 
 /**

@@ -19,6 +19,8 @@ import { Nemesis, type FaultKind, type FaultRecord } from './faults.js';
 import { countOperations, operationsOf, type HistoryCounts, type HistoryEvent } from './history.js';
 import { checkHistory, type CheckResult } from './linearizability.js';
 import { FRESH_KEY_PREFIX, registerKey, Workload } from './workload.js';
+import { checkWatchStreams } from './watch-check.js';
+import { NemesisWatchers, WATCHED_PREFIX } from './watchers.js';
 
 export interface NemesisRunOptions {
   readonly durationMs: number;
@@ -45,6 +47,8 @@ export interface NemesisRunOptions {
   readonly outDir?: string;
   readonly keepHistory?: boolean;
   readonly log?: (line: string) => void;
+  /** Watchers beside the clients (default 3). */
+  readonly watchers?: number;
 }
 
 export interface FreshCheck {
@@ -75,7 +79,9 @@ export interface NemesisReport {
   readonly historyFile: string | null;
   /** With --clock: each node process start's kind of clock, in order. */
   readonly clocks: readonly string[];
-  /** Linearizable, nothing acknowledged lost, nothing unexpected. */
+  /** The watchers' streams: what they covered and what the watch checker found. */
+  readonly watch: { readonly streams: number; readonly events: number; readonly coveredRevisions: number; readonly resumes: number; readonly compacted: number; readonly stopped: readonly string[]; readonly violations: readonly string[] };
+  /** Linearizable, nothing acknowledged lost, nothing unexpected, the watch streams whole. */
   readonly ok: boolean;
   /** Why the run could not finish its final checks, if it could not. */
   readonly setupError: string | null;
@@ -189,14 +195,17 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
   if (disk) log('disks: libfiu (fiu-run -x), faults turned on and off with fiu-ctrl');
   if (network) log(`netns: bridge ${network.bridge}, namespaces ${network.namespace(1)}..${nodes}, delays by ${network.delayMechanism}`);
   const workload = new Workload(cluster, { clients, keys, requestTimeoutMs: o.requestTimeoutMs ?? 5_000, freshKeyShare: 0.1, random, readConsistency: o.readConsistency ?? 'linearizable' });
+  const watchers = new NemesisWatchers(cluster, random);
   const now = () => workload.history.now();
   const nemesis = new Nemesis(cluster, { random, holdMs: o.holdMs ?? [2000, 6000], quietMs: o.quietMs ?? [1000, 3000], now, log, ...(network ? { network } : {}), ...(clock ? { clock } : {}), ...(disk ? { disk } : {}), ...(o.faults ? { kinds: o.faults } : {}) });
   let setupError: string | null = null;
   let fresh: FreshCheck = { acked: 0, indeterminate: 0, failed: 0, lost: [], unexpected: [], membersChecked: [] };
   let finalMembers: string[] = [];
+  let watching: Promise<void> = Promise.resolve();
   try {
     const stopAt = now() + o.durationMs;
     log(`seed ${o.seed}: ${cluster.ids().length} nodes, ${clients} clients, ${keys} keys, ${Math.round(o.durationMs / 1000)} s`);
+    watching = watchers.run(o.watchers ?? 3);
     await Promise.all([workload.run(stopAt), nemesis.run(stopAt)]);
     await nemesis.healAll();
     workload.readConsistency = 'linearizable';
@@ -207,12 +216,18 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
       await converge(cluster);
       finalMembers = cluster.ids();
       fresh = await checkFresh(cluster, workload, (await cluster.leader()) ?? ls.id);
+      // The watchers reach the final commit (bounded), then stop.
+      const commit = (await cluster.status((await cluster.leader()) ?? ls.id))?.commitIndex ?? ls.commitIndex;
+      for (let i = 0; i < 300 && watchers.lowestRevision < commit; i++) await sleep(100);
+      if (watchers.lowestRevision < commit) log(`watchers reached revision ${watchers.lowestRevision} of ${commit} before the deadline`);
     } catch (err) {
       setupError = (err as Error).message;
       log(`final checks failed: ${setupError}\n${cluster.logs()}`);
     }
   } finally {
     workload.stop();
+    await watchers.stop();
+    await Promise.race([watching, sleep(5000)]);
     await cluster.close();
     await network?.destroy();
     process.removeListener('exit', removeControlDir);
@@ -223,11 +238,21 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
   const started = Date.now();
   const check = checkHistory(ops);
   const checkMs = Date.now() - started;
+  const watchViolations = checkWatchStreams(watchers.streams, ops, (k) => k.startsWith(WATCHED_PREFIX));
+  const watch = {
+    streams: watchers.streams.length,
+    events: watchers.counts.events,
+    coveredRevisions: watchers.streams.reduce((n, w) => n + Math.max(0, w.to - w.from + 1), 0),
+    resumes: watchers.counts.resumes,
+    compacted: watchers.counts.compacted,
+    stopped: watchers.streams.filter((w) => w.stopped !== null).map((w) => `${w.name}: ${w.stopped}`),
+    violations: watchViolations,
+  };
   const operations = countOperations(ops);
   const okCount = Object.values(operations.byKind).reduce((a, r) => a + r.ok, 0);
   const faultCounts: Record<string, number> = {};
   for (const f of nemesis.faults) faultCounts[f.kind] = (faultCounts[f.kind] ?? 0) + 1;
-  const ok = check.linearizable === true && fresh.lost.length === 0 && fresh.unexpected.length === 0 && setupError === null;
+  const ok = check.linearizable === true && fresh.lost.length === 0 && fresh.unexpected.length === 0 && setupError === null && watchViolations.length === 0;
   let historyFile: string | null = null;
   if (!ok || o.keepHistory) {
     const dir = o.outDir ?? DEFAULT_OUT_DIR;
@@ -250,6 +275,7 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
     finalMembers,
     historyFile,
     clocks: clock ? [...clock.starts] : [],
+    watch,
     ok,
     setupError,
   };
@@ -270,6 +296,9 @@ export function formatReport(r: NemesisReport): string {
     `fresh keys: ${r.fresh.acked} acknowledged, ${r.fresh.indeterminate} indeterminate, ${r.fresh.failed} failed; on ${r.fresh.membersChecked.join(', ')}: ${r.fresh.lost.length} lost, ${r.fresh.unexpected.length} unexpected`,
     ...r.fresh.lost.slice(0, 20).map((x) => `  LOST ${x}`),
     ...r.fresh.unexpected.slice(0, 20).map((x) => `  UNEXPECTED ${x}`),
+    `watchers: ${r.watch.streams} streams over ${r.watch.coveredRevisions} revisions, ${r.watch.events} events, ${r.watch.resumes} resumes (${r.watch.compacted} COMPACTED); ${r.watch.violations.length} violations`,
+    ...r.watch.stopped.map((x) => `  stopped ${x}`),
+    ...r.watch.violations.slice(0, 20).map((x) => `  WATCH ${x}`),
     ...(r.setupError ? [`final checks could not run: ${r.setupError}`] : []),
     ...(r.historyFile ? [`history: ${r.historyFile}`] : []),
   ];

@@ -21,6 +21,8 @@ export interface NemesisSummary {
   readonly checkerMs: number;
   /** Why the final checks could not run, if they could not. */
   readonly setupError: string | null;
+  /** What the watch checker found wrong in the watchers' streams. */
+  readonly watchViolations: number;
 }
 
 function verdicts(check: CheckResult): { violations: number; unknownKeys: number; checkedKeys: number } {
@@ -43,6 +45,7 @@ export function summarizeRun(r: NemesisReport): NemesisSummary {
     lostAcknowledged: r.fresh.lost.length,
     checkerMs: r.checkMs,
     setupError: r.setupError,
+    watchViolations: r.watch.violations.length,
   };
 }
 

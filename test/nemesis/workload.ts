@@ -141,15 +141,15 @@ export class Workload {
         this.lastSeen.set(key, value);
         this.history.complete(process, 'ok', { f: 'read', value });
       } else if (op.f === 'write') {
-        await conn.request('kv.put', { key, value: op.value }, { timeoutMs });
+        const res = await conn.request<{ token: { index: number } }>('kv.put', { key, value: op.value }, { timeoutMs });
         this.lastSeen.set(key, op.value);
-        this.history.complete(process, 'ok');
+        this.history.complete(process, 'ok', undefined, undefined, res.token.index);
       } else {
         const params = op.expected === null ? { key, value: op.next } : { key, expected: op.expected, value: op.next };
-        const res = await conn.request<{ succeeded: boolean; found: boolean; current: unknown }>('kv.cas', params, { timeoutMs });
+        const res = await conn.request<{ succeeded: boolean; found: boolean; current: unknown; token: { index: number } }>('kv.cas', params, { timeoutMs });
         const current = res.found ? String(res.current) : null;
         this.lastSeen.set(key, res.succeeded ? op.next : current);
-        this.history.complete(process, 'ok', res.succeeded ? { ...op, succeeded: true } : { ...op, succeeded: false, current });
+        this.history.complete(process, 'ok', res.succeeded ? { ...op, succeeded: true } : { ...op, succeeded: false, current }, undefined, res.token.index);
       }
       return false;
     } catch (err) {

@@ -89,6 +89,8 @@ function nameOf(v: unknown): Value {
 export class SimClients {
   readonly ops: HistoryOp[] = [];
   readonly weakReads: WeakRead[] = [];
+  /** Each successful scan of the registers: one state, which the watch checker places at a revision. */
+  readonly scans: ReadonlyMap<string, Value>[] = [];
   readonly fresh = { acked: new Map<string, string>(), indeterminate: new Map<string, string>(), failed: new Map<string, string>() };
   readonly errors = new Map<string, number>();
   /** What the clients saw go wrong outside the history (a wrong refusal). */
@@ -145,6 +147,7 @@ export class SimClients {
 
   /** The node's process died: its callers see their connections drop. */
   nodeDied(owner: string): void {
+    for (const l of this.deathListeners) l(owner);
     for (const o of [...this.open.values()]) if (o.owner === owner) o.lost();
   }
 
@@ -204,11 +207,14 @@ export class SimClients {
     return done;
   }
 
-  private record(process: number, key: string, op: RegisterOp, outcome: Outcome, invokeMs: number, error?: string): void {
+  private record(process: number, key: string, op: RegisterOp, outcome: Outcome, invokeMs: number, error?: string, revision?: number): void {
     this.counts[outcome]++;
     if (error) this.errors.set(error, (this.errors.get(error) ?? 0) + 1);
-    this.ops.push({ process, key, op, outcome, invokeMs, completeMs: this.sched.nowMs, ...(error ? { error } : {}) });
+    this.ops.push({ process, key, op, outcome, invokeMs, completeMs: this.sched.nowMs, ...(error ? { error } : {}), ...(revision !== undefined ? { revision } : {}) });
   }
+
+  /** Called with the scheduler owner of a node whose process died (the watchers on it stop). */
+  readonly deathListeners: ((owner: string) => void)[] = [];
 
   private async write(p: number, t: Target, key: string, op: RegisterOp): Promise<void> {
     const invokeMs = this.sched.nowMs;
@@ -230,15 +236,16 @@ export class SimClients {
       return this.record(p, key, op, outcome, invokeMs, code);
     }
     if (op.f === 'cas') {
-      const r = res.value as { succeeded: boolean; current: unknown; token: CommitToken };
+      const r = res.value as unknown as { succeeded: boolean; current: unknown; token: CommitToken; revision: number };
       const current = nameOf(r.current);
       this.lastSeen.set(key, r.succeeded ? op.next : current);
       if (r.succeeded) this.tokens.set(p, { token: r.token, key, value: op.next, invokeMs });
-      return this.record(p, key, r.succeeded ? { ...op, succeeded: true } : { ...op, succeeded: false, current }, 'ok', invokeMs);
+      return this.record(p, key, r.succeeded ? { ...op, succeeded: true } : { ...op, succeeded: false, current }, 'ok', invokeMs, undefined, r.revision);
     }
-    this.tokens.set(p, { token: (res.value as { token: CommitToken }).token, key, value: op.value, invokeMs });
+    const w = res.value as { token: CommitToken; revision: number };
+    this.tokens.set(p, { token: w.token, key, value: op.value, invokeMs });
     this.lastSeen.set(key, op.value);
-    this.record(p, key, op, 'ok', invokeMs);
+    this.record(p, key, op, 'ok', invokeMs, undefined, w.revision);
   }
 
   /** Puts to two keys in one batch: per key, a write at one instant. */
@@ -257,7 +264,8 @@ export class SimClients {
     const res = await this.call(t, 'write', `batch ${k1},${k2}`, () => t.node.batch(ops.map((o) => ({ op: 'put' as const, key: o.key, value: o.value }))));
     const { outcome, code } = res === null ? { outcome: 'info' as const, code: 'CONNECTION_LOST' } : res.ok ? { outcome: 'ok' as const, code: undefined } : writeOutcome(res.err);
     // Sub-operations get their own process ids: the checker needs one open operation per process.
-    ops.forEach((o, i) => this.record(1000 + p * 10 + i, o.key, { f: 'write', value: o.value }, outcome, invokeMs, code));
+    const revision = res !== null && res.ok ? res.value.revision : undefined;
+    ops.forEach((o, i) => this.record(1000 + p * 10 + i, o.key, { f: 'write', value: o.value }, outcome, invokeMs, code, revision));
   }
 
   private async read(p: number, t: Target, key: string, consistency: 'linearizable' | 'lease'): Promise<void> {
@@ -296,6 +304,7 @@ export class SimClients {
       return seen;
     });
     if (res === null || !res.ok) return;
+    this.scans.push(res.value);
     for (let i = 0; i < this.opts.keys; i++) {
       const key = this.key(i);
       this.record(2000 + p * 100 + i, key, { f: 'read', value: res.value.get(key) ?? null }, 'ok', invokeMs);

@@ -11,6 +11,8 @@ import { MAX_COMMAND_BYTES, MAX_VALUE_BYTES } from '@conclave/storage';
 import { SimClients } from './clients.js';
 import { SimNodeCluster } from './cluster.js';
 import { MAX_DRIFT } from './sim-clock.js';
+import { checkScans, checkWatchStreams } from '../nemesis/watch-check.js';
+import { SimWatchers, WATCHED_PREFIX } from './watchers.js';
 
 export interface SeedOptions {
   seed: number;
@@ -94,12 +96,16 @@ export async function runSeed(opts: SeedOptions): Promise<SeedResult> {
     onAllAck: (t, token) => c.checkAllDurable(t, token),
   });
   c.clients = clients;
+  const watchers = new SimWatchers(s, () => c.targets());
+  clients.deathListeners.push((owner) => watchers.nodeDied(owner));
   for (const id of Object.keys(c.peers)) c.start(id);
   await c.run(2 * c.electionTimeoutMs);
 
   const chaosMs = opts.chaosMs ?? 20_000;
   const chaosEnd = s.nowMs + chaosMs;
   const clientsDone = clients.run(chaosEnd);
+  let watchersDone = false;
+  void watchers.run(2).then(() => (watchersDone = true));
   let joiners = 0;
   const later = (ms: number, what: string, f: () => void): void => {
     s.after(ms, null, what, f);
@@ -243,11 +249,21 @@ export async function runSeed(opts: SeedOptions): Promise<SeedResult> {
   await c.run(10 * c.electionTimeoutMs, () => c.leader() !== null && [...c.hosts.values()].every((h) => h.state !== 'starting'));
   await finalChecks(c, clients);
   for (const p of clients.problems) c.violations.push(p);
+  // The watchers catch up with the final commit (or stopped, compacted everywhere), then the streams are checked.
+  const commit = c.leader()?.node?.status().commitIndex ?? 0;
+  await c.run(20 * c.electionTimeoutMs, () => watchers.streams.every((w) => w.stopped !== null || w.to >= commit));
+  watchers.stop();
+  await c.run(1000, () => watchersDone);
+  if (!watchersDone) c.violations.push('watchers did not stop within 1 s of being closed');
+  for (const p of checkWatchStreams(watchers.streams, clients.ops, (k) => k.startsWith(WATCHED_PREFIX))) c.violations.push(p);
+  for (const p of checkScans(clients.scans, watchers.streams, Array.from({ length: 4 }, (_, i) => clients.key(i)))) c.violations.push(p);
 
   const stats: Record<string, number> = {
     ...c.stats,
     ...prefixed('client', clients.counts),
     ...prefixed('net', c.wire.net.stats),
+    ...prefixed('watch', watchers.counts),
+    'watch.coveredRevisions': watchers.streams.reduce((n, w) => n + Math.max(0, w.to - w.from + 1), 0),
     snapshotsDelivered: c.wire.snapshotsDelivered,
     diskCrashes: sum(c, (h) => h.disk.stats.crashes),
     unsyncedLost: sum(c, (h) => h.disk.stats.unsyncedLost),

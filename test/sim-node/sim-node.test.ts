@@ -82,5 +82,6 @@ test.serial('the seeds exercise what they claim to', (t) => {
   // The log writes' safety rests on it: LevelDB gives outstanding batches no order (sim-disk.ts reorderRate).
   t.is(total.diskOverlappingBatches, 0, 'a node never has two database batches outstanding at once (but a background clear)');
   t.true(total['client.large']! > 0, 'values near the limits are written');
+  t.true(total['watch.events']! > n * 100 && total['watch.resumes']! > 0, 'watchers see the changes and resume on other members');
   t.true(total['net.dropped']! > 0 && total['net.duplicated']! > 0 && total['net.reordered']! > 0, 'the network loses, doubles and reorders');
 });

@@ -4,7 +4,8 @@
 // returns exactly the object the matching command prints with --json.
 import { ConclaveError, electableGroupSize, InvalidArgumentError, parseAddress, type GroupMetadata, type NodeId } from '@conclave/core';
 import { AdminConnectionError, AdminRpcClient } from '@conclave/transport';
-import { ConfChangeError, reviveError, UnknownMemberError, type CommitToken, type Consistency, type Durability, type NodeStatus } from 'conclave';
+import { ConfChangeError, reviveError, UnknownMemberError, type CommitToken, type Consistency, type Durability, type NodeStatus, type TxnRequest, type TxnResult, type WatchRange } from 'conclave';
+import { AdminWatch, type AdminWatchOptions } from './watch-client.js';
 import { leaveRow, pingRow, type LeaveRow, type PingRow } from './election-actions.js';
 import { electionDebugReport, electionReport, type ElectionDebugReport, type ElectionReport } from './election-report.js';
 import { groupReport, type GroupReport } from './group-report.js';
@@ -192,6 +193,20 @@ export class AdminClient {
 
   status(): Promise<NodeStatus> {
     return this.call('node.status');
+  }
+
+  /** A transaction (node.txn) through any member: { succeeded, revision, token, results }. */
+  txn(req: TxnRequest, durability?: Partial<Durability>): Promise<TxnResult> {
+    return this.call('kv.txn', { txn: req, ...(durability ? { durability } : {}) });
+  }
+
+  /**
+   * Watches `range` on the first endpoint, pulling batches over its admin connection; with
+   * `resume` (default) it moves to the next endpoint when that member goes away, from the
+   * revision after the last batch (watch-client.ts). Iterate it; close() ends it.
+   */
+  watch(range: WatchRange, opts: AdminWatchOptions = {}): AdminWatch {
+    return new AdminWatch(this.opts.endpoints, (e) => AdminClient.connectOne(e, { ...this.opts, timeoutMs: this.timeoutMs }), range, opts);
   }
 
   // ------------------------------------------------------------------ group-wide queries

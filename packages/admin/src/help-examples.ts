@@ -14,6 +14,8 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   get: ['conclave get greeting', 'conclave get greeting --consistency none --endpoint 127.0.0.1:7003'],
   del: ['conclave del greeting'],
   scan: ['conclave scan flags/', 'conclave scan --gte a --lt b --keys-only --limit 50', 'conclave scan flags/ --json'],
+  watch: ['conclave watch flags/', 'conclave watch --key config --from-revision 120 --json'],
+  txn: ['conclave txn < transfer.json', 'conclave txn --file transfer.json --json'],
   'group show': ['conclave group show', 'conclave group show --json'],
   'group add-member': ['conclave group add-member n4 127.0.0.1:7004 --secondary'],
   'group remove-member': ['conclave group remove-member n3', 'conclave group remove-member n1 --transfer'],

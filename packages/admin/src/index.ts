@@ -16,3 +16,4 @@ export type { ElectionReport, ElectionRow, ElectionDebugReport, ElectionDebugRow
 export type { GroupReport, GroupMemberRow } from './group-report.js';
 export { MajorityAnswersError, MembersMaybeAliveError, type OverrideRow, type OverrideProbe, type OverrideChangeRow, type OverrideSetReport, type OverrideClearReport } from './override-report.js';
 export type { LeaveRow, PingRow } from './election-actions.js';
+export { AdminWatch, type AdminWatchOptions } from './watch-client.js';

@@ -1,6 +1,6 @@
 // Key ranges for `conclave scan`: a prefix as a [gte, lt) range in the store's key order
 // (UTF-8 bytes, which is code point order), and the checks on range flags.
-import { InvalidArgumentError } from '@conclave/core';
+import { InvalidArgumentError, prefixEnd } from '@conclave/core';
 
 export interface KeyRange {
   readonly gte?: string;
@@ -9,19 +9,7 @@ export interface KeyRange {
   readonly lt?: string;
 }
 
-/**
- * The smallest string above every string that starts with `prefix`: its last code point
- * plus one (skipping the surrogate block), carrying past U+10FFFF. null: no upper bound.
- */
-export function prefixEnd(prefix: string): string | null {
-  const points = [...prefix].map((c) => c.codePointAt(0)!);
-  while (points.length > 0) {
-    let last = points.pop()! + 1;
-    if (last === 0xd800) last = 0xe000;
-    if (last <= 0x10ffff) return String.fromCodePoint(...points, last);
-  }
-  return null;
-}
+export { prefixEnd } from '@conclave/core';
 
 /** The range of keys starting with `prefix` (the empty prefix: every key). */
 export function prefixRange(prefix: string): KeyRange {

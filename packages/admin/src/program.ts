@@ -5,6 +5,7 @@ import { registerDashboardCommand } from './commands-dashboard.js';
 import { registerElectionCommands } from './commands-election.js';
 import { registerGroupCommands } from './commands-group.js';
 import { registerKvCommands } from './commands-kv.js';
+import { registerWatchCommands } from './commands-watch.js';
 import { registerNodeCommands } from './commands-node.js';
 import { registerOverrideCommands } from './commands-override.js';
 import { withCommonOptions } from './common.js';
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerNodeCommands(program);
   registerClusterCommands(program);
   registerKvCommands(program, withCommonOptions);
+  registerWatchCommands(program, withCommonOptions);
   registerGroupCommands(program, withCommonOptions);
   registerOverrideCommands(program, withCommonOptions);
   registerElectionCommands(program, withCommonOptions);

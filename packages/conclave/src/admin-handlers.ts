@@ -4,6 +4,7 @@ import { checkId, InvalidArgumentError, parseAddress, type ConfChange, type Grou
 import type { CommandOutcome, ScanOptions } from '@conclave/storage';
 import type { AdminRequestContext } from '@conclave/transport';
 import { registerFaultHandlers } from './fault-handlers.js';
+import { registerWatchHandlers, type WatchTarget } from './watch/watch-sessions.js';
 import { resolveDurability, validateConsistency, DEFAULT_DURABILITY, type CommitToken, type Consistency, type Durability } from './options.js';
 import type { Clock, PeerTransport, Timer } from './seams.js';
 import type { NodeStatus } from './status.js';
@@ -12,7 +13,7 @@ type WriteOptions = { durability?: Partial<Durability> };
 type ReadOptions = { consistency?: Consistency };
 
 /** What the handlers ask of the node (ConclaveNode): its public methods, named here so that this module does not import it. */
-export interface AdminTarget {
+export interface AdminTarget extends WatchTarget {
   readonly id: NodeId;
   readonly groupId: string;
   readonly faultInjectionEnabled: boolean;
@@ -114,6 +115,7 @@ export function registerAdminHandlers(transport: PeerTransport, node: AdminTarge
   });
 
   registerFaultHandlers(transport, node.id, () => node.faultInjectionEnabled);
+  registerWatchHandlers(transport, node, clock);
 
   transport.registerAdminHandler('kv.delete', async (params, ctx) => {
     const p = obj(params, 'kv.delete');

@@ -21,6 +21,8 @@ export async function openNodeStorage(ctx: NodeContext): Promise<void> {
     // A failed background flush stops the node at once, not at its next write.
     onFailure: (err) => ctx.fail(err),
     ...(o.snapshotIntervalEntries !== undefined ? { snapshotIntervalEntries: o.snapshotIntervalEntries } : {}),
+    ...(o.watchHistoryRevisions !== undefined ? { watchHistoryRevisions: o.watchHistoryRevisions } : {}),
+    ...(o.watchHistorySizeBytes !== undefined ? { watchHistorySizeBytes: o.watchHistorySizeBytes } : {}),
     ...(o.entriesKeptAfterSnapshot !== undefined ? { entriesKeptAfterSnapshot: o.entriesKeptAfterSnapshot } : {}),
     ...(o.snapshotIntervalBytes !== undefined ? { snapshotIntervalBytes: o.snapshotIntervalBytes } : {}),
     ...(o.bytesKeptAfterSnapshot !== undefined ? { bytesKeptAfterSnapshot: o.bytesKeptAfterSnapshot } : {}),

@@ -163,3 +163,31 @@ export class LeaderTransferError extends ConclaveError {
     super('LEADER_TRANSFER_FAILED', message);
   }
 }
+
+/**
+ * A watch asked for revisions this member no longer holds (etcd's ErrCompacted): its history
+ * starts at `oldestRevision` (it was trimmed, or the member was installed from a snapshot).
+ * Resume from there after a fresh read, or from the wanted revision on a member that holds it.
+ */
+export class CompactedError extends ConclaveError {
+  constructor(
+    readonly oldestRevision: number,
+    message?: string,
+  ) {
+    super('COMPACTED', message ?? `revisions before ${oldestRevision} are no longer held by this member`);
+  }
+}
+
+/**
+ * A watcher fell too far behind: its queue passed its byte limit, so it was closed rather
+ * than buffer without bound. `lastRevision`: the revision of the last batch it was given;
+ * watch again from `lastRevision + 1` to resume without a gap.
+ */
+export class WatchOverflowError extends ConclaveError {
+  constructor(
+    readonly lastRevision: number,
+    message?: string,
+  ) {
+    super('WATCH_OVERFLOW', message ?? `the watcher fell behind; it was given revisions up to ${lastRevision}`);
+  }
+}

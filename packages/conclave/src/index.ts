@@ -1,5 +1,7 @@
 // conclave: the embeddable, Raft-replicated key-value store. See the repository README.
 export { openNode, ConclaveNode, reviveError, type NodeEvents, type WriteResult, type CasResult } from './node.js';
+export type { TxnResult } from './txn.js';
+export type { Watcher, WatchBatch, WatchEvent, WatchOptions, WatchRange } from './watch/watch-hub.js';
 export type { NodeState, NodeStatus, RollbackStatus, OverrideSource } from './status.js';
 export type { RollbackReport, LostWrite } from './rollback.js';
 export type { OpenNodeOptions, Durability, Consistency, CommitToken } from './options.js';
@@ -7,7 +9,8 @@ export type { Logger, LogEvent } from './log.js';
 export { METRICS_PATH } from './metrics.js';
 export { DEFAULT_DURABILITY } from './options.js';
 export * from './errors.js';
-export type { KvBatchOp, SyncPolicy } from '@conclave/storage';
+export type { KvBatchOp, SyncPolicy, TxnRequest, TxnCompare, TxnOp, TxnOpResult, TxnKeyValue, TxnTarget, TxnCompareOp, KeyMeta } from '@conclave/storage';
+export { MAX_TXN_OPS, MAX_TXN_DELETE_KEYS, MAX_TXN_RANGE_KEYS, MAX_TXN_READ_BYTES } from '@conclave/storage';
 export { MAX_COMMAND_BYTES } from '@conclave/storage';
 export { explainNoLeader, describeQuorum, formatAgoMs, roleName } from './election-diagnosis.js';
 export { ConclaveLevel, ConclaveSnapshot, type ConclaveLevelOptions, type ConclaveMemberOptions, type ConclaveReadOptions, type ConclaveWriteOptions } from './level/level.js';

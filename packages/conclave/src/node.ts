@@ -6,7 +6,7 @@
 // share a NodeContext; the world (clock, disk, network) comes in through seams.ts.
 import { EventEmitter } from 'node:events';
 import { InvalidArgumentError, type ConfChange, type GroupMetadata, type MemberType, type NodeId } from '@conclave/core';
-import type { CommandOutcome, KvBatchOp, KvClearCommand, KvCommand, KvView, ScanOptions } from '@conclave/storage';
+import type { CommandOutcome, KvBatchOp, KvClearCommand, KvCommand, KvView, ScanOptions, TxnRequest } from '@conclave/storage';
 import { registerAdminHandlers } from './admin-handlers.js';
 import { bootWithStorage, openNodeStorage } from './boot.js';
 import { Call, callOptionsOf, keyName, OPERATOR_TIMEOUT_MS, startedCall, TRANSFER_TIMEOUT_MS, type CallOptions } from './deadlines.js';
@@ -21,7 +21,9 @@ import { resolveOptions, validateConsistency, type CommitToken, type Consistency
 import type { OverrideResult } from './override.js';
 import { PRODUCTION_SEAMS, type NodeSeams } from './seams.js';
 import type { NodeStatus, OverrideSource } from './status.js';
-import { describeWrite, type CasResult, type WriteResult } from './write-path.js';
+import { compareAndSet, runTxn, type TxnResult } from './txn.js';
+import { openWatch, type Watcher, type WatchOptions, type WatchRange } from './watch/watch-hub.js';
+import { describeWrite, written, type CasResult, type WriteResult } from './write-path.js';
 
 export type { NodeEvents } from './events.js';
 export { reviveError } from './leader-rpc.js';
@@ -30,7 +32,7 @@ export type { CasResult, WriteResult } from './write-path.js';
 export type { CallOptions } from './deadlines.js';
 
 type WriteOptions = CallOptions & { durability?: Partial<Durability> };
-type ReadOptions = CallOptions & { consistency?: Consistency };
+type ReadOptions = CallOptions & { consistency?: Consistency; withMeta?: boolean };
 type OperatorOptions = CallOptions & { force?: boolean };
 
 export class ConclaveNode extends EventEmitter<NodeEvents> {
@@ -106,23 +108,26 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
 
   /** Stores `value` (a Buffer or any msgpack value) under `key`. */
   async put(key: string, value: unknown, opts: WriteOptions = {}): Promise<WriteResult> {
-    return { token: (await this.write({ op: 'put', key, value }, opts)).token };
+    return written(await this.write({ op: 'put', key, value }, opts));
   }
 
   async delete(key: string, opts: WriteOptions = {}): Promise<WriteResult> {
-    return { token: (await this.write({ op: 'del', key }, opts)).token };
+    return written(await this.write({ op: 'del', key }, opts));
   }
 
   /** Several puts and deletes, applied atomically. */
   async batch(ops: readonly KvBatchOp[], opts: WriteOptions = {}): Promise<WriteResult> {
-    return { token: (await this.write({ op: 'batch', ops }, opts)).token };
+    return written(await this.write({ op: 'batch', ops }, opts));
   }
 
   /** Writes `next` (undefined deletes) if the key's value equals `expected` (undefined = absent). */
-  async compareAndSet(key: string, expected: unknown, next: unknown, opts: WriteOptions = {}): Promise<CasResult> {
-    const r = await this.write({ op: 'cas', key, expected, value: next } as KvCommand, opts, true);
-    const outcome = r.outcome;
-    return { token: r.token, succeeded: outcome?.op === 'cas' ? outcome.succeeded : false, current: outcome?.op === 'cas' ? outcome.current : undefined };
+  compareAndSet(key: string, expected: unknown, next: unknown, opts: WriteOptions = {}): Promise<CasResult> {
+    return compareAndSet(this.ctx, this.rooms.writePath, key, expected, next, opts);
+  }
+
+  /** etcd's Txn: `if` compares, then `then` or `else` operations, as ONE log entry (txn.ts). */
+  txn(req: TxnRequest, opts: WriteOptions = {}): Promise<TxnResult> {
+    return runTxn(this.ctx, this.rooms.writePath, req, opts);
   }
 
   private write(cmd: KvCommand, opts: WriteOptions, needsOutcome = false): Promise<{ token: CommitToken; outcome: CommandOutcome | null }> {
@@ -142,7 +147,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     if (typeof key !== 'string') throw new InvalidArgumentError('key must be a string');
     const call = Call.of(this.ctx, `the read of key ${keyName(key)}`, opts, this.ctx.opts.readTimeoutMs);
     await this.rooms.reads.readBarrier(validateConsistency(opts.consistency ?? 'linearizable'), call);
-    return this.ctx.storage.get(key);
+    return opts.withMeta === true ? this.ctx.storage.getWithMeta(key) : this.ctx.storage.get(key);
   }
 
   /** Key/value pairs in a key range, in key order, under the given consistency. */
@@ -151,7 +156,12 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     const call = Call.of(this.ctx, 'the scan', opts, this.ctx.opts.readTimeoutMs);
     await this.rooms.reads.readBarrier(validateConsistency(opts.consistency ?? 'linearizable'), call);
     call.checkNotStopped();
-    yield* this.ctx.storage.scan(range);
+    yield* this.ctx.storage.scan(opts.withMeta === true ? { ...range, withMeta: true } : range);
+  }
+
+  /** Changes in a range, in revision order, from this member's applied state (watch/watch-hub.ts). */
+  watch(range: WatchRange, opts: WatchOptions = {}): Watcher {
+    return openWatch(this.ctx, this.rooms.reads, range, opts);
   }
 
   /** Waits until a read under `c` may be served here; resolves with the applied index it needed (ConclaveLevel). */
@@ -170,7 +180,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   /** ConclaveLevel: one clear entry (at most MAX_CLEAR_KEYS keys of the range). */
   async clearRange(cmd: KvClearCommand, opts: { durability?: Partial<Durability> } = {}): Promise<WriteResult & { count: number; lastKey: string | null }> {
     const { token, outcome: o } = await this.rooms.writePath.write(cmd, opts.durability, undefined, true);
-    return { token, count: o?.op === 'clear' ? o.count : 0, lastKey: o?.op === 'clear' ? o.lastKey : null };
+    return { token, revision: token.index, count: o?.op === 'clear' ? o.count : 0, lastKey: o?.op === 'clear' ? o.lastKey : null };
   }
 
   // ------------------------------------------------------------------ membership, override, leadership (operator.ts, override.ts)

@@ -75,6 +75,14 @@ export interface OpenNodeOptions {
   readonly snapshotIntervalBytes?: number;
   /** Keep at most this many bytes of log behind a snapshot (default 64 MiB). */
   readonly bytesKeptAfterSnapshot?: number;
+  /** Watch history: the changes of the latest this many revisions are kept for fromRevision (default 100,000)... */
+  readonly watchHistoryRevisions?: number;
+  /** ...within at most this many bytes (default 64 MiB). */
+  readonly watchHistorySizeBytes?: number;
+  /** Most bytes of events one watcher may have queued before it is closed with WatchOverflowError (default 4 MiB). */
+  readonly watchQueueSizeBytes?: number;
+  /** Most watchers open on this member at once (default 1024); more are refused. */
+  readonly maxWatchers?: number;
   /** Serve the `test.faults` admin method (partitions, drops, delays): for tests and the nemesis only. */
   readonly enableFaultInjection?: boolean;
   /** Any pino-compatible logger (called as `logger.info(fields, message)`); default: pino, JSON lines on stderr. */
@@ -124,6 +132,10 @@ export interface ResolvedOptions {
   readonly entriesKeptAfterSnapshot: number | undefined;
   readonly snapshotIntervalBytes: number | undefined;
   readonly bytesKeptAfterSnapshot: number | undefined;
+  readonly watchHistoryRevisions: number | undefined;
+  readonly watchHistorySizeBytes: number | undefined;
+  readonly watchQueueSizeBytes: number;
+  readonly maxWatchers: number;
   readonly enableFaultInjection: boolean;
   readonly logger: NodeLog;
   readonly metrics: boolean;
@@ -232,6 +244,10 @@ export function resolveOptions(o: OpenNodeOptions): ResolvedOptions {
     entriesKeptAfterSnapshot: o.entriesKeptAfterSnapshot === undefined ? undefined : int('entriesKeptAfterSnapshot', o.entriesKeptAfterSnapshot, 0, 0),
     snapshotIntervalBytes: o.snapshotIntervalBytes === undefined ? undefined : int('snapshotIntervalBytes', o.snapshotIntervalBytes, 0, 1),
     bytesKeptAfterSnapshot: o.bytesKeptAfterSnapshot === undefined ? undefined : int('bytesKeptAfterSnapshot', o.bytesKeptAfterSnapshot, 0, 0),
+    watchHistoryRevisions: o.watchHistoryRevisions === undefined ? undefined : int('watchHistoryRevisions', o.watchHistoryRevisions, 0, 1),
+    watchHistorySizeBytes: o.watchHistorySizeBytes === undefined ? undefined : int('watchHistorySizeBytes', o.watchHistorySizeBytes, 0, 1),
+    watchQueueSizeBytes: int('watchQueueSizeBytes', o.watchQueueSizeBytes, 4 * 1024 * 1024, 1024),
+    maxWatchers: int('maxWatchers', o.maxWatchers, 1024, 1),
     enableFaultInjection: o.enableFaultInjection ?? false,
     logger: new NodeLog(o.logger ?? defaultLogger(), o.id),
     metrics: o.metrics ?? true,

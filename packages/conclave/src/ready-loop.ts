@@ -4,6 +4,7 @@
 // entries are applied in order behind it, and the waiting writes and reads are told. The
 // Readies taken while a write is in flight go to disk in one batch and one fsync (group commit). Snapshots
 // stream outside the Raft messages: sent here, received and staged by SnapshotReceiver.
+import { watchesApplied, watchesInstalled } from './watch/watch-hub.js';
 import type { Entry, GroupMetadata, Message, NodeId, Ready, SnapshotMeta } from '@conclave/core';
 import type { ApplyResult } from '@conclave/storage';
 import { addressesOf, asError, type NodeContext } from './node-context.js';
@@ -183,6 +184,7 @@ export class ReadyLoop {
     this.snapshots.installed();
     this.ctx.metrics?.snapshotInstalled();
     this.onGroupChanged(raft.groupMetadata);
+    watchesInstalled(this.ctx, rd.snapshot!.index);
     this.onWritesDurable([rd]);
   }
 
@@ -273,6 +275,7 @@ export class ReadyLoop {
     }
     // 'none' and 'all' writes are settled by settleByAckIndex after advance(), once.
     this.writes.onApplied(entries, results);
+    watchesApplied(this.ctx, results, this.ctx.storage.applied);
   }
 
   private onGroupChanged(group: GroupMetadata, e?: Entry): void {

@@ -13,6 +13,13 @@ import { WriteTracker } from './write-tracker.js';
 
 export interface WriteResult {
   readonly token: CommitToken;
+  /** The write's revision: the log index of its entry (the token's index). */
+  readonly revision: number;
+}
+
+/** A write's answer: its token and revision. */
+export function written(r: { token: CommitToken }): WriteResult {
+  return { token: r.token, revision: r.token.index };
 }
 
 export interface CasResult extends WriteResult {
@@ -26,6 +33,7 @@ export const MAX_PENDING_WRITES = 100_000;
 /** A write in the application's words, for its errors: "the put of key \"k\"". */
 export function describeWrite(cmd: KvCommand): string {
   if (cmd.op === 'batch') return `the batch of ${Array.isArray(cmd.ops) ? cmd.ops.length : '?'} operations`;
+  if (cmd.op === 'txn') return 'the transaction';
   const name = cmd.op === 'del' ? 'delete' : cmd.op === 'cas' ? 'compareAndSet' : cmd.op;
   return `the ${name} of key ${keyName((cmd as { key?: unknown }).key)}`;
 }

@@ -6,28 +6,16 @@
 //   batch  [3, [[1, key, valueBytes] | [2, key], ...]]
 //   cas    [4, key, expectedBytes | nil, valueBytes | nil]
 //   clear  [5, gt | nil, gte | nil, lt | nil, lte | nil, reverse, limit]
+//   txn    [6, compares, then, else] (txn-command.ts)
 // Values travel as their own msgpack encoding (a bin), so applying a command stores the
 // bytes as they are: a value is encoded once, by the proposer, and never re-encoded.
 import { InvalidArgumentError, RequestTooLargeError } from '@conclave/core';
 import { packr, strictDecode } from './codec.js';
+import { decodeTxnBody, encodeTxnBody, type RawTxn, type TxnRequest } from './txn-command.js';
+import { checkKey, commandObject, decodeValue, describe, encodeValue, field, MAX_BATCH_OPS, MAX_CLEAR_KEYS, MAX_COMMAND_BYTES, rawBytes } from './command-values.js';
 
-/** Longest key, in UTF-8 bytes. */
-export const MAX_KEY_BYTES = 8 * 1024;
-/** Largest value, in bytes of its msgpack encoding; keeps one key/value pair inside a 1 MiB snapshot chunk. */
-export const MAX_VALUE_BYTES = 1024 * 1024 - 16 * 1024;
-/** Most operations in one batch command. */
-export const MAX_BATCH_OPS = 10_000;
-/**
- * Largest encoded command: one log entry, so one Raft append, which must fit a transport
- * frame (16 MiB) with room to spare; bigger writes are refused with RequestTooLargeError.
- */
-export const MAX_COMMAND_BYTES = 4 * 1024 * 1024;
-/**
- * Most keys one clear entry deletes. The limit travels in the entry, so every member deletes
- * the same keys (the first `limit` in range of the same state) whatever its version; a
- * bigger clear is several entries (see ConclaveLevel's clear). It bounds an apply's memory.
- */
-export const MAX_CLEAR_KEYS = 1000;
+export { checkKey, decodeValue, encodeValue, MAX_BATCH_OPS, MAX_CLEAR_KEYS, MAX_COMMAND_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES } from './command-values.js';
+
 /** msgpack framing of one batch operation beyond its key and value bytes, rounded up. */
 const OP_OVERHEAD_BYTES = 16;
 
@@ -44,7 +32,11 @@ export type KvCommand =
   | KvBatchOp
   | { readonly op: 'batch'; readonly ops: readonly KvBatchOp[] }
   | { readonly op: 'cas'; readonly key: string; readonly expected?: unknown; readonly value?: unknown }
-  | KvClearCommand;
+  | KvClearCommand
+  | KvTxnCommand;
+
+/** A transaction (txn-command.ts): one log entry, applied atomically. */
+export type KvTxnCommand = { readonly op: 'txn' } & TxnRequest;
 
 /**
  * Deletes the first `limit` keys of a range (the last ones if `reverse`), in the state the
@@ -77,6 +69,7 @@ const OP_DEL = 2;
 const OP_BATCH = 3;
 const OP_CAS = 4;
 const OP_CLEAR = 5;
+const OP_TXN = 6;
 
 function clearBound(v: unknown, what: string): string | null {
   if (v === undefined || v === null) return null;
@@ -103,57 +96,8 @@ function checkClear(gt: unknown, gte: unknown, lt: unknown, lte: unknown, revers
   return c;
 }
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  return typeof v;
-}
 
-/** Throws InvalidArgumentError unless `key` is a usable KV key; `what` names it in the message. */
-export function checkKey(key: unknown, what: string): asserts key is string {
-  if (typeof key !== 'string' || key.length === 0) {
-    throw new InvalidArgumentError(`${what} must be a non-empty string (got ${describe(key)})`);
-  }
-  // A lone surrogate has no UTF-8 form: two different JS strings would map to one key.
-  if (LONE_SURROGATE.test(key)) throw new InvalidArgumentError(`${what} contains a lone UTF-16 surrogate`);
-  const bytes = Buffer.byteLength(key, 'utf8');
-  if (bytes > MAX_KEY_BYTES) throw new InvalidArgumentError(`${what} is ${bytes} bytes of UTF-8; at most ${MAX_KEY_BYTES} allowed`);
-}
-
-/** Encodes a KV value as stored; throws InvalidArgumentError naming `what`. */
-export function encodeValue(value: unknown, what: string): Buffer {
-  if (value === undefined) throw new InvalidArgumentError(`${what} must not be undefined`);
-  // msgpackr would silently encode a function as undefined.
-  if (typeof value === 'function' || typeof value === 'symbol') throw new InvalidArgumentError(`${what} must be a msgpack value (got ${typeof value})`);
-  let bytes: Buffer;
-  try {
-    bytes = packr.pack(value);
-  } catch (err) {
-    throw new InvalidArgumentError(`${what} cannot be encoded as msgpack: ${(err as Error).message}`);
-  }
-  if (bytes.length > MAX_VALUE_BYTES) {
-    throw new InvalidArgumentError(`${what} is ${bytes.length} bytes encoded; at most ${MAX_VALUE_BYTES} allowed`);
-  }
-  return bytes;
-}
-
-export function decodeValue(bytes: Uint8Array): unknown {
-  return strictDecode(bytes);
-}
-
-function commandObject(cmd: unknown, what: string): Record<string, unknown> {
-  if (typeof cmd !== 'object' || cmd === null || Array.isArray(cmd)) {
-    throw new InvalidArgumentError(`${what} must be an object with an op (got ${describe(cmd)})`);
-  }
-  return cmd as Record<string, unknown>;
-}
-
-/** `what.name`, or `name` alone at the top of an API call's arguments (what = ''). */
-function field(what: string, name: string): string {
-  return what === '' ? name : `${what}.${name}`;
-}
 
 function encodeOp(raw: unknown, what: string, inBatch: boolean): unknown[] {
   const cmd = commandObject(raw, what || 'the command');
@@ -199,8 +143,11 @@ function encodeOp(raw: unknown, what: string, inBatch: boolean): unknown[] {
       const c = checkClear(cmd.gt, cmd.gte, cmd.lt, cmd.lte, cmd.reverse, cmd.limit, what);
       return [OP_CLEAR, c.gt, c.gte, c.lt, c.lte, c.reverse, c.limit];
     }
+    case 'txn':
+      if (inBatch) throw new InvalidArgumentError(`${what || 'the command'}: txn is not allowed inside a batch`);
+      return [OP_TXN, ...encodeTxnBody(cmd, what)];
     default:
-      throw new InvalidArgumentError(`${field(what, 'op')} must be one of put, del, batch, cas, clear (got ${JSON.stringify(cmd.op) ?? 'undefined'})`);
+      throw new InvalidArgumentError(`${field(what, 'op')} must be one of put, del, batch, cas, clear, txn (got ${JSON.stringify(cmd.op) ?? 'undefined'})`);
   }
 }
 
@@ -232,22 +179,9 @@ export type RawCommand =
   | { readonly op: 'del'; readonly key: string }
   | { readonly op: 'batch'; readonly ops: readonly ({ readonly op: 'put'; readonly key: string; readonly value: Uint8Array } | { readonly op: 'del'; readonly key: string })[] }
   | { readonly op: 'cas'; readonly key: string; readonly expected: Uint8Array | null; readonly value: Uint8Array | null }
-  | RawClear;
+  | RawClear
+  | RawTxn;
 
-function rawBytes(v: unknown, what: string, nullable: boolean): Uint8Array | null {
-  if (v === null && nullable) return null;
-  if (!(v instanceof Uint8Array)) throw new InvalidArgumentError(`${what} must be msgpack binary (got ${describe(v)})`);
-  if (v.length > MAX_VALUE_BYTES) throw new InvalidArgumentError(`${what} is ${v.length} bytes; at most ${MAX_VALUE_BYTES} allowed`);
-  let decoded: unknown;
-  try {
-    // Values are checked once here so that a stored value is always decodable.
-    decoded = strictDecode(v);
-  } catch (err) {
-    throw new InvalidArgumentError(`${what} is not a valid msgpack value: ${(err as Error).message}`);
-  }
-  if (decoded === undefined) throw new InvalidArgumentError(`${what} must not be undefined`);
-  return v;
-}
 
 function decodeOp(raw: unknown, what: string, inBatch: boolean): RawCommand {
   if (!Array.isArray(raw) || raw.length === 0) throw new InvalidArgumentError(`${what} is not a command tuple`);
@@ -284,6 +218,9 @@ function decodeOp(raw: unknown, what: string, inBatch: boolean): RawCommand {
       if (raw.length !== 7) throw new InvalidArgumentError(`${what}: clear must have 7 elements (got ${raw.length})`);
       if (typeof raw[5] !== 'boolean') throw new InvalidArgumentError(`${what}.reverse must be a boolean`);
       return checkClear(raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], what);
+    case OP_TXN:
+      if (inBatch) throw new InvalidArgumentError(`${what}: txn is not allowed inside a batch`);
+      return decodeTxnBody(raw, what);
     default:
       throw new InvalidArgumentError(`${what}: unknown op code ${JSON.stringify(code) ?? 'undefined'}`);
   }
@@ -322,5 +259,30 @@ export function decodeCommand(data: Uint8Array): KvCommand {
       for (const b of ['gt', 'gte', 'lt', 'lte'] as const) if (raw[b] !== null) out[b] = raw[b];
       return out;
     }
+    case 'txn':
+      return decodedTxn(raw);
   }
+}
+
+/** A decoded transaction in the form the application wrote it (ranges as gte/lt). */
+function decodedTxn(raw: RawTxn): KvTxnCommand {
+  const op = (o: RawTxn['then'][number]): TxnRequest['then'] extends readonly (infer T)[] | undefined ? T : never => {
+    switch (o.op) {
+      case 'put':
+        return { op: 'put', key: o.key, value: decodeValue(o.value) };
+      case 'delete':
+      case 'get':
+        return { op: o.op, key: o.key };
+      case 'deleteRange':
+        return o.lt === null ? { op: 'deleteRange', gte: o.gte } : { op: 'deleteRange', gte: o.gte, lt: o.lt };
+      case 'range':
+        return { op: 'range', gte: o.gte, ...(o.lt === null ? {} : { lt: o.lt }), limit: o.limit, keysOnly: o.keysOnly };
+    }
+  };
+  return {
+    op: 'txn',
+    if: raw.compares.map((c) => ({ key: c.key, target: c.target, op: c.op, value: c.operand instanceof Uint8Array ? decodeValue(c.operand) : c.operand })),
+    then: raw.then.map(op),
+    else: raw.else.map(op),
+  };
 }

@@ -31,3 +31,7 @@ export const MAX_WRITE_BUFFER_BYTES = 1024 * 1024 * 1024;
 export const READ_BATCH_ENTRIES = 1000;
 /** Upper bound of records any single scan at open may visit: a guard against a runaway loop. */
 export const MAX_RECORDS_PER_OPEN_SCAN = 1_000_000_000;
+/** Watch history: keep the changes of at least this many latest revisions (log indexes)... */
+export const DEFAULT_WATCH_HISTORY_REVISIONS = 100_000;
+/** ...and at most this many bytes of them (the older go first). */
+export const DEFAULT_WATCH_HISTORY_SIZE_BYTES = 64 * 1024 * 1024;

@@ -17,7 +17,7 @@ export class StorageLockedError extends ConclaveError {
 }
 
 /** A key space the storage knows; used to say where a corrupted record lives. */
-export type KeySpace = 'leveldb' | 'format' | 'hardState' | 'group' | 'settings' | 'log' | 'kv' | 'applied' | 'snapshot' | 'compacted' | 'install' | 'kvSpace';
+export type KeySpace = 'leveldb' | 'format' | 'hardState' | 'group' | 'settings' | 'log' | 'kv' | 'applied' | 'snapshot' | 'compacted' | 'install' | 'kvSpace' | 'history';
 
 /** A record could not be decoded or breaks an invariant. Nothing was changed on disk. */
 export class StorageCorruptError extends ConclaveError {

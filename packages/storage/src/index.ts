@@ -15,3 +15,6 @@ export type { LogPosition } from './codec.js';
 export { encodeEntry, decodeEntry } from './codec.js';
 export { NodeStorage } from './node-storage.js';
 export { KvView, KvViewIterator, type KvRange } from './kv-view.js';
+export * from './txn-command.js';
+export { recordMeta, recordValue, type KeyMeta } from './kv-record.js';
+export type { HistoryRecord } from './history.js';

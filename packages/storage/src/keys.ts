@@ -7,6 +7,7 @@
 //   0x02 <u64 big-endian>    the Raft log; big-endian so byte order is index order
 //   0x03 <u32 BE generation> <utf8 key>
 //                            the KV state machine, one generation per key space
+//   0x04 <u64 big-endian>    watch history: the changes applied at each revision (history.ts)
 //
 // Exactly one KV generation is active. Each snapshot install stages into a generation
 // never used before (META_KV_NEXT only grows, fsynced before the first staged write), so
@@ -17,6 +18,7 @@ export const PREFIX_META = 0x00;
 export const PREFIX_SETTINGS = 0x01;
 export const PREFIX_LOG = 0x02;
 export const PREFIX_KV = 0x03;
+export const PREFIX_HISTORY = 0x04;
 export const KV_PREFIX_BYTES = 5;
 
 /** A KV key-space generation: an integer in [0, MAX_KV_GENERATION]. */
@@ -50,6 +52,8 @@ export const META_SNAPSHOT = named(PREFIX_META, 'snapshot');
 export const META_COMPACTED = named(PREFIX_META, 'compacted');
 export const META_KV_SPACE = named(PREFIX_META, 'kvSpace');
 export const META_INSTALL = named(PREFIX_META, 'install');
+/** The first revision whose changes the watch history holds whole. */
+export const META_HISTORY_START = named(PREFIX_META, 'historyStart');
 /** The lowest KV generation never handed out. */
 export const META_KV_NEXT = named(PREFIX_META, 'kvNext');
 
@@ -106,3 +110,17 @@ export function otherKvRanges(space: KvSpace): { gte: Buffer; lt: Buffer }[] {
 export function userKeyOf(key: Buffer): string {
   return key.toString('utf8', KV_PREFIX_BYTES);
 }
+
+/** History key: prefix + 8-byte big-endian revision. */
+export function historyKey(revision: number): Buffer {
+  const key = logKey(revision);
+  key[0] = PREFIX_HISTORY;
+  return key;
+}
+
+export function historyRevisionOf(key: Buffer): number {
+  if (key.length !== LOG_KEY_BYTES || key[0] !== PREFIX_HISTORY) return -1;
+  return key.readUInt32BE(1) * 0x1_0000_0000 + key.readUInt32BE(5);
+}
+
+export const HISTORY_RANGE = { gte: Buffer.from([PREFIX_HISTORY]), lt: Buffer.from([PREFIX_HISTORY + 1]) };

@@ -1,59 +1,81 @@
-// Applying one KV command: the writes it adds to the apply batch and its outcome.
+// Applying one KV command at its revision (its log index): the writes it adds to the apply
+// batch, the changes it makes (for watch history), and its outcome.
+import { InvalidArgumentError } from '@conclave/core';
 import type { RawClear, RawCommand } from './command.js';
-import { kvKey, type KvSpace } from './keys.js';
+import { CommandApply, type ApplyReads } from './command-apply.js';
+import type { KvSpace } from './keys.js';
+import { recordValue } from './kv-record.js';
+import { keysToClear } from './kv-view.js';
 import type { BatchOp } from './raw-db.js';
-import type { CommandOutcome } from './storage-types.js';
+import type { CommandOutcome, KvChange } from './storage-types.js';
+import { applyTxn } from './txn-apply.js';
 import { storedValuesEqual } from './value-equality.js';
 
+async function keysOfClear(a: CommandApply, c: RawClear): Promise<string[]> {
+  const view = a.view();
+  try {
+    return await keysToClear(view, c);
+  } finally {
+    await view.close();
+  }
+}
+
 /**
- * Adds a command's writes to `ops` (and to `changes`, the batch's own view of the keys it
- * wrote, which later commands in the same batch read first) and returns its outcome.
+ * Applies `cmd` at `revision`: adds its writes to `ops` and `batch` (the apply batch's own
+ * view of the keys it wrote, which later commands read first) and its changes to `changes`,
+ * and returns its outcome. Throws InvalidArgumentError, having added nothing, when the
+ * command cannot be applied (then every member refuses it the same way).
  */
 export async function applyCommand(
   cmd: RawCommand,
   space: KvSpace,
+  revision: number,
   ops: BatchOp[],
-  changes: Map<string, Buffer | null>,
-  readStored: (key: string, space: KvSpace) => Promise<Buffer | null>,
-  decodeStored: (key: string, bytes: Uint8Array) => unknown,
-  /** The keys a clear deletes: the first `limit` of its range in the state so far (changes included). */
-  clearKeys: (c: RawClear) => Promise<string[]>,
+  batch: Map<string, Buffer | null>,
+  changes: KvChange[],
+  reads: ApplyReads,
 ): Promise<CommandOutcome> {
-  const put = (key: string, value: Uint8Array): void => {
-    const bytes = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-    ops.push({ type: 'put', key: kvKey(space, key), value: bytes });
-    changes.set(key, bytes);
-  };
-  const del = (key: string): void => {
-    ops.push({ type: 'del', key: kvKey(space, key) });
-    changes.set(key, null);
-  };
+  const a = new CommandApply(space, revision, batch, reads);
+  const outcome = await applyOne(cmd, a);
+  for (const op of a.ops) ops.push(op);
+  for (const [k, v] of a.local) batch.set(k, v);
+  for (const c of a.changes) changes.push(c);
+  return outcome;
+}
+
+async function applyOne(cmd: RawCommand, a: CommandApply): Promise<CommandOutcome> {
   switch (cmd.op) {
     case 'put':
-      put(cmd.key, cmd.value);
+      await a.put(cmd.key, cmd.value);
       return { op: 'put' };
     case 'del':
-      del(cmd.key);
+      await a.del(cmd.key);
       return { op: 'del' };
-    case 'batch':
+    case 'batch': {
+      // A batch may write one key twice: the last write wins, and each is a change.
       for (const op of cmd.ops) {
-        if (op.op === 'put') put(op.key, op.value);
-        else del(op.key);
+        if (op.op === 'put') await a.put(op.key, op.value);
+        else await a.del(op.key);
       }
       return { op: 'batch', count: cmd.ops.length };
+    }
     case 'cas': {
-      const current = changes.has(cmd.key) ? changes.get(cmd.key)! : await readStored(cmd.key, space);
-      const succeeded = cmd.expected === null ? current === null : current !== null && storedValuesEqual(current, cmd.expected);
+      const current = await a.current(cmd.key);
+      const succeeded = cmd.expected === null ? current === null : current !== null && storedValuesEqual(recordValue(current), cmd.expected);
       if (succeeded) {
-        if (cmd.value === null) del(cmd.key);
-        else put(cmd.key, cmd.value);
+        if (cmd.value === null) await a.del(cmd.key, current);
+        else await a.put(cmd.key, cmd.value);
       }
-      return { op: 'cas', succeeded, current: current === null ? undefined : decodeStored(cmd.key, current) };
+      return { op: 'cas', succeeded, current: current === null ? undefined : a.decode(cmd.key, current) };
     }
     case 'clear': {
-      const keys = await clearKeys(cmd);
-      for (const k of keys) del(k);
+      const keys = await keysOfClear(a, cmd);
+      for (const k of keys) await a.del(k);
       return { op: 'clear', count: keys.length, lastKey: keys.length > 0 ? keys[keys.length - 1]! : null };
     }
+    case 'txn':
+      return applyTxn(cmd, a);
+    default:
+      throw new InvalidArgumentError(`unknown command ${(cmd as { op?: unknown }).op as string}`);
   }
 }

@@ -5,7 +5,9 @@
 import { InvalidArgumentError, type Entry } from '@conclave/core';
 import { decodeRawCommand, decodeValue, type RawCommand } from './command.js';
 import { applyCommand } from './kv-apply.js';
-import { keysToClear, type KvView } from './kv-view.js';
+import type { ApplyReads } from './command-apply.js';
+import type { KvView } from './kv-view.js';
+import type { KvChange } from './storage-types.js';
 import type { BatchOp } from './raw-db.js';
 
 /** Most entries replayed for one view; a member further behind than this re-takes its view (see NodeStorage.viewAt). */
@@ -18,9 +20,16 @@ export const VIEW_REPLAY_MAX_BYTES = 16 * 1024 * 1024;
  * memory. The result shares base's LevelDB snapshot: close it, not base.
  */
 export async function replayOnto(base: KvView, entries: readonly Entry[]): Promise<KvView> {
-  const changes = new Map<string, Buffer | null>();
+  const batch = new Map<string, Buffer | null>(); // the records the entries wrote, by key
   const ops: BatchOp[] = []; // the LevelDB writes, unused: the state stays in memory
+  const changes: KvChange[] = []; // watch history, unused here
   let index = base.appliedIndex;
+  const reads: ApplyReads = {
+    readStored: (key) => base.getRecord(key),
+    // Only an outcome reads it, and outcomes are not kept here.
+    decodeStored: (_key, bytes) => decodeValue(bytes),
+    viewOver: (layers) => base.over(index, new Map(layers.flatMap((l) => [...l]))),
+  };
   for (const e of entries) {
     if (e.index !== index + 1) throw new InvalidArgumentError(`replay: entry ${e.index} does not follow ${index}`);
     index = e.index;
@@ -33,17 +42,14 @@ export async function replayOnto(base: KvView, entries: readonly Entry[]): Promi
       if (err instanceof InvalidArgumentError) continue;
       throw err;
     }
-    await applyCommand(
-      cmd,
-      base.space,
-      ops,
-      changes,
-      (key) => base.get(key),
-      // Only an outcome reads it, and outcomes are not kept here.
-      (_key, bytes) => decodeValue(bytes),
-      (c) => keysToClear(base.over(index, changes), c),
-    );
+    try {
+      await applyCommand(cmd, base.space, e.index, ops, batch, changes, reads);
+    } catch (err) {
+      // Refused at apply on every member alike: it wrote nothing.
+      if (!(err instanceof InvalidArgumentError)) throw err;
+    }
     ops.length = 0;
+    changes.length = 0;
   }
-  return base.over(index, changes);
+  return base.over(index, batch);
 }

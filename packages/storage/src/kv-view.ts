@@ -3,6 +3,7 @@
 // Views serve snapshot-consistent iterators, and find the keys a clear entry deletes.
 import { kvKey, kvPrefix, KV_PREFIX_BYTES, userKeyOf, type KvSpace } from './keys.js';
 import type { RawClear } from './command.js';
+import { recordValue } from './kv-record.js';
 import type { RangeOptions, RawDb, RawIterator, RawSnapshot } from './raw-db.js';
 
 /** LevelDB entries read per step: bounds an iterator's memory (values are at most 1 MiB). */
@@ -86,8 +87,14 @@ export class KvView {
     private readonly overlay: Overlay,
   ) {}
 
-  /** The stored bytes of `key`, or null. */
+  /** The value bytes (msgpack) of `key`, or null. */
   async get(key: string): Promise<Buffer | null> {
+    const r = await this.getRecord(key);
+    return r === null ? null : recordValue(r);
+  }
+
+  /** The stored record of `key` (value and revisions: kv-record.ts), or null. */
+  async getRecord(key: string): Promise<Buffer | null> {
     const queued = this.overlay.lookup(key);
     if (queued !== undefined) return queued;
     const opts = this.snapshot ? { snapshot: this.snapshot } : undefined;
@@ -153,8 +160,14 @@ export class KvViewIterator {
     this.ovPos = this.reverse ? this.ovHigh - 1 : this.ovLow;
   }
 
-  /** The next [key, stored bytes], or null at the end. */
+  /** The next [key, value bytes], or null at the end. */
   async next(): Promise<[string, Buffer] | null> {
+    const e = await this.nextRecord();
+    return e === null ? null : [e[0], recordValue(e[1])];
+  }
+
+  /** The next [key, stored record] (kv-record.ts), or null at the end. */
+  async nextRecord(): Promise<[string, Buffer] | null> {
     // Each turn consumes at least one entry, so this ends with the data.
     for (;;) {
       const db = await this.peekDb();
@@ -231,7 +244,7 @@ export class KvViewIterator {
 }
 
 /** The keys a clear deletes in `view`: the first `limit` of its range (the last ones in reverse). */
-export async function keysToClear(view: KvView, c: RawClear): Promise<string[]> {
+export async function keysToClear(view: KvView, c: Pick<RawClear, 'gt' | 'gte' | 'lt' | 'lte' | 'reverse' | 'limit'>): Promise<string[]> {
   const range: KvRange = {
     ...(c.gt !== null ? { gt: c.gt } : {}),
     ...(c.gte !== null ? { gte: c.gte } : {}),

@@ -32,7 +32,7 @@ import {
   unpackOrBad,
   type LogPosition,
 } from './codec.js';
-import { checkKey, decodeRawCommand, decodeValue, type RawClear, type RawCommand } from './command.js';
+import { checkKey, decodeRawCommand, decodeValue, type RawCommand } from './command.js';
 import { decodeMarker, encodeMarker, mapOpenError, STORAGE_FORMAT_NAME, STORAGE_FORMAT_VERSION } from './data-directory.js';
 import {
   DEFAULT_BYTES_KEPT_AFTER_SNAPSHOT,
@@ -41,6 +41,8 @@ import {
   DEFAULT_NO_SYNC_FLUSH_BYTES,
   DEFAULT_NO_SYNC_FLUSH_INTERVAL_MS,
   DEFAULT_SNAPSHOT_INTERVAL_ENTRIES,
+  DEFAULT_WATCH_HISTORY_REVISIONS,
+  DEFAULT_WATCH_HISTORY_SIZE_BYTES,
   DEFAULT_WRITE_BUFFER_BYTES,
   MAX_WRITE_BUFFER_BYTES,
   READ_BATCH_ENTRIES,
@@ -59,6 +61,10 @@ import {
   type KeySpace,
 } from './errors.js';
 import {
+  HISTORY_RANGE,
+  historyKey,
+  historyRevisionOf,
+  META_HISTORY_START,
   kvKey,
   kvPrefix,
   kvRange,
@@ -80,8 +86,11 @@ import {
   type KvSpace,
 } from './keys.js';
 import { applyCommand } from './kv-apply.js';
+import { recordMeta, recordValue, type KeyMeta } from './kv-record.js';
+import { decodeHistoryRecord, WatchHistory, type HistoryPlan, type HistoryRecord } from './history.js';
 import { EMPTY_OVERLAY, keysToClear, KvView, Overlay } from './kv-view.js';
 import { replayOnto, VIEW_REPLAY_MAX_BYTES, VIEW_REPLAY_MAX_ENTRIES } from './kv-replay.js';
+import type { ApplyReads } from './command-apply.js';
 import { LogSizes } from './log-sizes.js';
 import { HARD_STATE_FILE, olderThanSideFile, readHardStateFile, writeHardStateFile } from './hard-state-file.js';
 import { levelDisk, type StorageDisk } from './disk.js';
@@ -95,6 +104,7 @@ import { decodeChunk } from './snapshot-chunk.js';
 import {
   DEFAULT_SETTINGS,
   type ApplyResult,
+  type KvChange,
   type LoadedState,
   type LocalSettings,
   overrideSpanProblem,
@@ -160,6 +170,8 @@ export class NodeStorage {
   private readonly logSizes = new LogSizes();
   /** Bytes of the entries applied since the latest snapshot. */
   private appliedBytesSinceSnapshot = 0;
+  /** The watch history's retained revisions (history.ts). */
+  private history: WatchHistory;
 
   private readonly buffer = new NoSyncBuffer();
   /** The buffer's overlay sorted for views, rebuilt only when the buffer changed. */
@@ -191,6 +203,11 @@ export class NodeStorage {
     }
     this.bytesKeptAfterSnapshot = options.bytesKeptAfterSnapshot ?? DEFAULT_BYTES_KEPT_AFTER_SNAPSHOT;
     this.snapshotChunkMaxBytes = positiveInt(options.snapshotChunkMaxBytes, SNAPSHOT_CHUNK_MAX_BYTES, 'snapshotChunkMaxBytes');
+    this.history = new WatchHistory(
+      1,
+      positiveInt(options.watchHistoryRevisions, DEFAULT_WATCH_HISTORY_REVISIONS, 'watchHistoryRevisions'),
+      positiveInt(options.watchHistorySizeBytes, DEFAULT_WATCH_HISTORY_SIZE_BYTES, 'watchHistorySizeBytes'),
+    );
     if (this.snapshotChunkMaxBytes > SNAPSHOT_CHUNK_MAX_BYTES) {
       throw new InvalidArgumentError(`snapshotChunkMaxBytes must be at most ${SNAPSHOT_CHUNK_MAX_BYTES}`);
     }
@@ -339,7 +356,7 @@ export class NodeStorage {
       // Buffered, with no flush timer: it goes first in the next batch (the group's, or the
       // first Ready's), or at close, saving an fsync; lost in a crash before, the database
       // is empty and is initialised again.
-      this.buffer.add([{ type: 'put', key: META_FORMAT, value: encodeMarker(expectedGroupId) }, { type: 'put', key: META_KV_SPACE, value: encode(0) }, { type: 'put', key: META_KV_NEXT, value: encode(1) }], null);
+      this.buffer.add([{ type: 'put', key: META_FORMAT, value: encodeMarker(expectedGroupId) }, { type: 'put', key: META_KV_SPACE, value: encode(0) }, { type: 'put', key: META_KV_NEXT, value: encode(1) }, { type: 'put', key: META_HISTORY_START, value: encode(1) }], null);
       this.markerGroupId = expectedGroupId;
       this.bootEntries = [];
       await this.writeSideFile(EMPTY_HARD_STATE);
@@ -375,6 +392,7 @@ export class NodeStorage {
     // Never hand out a generation that may hold keys: not the active one, nor an interrupted install's.
     this.kvNext = Math.max(next, space + 1, isKvSpace(staged) ? staged + 1 : 0);
     this.settingsValue = await readSettings(this.db, this.path);
+    await this.loadHistory();
 
     if (this.groupMeta && this.markerGroupId !== null && this.groupMeta.groupId !== this.markerGroupId) {
       throw this.corrupt('group', null, `group metadata is for '${this.groupMeta.groupId}' but the format marker says '${this.markerGroupId}'`);
@@ -402,6 +420,32 @@ export class NodeStorage {
     if (expectedGroupId !== null && this.markerGroupId === null) {
       await this.writeRaw([{ type: 'put', key: META_FORMAT, value: encodeMarker(expectedGroupId) }], true);
       this.markerGroupId = expectedGroupId;
+    }
+  }
+
+  /**
+   * The watch history's start and the sizes of its records. A directory from before the
+   * history existed has none: its history starts after what it has applied.
+   */
+  private async loadHistory(): Promise<void> {
+    const start = (await readRecord(this.db, this.path, META_HISTORY_START, 'history', decodeIndex)) ?? this.appliedIndex + 1;
+    this.history = new WatchHistory(start, this.history.retainRevisions, this.history.retainBytes);
+    const it = this.db.iterator(HISTORY_RANGE);
+    try {
+      for (let batch = await it.nextv(READ_BATCH_ENTRIES); batch.length > 0; batch = await it.nextv(READ_BATCH_ENTRIES)) {
+        for (const [k, v] of batch) {
+          const revision = historyRevisionOf(k);
+          if (revision < 0) throw this.corrupt('history', null, `malformed watch history key ${k.toString('hex')}`);
+          try {
+            decodeHistoryRecord(v);
+          } catch (err) {
+            throw this.corrupt('history', revision, `undecodable watch history record (${(err as Error).message})`);
+          }
+          if (revision >= start && revision <= this.appliedIndex) this.history.load(revision, v.length);
+        }
+      }
+    } finally {
+      await it.close();
     }
   }
 
@@ -584,8 +628,10 @@ export class NodeStorage {
       let hs = this.hs;
       let applied = this.appliedIndex;
       let plan: InstallPlan | null = null;
+      let historyPlan: HistoryPlan | null = null;
       if (ready.snapshot) {
         plan = planInstallSwitch(this.install, ready.snapshot, this.installContext(), ops, log);
+        historyPlan = this.history.planReset(plan.meta.index, ops);
         hs = plan.hardState;
         applied = plan.meta.index;
       }
@@ -604,7 +650,7 @@ export class NodeStorage {
       this.logSizes.track(ops);
       this.terms = log;
       this.hs = hs;
-      if (plan) this.commitInstall(plan);
+      if (plan) this.commitInstall(plan, historyPlan!);
     });
   }
 
@@ -745,6 +791,7 @@ export class NodeStorage {
       const ops: BatchOp[] = [];
       const changes = new Map<string, Buffer | null>();
       const results: ApplyResult[] = [];
+      const byRevision: { revision: number; changes: KvChange[] }[] = [];
       let group = this.groupMeta;
       const startGroup = group;
       for (const e of entries) {
@@ -769,30 +816,42 @@ export class NodeStorage {
             results.push({ index: e.index, outcome: null, error: err });
             continue;
           }
-          const outcome = await applyCommand(cmd, space, ops, changes, (k, sp) => this.readStored(k, sp), (k, b) => this.decodeKv(k, b), (c) => this.clearKeys(space, c, changes));
-          results.push({ index: e.index, outcome, error: null });
+          const changed: KvChange[] = [];
+          let outcome;
+          try {
+            outcome = await applyCommand(cmd, space, e.index, ops, changes, changed, this.applyReads(space));
+          } catch (err) {
+            // Refused at apply (a limit the state decides): nothing of it was written, on every member alike.
+            if (!(err instanceof InvalidArgumentError)) throw err;
+            results.push({ index: e.index, outcome: null, error: err });
+            continue;
+          }
+          results.push({ index: e.index, outcome, error: null, changes: changed });
+          byRevision.push({ revision: e.index, changes: changed });
         }
       }
       const applied = entries[entries.length - 1]!.index;
       ops.push({ type: 'put', key: META_APPLIED, value: encode(applied) });
       if (group !== startGroup && group) ops.push({ type: 'put', key: META_GROUP, value: encode(group) });
+      const historyPlan = this.history.planApply(byRevision, applied, ops);
       // A membership change is written at once (rare, and the group must not wait in memory).
       await this.writePolicy(ops, changes, group === startGroup ? 'apply' : 'log');
       this.appliedBytesSinceSnapshot += this.logSizes.bytesBetween(this.appliedIndex, applied);
       this.appliedIndex = applied;
       this.groupMeta = group;
+      this.history.commit(historyPlan);
       return results;
     });
   }
 
-  /**
-   * The keys a clear entry deletes: the first `limit` keys of its range (last, in reverse)
-   * in the state being applied, that is LevelDB under the buffered writes and this apply's
-   * own `changes`. The same state gives the same keys on every member. Queue-only.
-   */
-  private async clearKeys(space: KvSpace, c: RawClear, changes: ReadonlyMap<string, Buffer | null>): Promise<string[]> {
-    assert(space === this.kvSpace, () => `clear applied to KV generation ${space}, not the active ${this.kvSpace}`);
-    return keysToClear(new KvView(this.db, space, this.appliedIndex, null, new Overlay([...this.buffer.layers(), changes])), c);
+  /** What an apply reads: LevelDB under the buffered writes and the apply's own. Queue-only. */
+  private applyReads(space: KvSpace): ApplyReads {
+    assert(space === this.kvSpace, () => `apply to KV generation ${space}, not the active ${this.kvSpace}`);
+    return {
+      readStored: (k, sp) => this.readStored(k, sp),
+      decodeStored: (k, b) => this.decodeKv(k, b),
+      viewOver: (layers) => new KvView(this.db, space, this.appliedIndex, null, new Overlay([...this.buffer.layers(), ...layers])),
+    };
   }
 
   /**
@@ -862,9 +921,16 @@ export class NodeStorage {
       const bytes = await this.readStored(key, space);
       if (space === this.kvSpace || attempt >= MAX_GET_ATTEMPTS) {
         assert(space === this.kvSpace, () => `get('${key}'): the KV generation changed under ${MAX_GET_ATTEMPTS} reads in a row`);
-        return bytes === null ? undefined : this.decodeKv(key, bytes);
+        return bytes === null ? undefined : this.decodeKv(key, recordValue(bytes));
       }
     }
+  }
+
+  /** The value of `key` with its revisions (kv-record.ts), or undefined. */
+  async getWithMeta(key: string): Promise<({ value: unknown } & KeyMeta) | undefined> {
+    checkKey(key, 'key');
+    const rec = await this.enqueue(async () => this.readStored(key, this.kvSpace));
+    return rec === null ? undefined : { value: this.decodeKv(key, recordValue(rec)), ...recordMeta(rec) };
   }
 
   /** [key, value] pairs in UTF-8 byte order of the keys, from a consistent view taken when iteration starts. */
@@ -892,17 +958,81 @@ export class NodeStorage {
       const limit = options.limit ?? Number.POSITIVE_INFINITY;
       let count = 0;
       for (let step = 0; count < limit; step++) {
-        const batch = await it.nextv(READ_BATCH_ENTRIES);
+        const batch = await it.nextv(READ_BATCH_ENTRIES).catch((err: unknown) => {
+          // A damaged table shows only when read: say so with the directory, as at open.
+          throw (err as { code?: unknown }).code === 'LEVEL_CORRUPTION' ? mapOpenError(this.path, err) : err;
+        });
         if (batch.length === 0) return;
         for (const [k, v] of batch) {
           const key = userKeyOf(k);
-          yield [key, this.decodeKv(key, v)];
+          const value = this.decodeKv(key, recordValue(v));
+          yield [key, options.withMeta === true ? { value, ...recordMeta(v) } : value];
           count++;
         }
       }
     } finally {
       await it.close();
     }
+  }
+
+  // ---------------------------------------------------------------- watch history
+
+  /** The first revision whose changes the history holds whole. */
+  get historyStart(): number {
+    return this.history.start;
+  }
+
+  /** Retained history records and their bytes, for status and tests. */
+  get historySize(): { records: number; sizeBytes: number } {
+    return { records: this.history.count, sizeBytes: this.history.sizeBytes };
+  }
+
+  /**
+   * The changes of revisions `from` onwards, up to about `maxBytes` of records (at least one).
+   * `upTo`: every revision up to it was read (the applied index when the read reached the
+   * end). `compacted`: `from` is older than the history's start (then nothing is read).
+   */
+  async readHistory(from: number, maxBytes: number): Promise<{ records: HistoryRecord[]; upTo: number; start: number; compacted: boolean }> {
+    if (!isIndex(from) || from < 1) throw new InvalidArgumentError(`history revision must be an integer >= 1 (got ${String(from)})`);
+    const opened = await this.enqueue(async () => {
+      await this.flushBuffered();
+      const start = this.history.start;
+      if (from < start) return { start, applied: this.appliedIndex, it: null };
+      // Created inside the queue: its implicit snapshot matches the applied index read here.
+      return { start, applied: this.appliedIndex, it: this.db.iterator({ gte: historyKey(from), lt: HISTORY_RANGE.lt }) };
+    });
+    if (opened.it === null) return { records: [], upTo: from - 1, start: opened.start, compacted: true };
+    const records: HistoryRecord[] = [];
+    let bytes = 0;
+    let upTo = opened.applied;
+    try {
+      for (;;) {
+        const batch = await opened.it.nextv(64);
+        if (batch.length === 0) break;
+        let full = false;
+        for (const [k, v] of batch) {
+          const revision = historyRevisionOf(k);
+          if (revision > opened.applied) break;
+          if (records.length > 0 && bytes + v.length > maxBytes) {
+            upTo = revision - 1;
+            full = true;
+            break;
+          }
+          let changes: KvChange[];
+          try {
+            changes = decodeHistoryRecord(v);
+          } catch (err) {
+            throw this.corrupt('history', revision, `watch history record ${revision}: ${(err as Error).message}`);
+          }
+          records.push({ revision, changes });
+          bytes += v.length;
+        }
+        if (full) break;
+      }
+    } finally {
+      await opened.it.close();
+    }
+    return { records, upTo, start: opened.start, compacted: false };
   }
 
   // ---------------------------------------------------------------- snapshots
@@ -1032,12 +1162,13 @@ export class NodeStorage {
       const ops: BatchOp[] = [];
       const log = this.terms.clone();
       const plan = planInstallSwitch(this.install, this.install.meta, this.installContext(), ops, log);
+      const historyPlan = this.history.planReset(plan.meta.index, ops);
       checkLogInvariants(plan.hardState, plan.meta.index, log);
       await this.writeWithHardState(ops, plan.hardState);
       this.logSizes.track(ops);
       this.terms = log;
       this.hs = plan.hardState;
-      this.commitInstall(plan);
+      this.commitInstall(plan, historyPlan);
       return plan.meta;
     });
   }
@@ -1063,7 +1194,8 @@ export class NodeStorage {
     return { hardState: this.hs, kvSpace: this.kvSpace, markerGroupId: this.markerGroupId };
   }
 
-  private commitInstall(plan: InstallPlan): void {
+  private commitInstall(plan: InstallPlan, historyPlan: HistoryPlan): void {
+    this.history.commit(historyPlan);
     this.appliedBytesSinceSnapshot = 0;
     this.kvSpace = plan.space;
     this.appliedIndex = plan.meta.index;

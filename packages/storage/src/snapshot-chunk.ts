@@ -3,6 +3,7 @@
 // keys are strings, values the stored msgpack bytes of each value (bin). `seq` counts from
 // 0 and `last` marks the final chunk, so the receiver notices a lost, repeated or missing
 // chunk before it switches to the new state.
+import { RECORD_HEADER_BYTES, recordValue } from './kv-record.js';
 import { InvalidArgumentError } from '@conclave/core';
 import { packr, strictDecode } from './codec.js';
 import { checkKey, MAX_VALUE_BYTES } from './command.js';
@@ -55,11 +56,12 @@ export function decodeChunk(chunk: Uint8Array): DecodedChunk {
     const key: unknown = flat[i];
     const value: unknown = flat[i + 1];
     checkKey(key, `snapshot chunk ${seq} key #${i / 2}`);
-    if (!(value instanceof Uint8Array) || value.length > MAX_VALUE_BYTES) {
-      throw new InvalidArgumentError(`snapshot chunk ${seq} value of key ${JSON.stringify(key)} must be binary of at most ${MAX_VALUE_BYTES} bytes`);
+    if (!(value instanceof Uint8Array) || value.length > MAX_VALUE_BYTES + RECORD_HEADER_BYTES) {
+      throw new InvalidArgumentError(`snapshot chunk ${seq} value of key ${JSON.stringify(key)} must be binary of at most ${MAX_VALUE_BYTES + RECORD_HEADER_BYTES} bytes`);
     }
     try {
-      if (strictDecode(value) === undefined) throw new Error('a value must not be undefined');
+      // Values travel as stored: a record of the value and its revisions (kv-record.ts).
+      if (strictDecode(recordValue(Buffer.from(value.buffer, value.byteOffset, value.byteLength))) === undefined) throw new Error('a value must not be undefined');
     } catch (err) {
       throw new InvalidArgumentError(`snapshot chunk ${seq} value of key ${JSON.stringify(key)} is not valid msgpack: ${(err as Error).message}`);
     }

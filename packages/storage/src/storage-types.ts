@@ -5,6 +5,7 @@ import type { StorageIoError } from './errors.js';
 import type { MemoryBackend } from './raw-db.js';
 import type { StorageDisk } from './disk.js';
 import type { SyncPolicy } from './sync-policy.js';
+import type { TxnOpResult } from './txn-command.js';
 
 export interface NodeStorageOptions {
   /** The data directory (for a memory backend, a label used in messages). */
@@ -46,6 +47,10 @@ export interface NodeStorageOptions {
   readonly snapshotIntervalBytes?: number;
   /** Keep at most this many bytes of log behind a snapshot, as well as at most entriesKeptAfterSnapshot entries (default 64 MiB). */
   readonly bytesKeptAfterSnapshot?: number;
+  /** Watch history: keep the changes of the latest this many revisions (default 100,000)... */
+  readonly watchHistoryRevisions?: number;
+  /** ...within at most this many bytes (default 64 MiB); older changes go first. */
+  readonly watchHistorySizeBytes?: number;
   /** Upper bound of a snapshot chunk, at most (and by default) 1 MiB; smaller values are for tests. */
   readonly snapshotChunkMaxBytes?: number;
 }
@@ -118,7 +123,19 @@ export type CommandOutcome =
   | { readonly op: 'cas'; readonly succeeded: boolean; readonly current: unknown }
   | { readonly op: 'conf'; readonly group: GroupMetadata }
   /** `lastKey`: the last key deleted (null if none); `count` < the entry's limit means the range is now empty. */
-  | { readonly op: 'clear'; readonly count: number; readonly lastKey: string | null };
+  | { readonly op: 'clear'; readonly count: number; readonly lastKey: string | null }
+  /** A transaction: which branch ran, and one result per operation of it. */
+  | { readonly op: 'txn'; readonly succeeded: boolean; readonly results: readonly TxnOpResult[] };
+
+/** One key changed by an applied entry: what a watcher sees. Values are their msgpack bytes. */
+export interface KvChange {
+  readonly type: 'put' | 'delete';
+  readonly key: string;
+  /** The new value (null for a delete). */
+  readonly value: Buffer | null;
+  /** The value before (null if the key was absent). */
+  readonly prevValue: Buffer | null;
+}
 
 /** One result per applied entry, in order. `outcome` is null for noop/empty entries or on error. */
 export interface ApplyResult {
@@ -126,6 +143,8 @@ export interface ApplyResult {
   readonly outcome: CommandOutcome | null;
   /** Set when the entry was applied as a no-op because its command or conf change is invalid. */
   readonly error: ConclaveError | null;
+  /** The keys the entry changed, in order (none for a no-op, a membership change, or an error). */
+  readonly changes?: readonly KvChange[];
 }
 
 export interface ScanOptions {
@@ -133,6 +152,8 @@ export interface ScanOptions {
   readonly gt?: string;
   readonly lte?: string;
   readonly lt?: string;
+  /** Each pair's value as { value, createRevision, modRevision, version }. */
+  readonly withMeta?: boolean;
   /** Most pairs returned; undefined = no limit. */
   readonly limit?: number;
   readonly reverse?: boolean;
