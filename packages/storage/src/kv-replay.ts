@@ -28,7 +28,7 @@ export async function replayOnto(base: KvView, entries: readonly Entry[]): Promi
     readStored: (key) => base.getRecord(key),
     // Only an outcome reads it, and outcomes are not kept here.
     decodeStored: (_key, bytes) => decodeValue(bytes),
-    viewOver: (layers) => base.over(index, new Map(layers.flatMap((l) => [...l]))),
+    viewOver: (layers) => base.borrow(index, new Map(layers.flatMap((l) => [...l]))),
   };
   for (const e of entries) {
     if (e.index !== index + 1) throw new InvalidArgumentError(`replay: entry ${e.index} does not follow ${index}`);

@@ -85,6 +85,8 @@ export class KvView {
     readonly appliedIndex: number,
     private readonly snapshot: RawSnapshot | null,
     private readonly overlay: Overlay,
+    /** False for a view borrowing another's snapshot: closing it leaves the snapshot open. */
+    private readonly ownsSnapshot = true,
   ) {}
 
   /** The value bytes (msgpack) of `key`, or null. */
@@ -114,10 +116,15 @@ export class KvView {
     return new KvView(this.db, this.space, appliedIndex, this.snapshot, new Overlay([this.overlay.layer, changes]));
   }
 
+  /** As over(), for a short read while this view stays open: closing it closes nothing. */
+  borrow(appliedIndex: number, changes: ReadonlyMap<string, Buffer | null>): KvView {
+    return new KvView(this.db, this.space, appliedIndex, this.snapshot, new Overlay([this.overlay.layer, changes]), false);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.snapshot?.close();
+    if (this.ownsSnapshot) await this.snapshot?.close();
   }
 }
 
