@@ -1082,8 +1082,10 @@ export class RaftNode {
 
   private broadcastReadRound(): void {
     this.readRoundWanted = false;
+    const context = this.readOnly.newestContext();
+    if (context === null) return; // released meanwhile (by a periodic heartbeat's acks)
     this.readRoundOut = true;
-    this.broadcastHeartbeat(this.readOnly.newestContext() ?? '');
+    this.broadcastHeartbeat(context);
   }
 
   private broadcastHeartbeat(context: string): void {
@@ -1188,7 +1190,7 @@ export class RaftNode {
     for (const r of this.readOnly.releaseThrough(context)) this.answerRead(r);
     this.readRoundOut = false;
     // The reads that came meanwhile: their round goes at the next ready().
-    if (this.readOnly.length > 0) this.readRoundWanted = true;
+    this.readRoundWanted = this.readOnly.length > 0;
   }
 
   private answerRead(r: PendingRead): void {

@@ -106,3 +106,27 @@ test('ReadIndex batching: one read round at a time; the reads that came meanwhil
   n1.step(ack(hbs2[1]!));
   t.deepEqual(n1.ready().readStates.map((r) => r.context), ['b', 'c', 'd'], 'one quorum of acks releases all three');
 });
+
+test('ReadIndex batching: reads released by a periodic heartbeat leave no empty round behind to block the next read', (t) => {
+  const net = new Net({ ids: ids3 });
+  t.true(net.elect('n1'));
+  net.settle();
+  const n1 = net.node('n1');
+  n1.readIndex('a');
+  n1.readIndex('b'); // waits for a's round
+  const rd = n1.ready();
+  n1.advance(rd);
+  // The periodic heartbeat carries 'b' and its acks release both, before a's round is answered.
+  n1.tick();
+  const rd2 = n1.ready();
+  const hb = rd2.messages.find((m) => m.type === 'heartbeat' && m.context === 'b')!;
+  n1.advance(rd2);
+  n1.step({ ...emptyMessage('heartbeatResp', hb.to, 'n1', n1.currentTerm), context: 'b', index: hb.index });
+  const rd3 = n1.ready();
+  t.deepEqual(rd3.readStates.map((r) => r.context), ['a', 'b']);
+  t.false(rd3.messages.some((m) => m.type === 'heartbeat'), 'no round for reads already answered');
+  n1.advance(rd3);
+  n1.readIndex('c');
+  const rd4 = n1.ready();
+  t.true(rd4.messages.some((m) => m.type === 'heartbeat' && m.context === 'c'), "the next read's round goes at once");
+});
