@@ -83,6 +83,8 @@ export interface OpenNodeOptions {
   readonly watchQueueSizeBytes?: number;
   /** Most watchers open on this member at once (default 1024); more are refused. */
   readonly maxWatchers?: number;
+  /** Most bytes of events all watchers of this member may have queued; past it the furthest behind is closed (default 64 MiB). */
+  readonly watchBuffersSizeBytes?: number;
   /** Serve the `test.faults` admin method (partitions, drops, delays): for tests and the nemesis only. */
   readonly enableFaultInjection?: boolean;
   /** Any pino-compatible logger (called as `logger.info(fields, message)`); default: pino, JSON lines on stderr. */
@@ -136,6 +138,7 @@ export interface ResolvedOptions {
   readonly watchHistorySizeBytes: number | undefined;
   readonly watchQueueSizeBytes: number;
   readonly maxWatchers: number;
+  readonly watchBuffersSizeBytes: number;
   readonly enableFaultInjection: boolean;
   readonly logger: NodeLog;
   readonly metrics: boolean;
@@ -248,6 +251,7 @@ export function resolveOptions(o: OpenNodeOptions): ResolvedOptions {
     watchHistorySizeBytes: o.watchHistorySizeBytes === undefined ? undefined : int('watchHistorySizeBytes', o.watchHistorySizeBytes, 0, 1),
     watchQueueSizeBytes: int('watchQueueSizeBytes', o.watchQueueSizeBytes, 4 * 1024 * 1024, 1024),
     maxWatchers: int('maxWatchers', o.maxWatchers, 1024, 1),
+    watchBuffersSizeBytes: int('watchBuffersSizeBytes', o.watchBuffersSizeBytes, 64 * 1024 * 1024, 1024),
     enableFaultInjection: o.enableFaultInjection ?? false,
     logger: new NodeLog(o.logger ?? defaultLogger(), o.id),
     metrics: o.metrics ?? true,

@@ -128,3 +128,21 @@ test("consistency 'linearizable' starts a watch at the leader's commit; bad argu
     dir.remove();
   }
 });
+
+test("past watchBuffersSizeBytes the member closes the watcher furthest behind; the others go on", async (t) => {
+  const { node, dir } = await single({ watchQueueSizeBytes: 1024 * 1024, watchBuffersSizeBytes: 8 * 1024 });
+  try {
+    const slow = node.watch({ prefix: 'm/' })[Symbol.asyncIterator]();
+    const fast = node.watch({ prefix: 'm/' });
+    const got: WatchBatch[] = [];
+    const reading = collect(fast, (all) => (got.splice(0, got.length, ...all), events(all).length >= 20), 20_000);
+    for (let i = 0; i < 20; i++) await node.put(`m/${i}`, 'x'.repeat(1024));
+    await reading;
+    t.is(events(got).length, 20, 'the watcher that keeps up saw everything');
+    const err = await t.throwsAsync(within(slow.next(), 10_000, 'the slow watcher'), { instanceOf: WatchOverflowError });
+    t.regex(err!.message, /watchBuffersSizeBytes/);
+  } finally {
+    await node.close();
+    dir.remove();
+  }
+});

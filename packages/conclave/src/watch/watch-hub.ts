@@ -32,6 +32,8 @@ export const DEFAULT_WATCH_PROGRESS_MS = 10_000;
 class WatchHub implements WatchSource {
   private readonly watchers = new Set<Watcher>();
   revision: number;
+  /** Bytes queued in all watchers of this member, bounded by watchBuffersSizeBytes. */
+  private queuedBytes = 0;
 
   constructor(private readonly ctx: NodeContext) {
     this.revision = ctx.storage.applied;
@@ -54,6 +56,10 @@ class WatchHub implements WatchSource {
     this.watchers.delete(w);
   }
 
+  account(deltaBytes: number): void {
+    this.queuedBytes += deltaBytes;
+  }
+
   add(w: Watcher): void {
     this.watchers.add(w);
   }
@@ -67,6 +73,14 @@ class WatchHub implements WatchSource {
     }
     this.revision = applied;
     for (const w of this.watchers) w.advance(applied);
+    // Over the member's budget: the watchers furthest behind go first (each frees its queue).
+    const budget = this.ctx.opts.watchBuffersSizeBytes;
+    while (this.queuedBytes > budget && this.watchers.size > 0) {
+      let slowest: Watcher | null = null;
+      for (const w of this.watchers) if (slowest === null || w.queuedBytes > slowest.queuedBytes) slowest = w;
+      if (slowest === null || slowest.queuedBytes === 0) break;
+      slowest.overflow(`this member's watchers hold more than watchBuffersSizeBytes (${budget}) and it was the furthest behind`);
+    }
   }
 
   onInstalled(index: number): void {

@@ -30,6 +30,8 @@ export interface WatchSource {
   readonly revision: number;
   readHistory(from: number, maxBytes: number): Promise<{ records: { revision: number; changes: readonly KvChange[] }[]; upTo: number; start: number; compacted: boolean }>;
   release(w: Watcher): void;
+  /** Bytes this member's watchers hold queued changed by `delta` (the node-wide bound). */
+  account(deltaBytes: number): void;
 }
 
 export interface WatcherLimits {
@@ -45,7 +47,7 @@ function sizeOf(c: KvChange): number {
 
 export class Watcher implements AsyncIterable<WatchBatch> {
   private queue: { revision: number; changes: KvChange[] }[] = [];
-  private queuedBytes = 0;
+  private queued = 0;
   /** The first revision not yet queued nor given. */
   private next = 0;
   /** Following the applies live (history replay done). */
@@ -100,7 +102,7 @@ export class Watcher implements AsyncIterable<WatchBatch> {
         return;
       }
       // Pull the next page only once the consumer has taken most of the last.
-      while (this.queuedBytes > this.limits.queueSizeBytes / 2 && !this.closed) await new Promise<void>((r) => (this.space = r));
+      while (this.queued > this.limits.queueSizeBytes / 2 && !this.closed) await new Promise<void>((r) => (this.space = r));
       if (this.closed) return;
       const page = await this.source.readHistory(this.next, Math.max(1024, Math.floor(this.limits.queueSizeBytes / 4)));
       if (this.closed) return;
@@ -119,8 +121,8 @@ export class Watcher implements AsyncIterable<WatchBatch> {
     if (!this.synced || this.closed || revision < this.next) return;
     this.push(revision, changes);
     this.next = revision + 1;
-    if (this.queuedBytes > this.limits.queueSizeBytes) {
-      this.fail(new WatchOverflowError(this.lastGiven, `the watcher fell behind: more than ${this.limits.queueSizeBytes} bytes of events queued; it was given revisions up to ${this.lastGiven}, watch again from ${this.lastGiven + 1}`));
+    if (this.queued > this.limits.queueSizeBytes) {
+      this.overflow(`more than ${this.limits.queueSizeBytes} bytes of events queued`);
       return;
     }
     this.signal();
@@ -135,13 +137,30 @@ export class Watcher implements AsyncIterable<WatchBatch> {
     const mine = changes.filter((c) => this.matches(c.key));
     if (mine.length === 0) return;
     this.queue.push({ revision, changes: mine });
-    for (const c of mine) this.queuedBytes += sizeOf(c);
+    let bytes = 0;
+    for (const c of mine) bytes += sizeOf(c);
+    this.setQueued(this.queued + bytes);
   }
 
   private signal(): void {
     const w = this.wake;
     this.wake = null;
     w?.();
+  }
+
+  /** Bytes of changes queued, not yet given. */
+  get queuedBytes(): number {
+    return this.queued;
+  }
+
+  private setQueued(bytes: number): void {
+    this.source.account(bytes - this.queued);
+    this.queued = bytes;
+  }
+
+  /** Closed for falling behind: the consumer resumes from the revision after the last it was given. */
+  overflow(why: string): void {
+    this.fail(new WatchOverflowError(this.lastGiven, `the watcher fell behind: ${why}; it was given revisions up to ${this.lastGiven}, watch again from ${this.lastGiven + 1}`));
   }
 
   /** Ends the watcher with `err` at once (queued events are dropped). */
@@ -161,7 +180,7 @@ export class Watcher implements AsyncIterable<WatchBatch> {
     if (this.closed) return;
     this.closed = true;
     this.queue = [];
-    this.queuedBytes = 0;
+    this.setQueued(0);
     if (this.timer !== null) this.clock.clearTimeout(this.timer);
     this.timer = null;
     this.source.release(this);
@@ -194,7 +213,7 @@ export class Watcher implements AsyncIterable<WatchBatch> {
       }
     }
     this.queue = [];
-    this.queuedBytes = 0;
+    this.setQueued(0);
     this.space?.();
     this.space = null;
     return this.given({ events, revision: this.next - 1 });
