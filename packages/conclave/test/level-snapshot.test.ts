@@ -38,3 +38,28 @@ test('a follower iterator sees the writes before it and none after, seek include
     dir.remove();
   }
 });
+
+test('a follower iterator whose read point is slow to come still misses the writes made after it', async (t) => {
+  t.timeout(90_000);
+  const dir = tempDir('level-snapshot-slow');
+  const db = new GroupMemberLevel<string, string>(join(dir.path, 'db'));
+  try {
+    await within(db.open(), 60_000, 'the group to open');
+    const me = db.node!;
+    await waitFor(() => !me.isLeader && me.status().leader !== null, 20_000, 'a leader other than this member');
+    const leader = me.status().leader!.id;
+    // The read point travels on the peer link to the leader; the writes below are forwarded on
+    // the admin connection. Slow the first: the writes reach the leader before the read point.
+    me.faults.setLink(leader, { delayMs: 100 });
+    for (let i = 0; i < 3; i++) {
+      const p = `s${i}/`;
+      const it = db.iterator({ gte: p, lt: `${p}~` });
+      await db.put(`${p}a`, 'after');
+      t.deepEqual(await within(it.all(), 20_000, 'the iterator'), [], `round ${i}`);
+    }
+  } finally {
+    db.node?.faults.reset();
+    await db.close();
+    dir.remove();
+  }
+});

@@ -136,16 +136,19 @@ export class ConclaveLevel<K = string, V = string> extends AbstractLevel<Buffer,
   // ------------------------------------------------------------------ writes
 
   async _put(key: Buffer, value: Buffer, options: ConclaveWriteOptions): Promise<void> {
+    await this.afterReadPoints();
     await this.openNode().put(nodeKey(key), value, { durability: this.durability(options) });
   }
 
   async _del(key: Buffer, options: ConclaveWriteOptions): Promise<void> {
+    await this.afterReadPoints();
     await this.openNode().delete(nodeKey(key), { durability: this.durability(options) });
   }
 
   /** One log entry, so all or nothing (at most MAX_BATCH_OPS operations). */
   async _batch(operations: readonly BufferOp[], options: ConclaveWriteOptions): Promise<void> {
     if (operations.length === 0) return;
+    await this.afterReadPoints();
     const ops: KvBatchOp[] = operations.map((op) => (op.type === 'put' ? { op: 'put', key: nodeKey(op.key), value: op.value } : { op: 'del', key: nodeKey(op.key) }));
     await this.openNode().batch(ops, { durability: this.durability(options) });
   }
@@ -156,6 +159,7 @@ export class ConclaveLevel<K = string, V = string> extends AbstractLevel<Buffer,
    * With a snapshot, the keys the snapshot sees are deleted, in batches.
    */
   async _clear(options: RangeOptions): Promise<void> {
+    await this.afterReadPoints();
     const node = this.openNode();
     const durability = this.durability(options);
     let remaining = options.limit < 0 ? Infinity : options.limit;
@@ -234,7 +238,26 @@ export class ConclaveLevel<K = string, V = string> extends AbstractLevel<Buffer,
   }
 
   private readView(options: ConclaveReadOptions): ReadView {
-    return new ReadView(this.openNode(), this.consistency(options), this.timeout(options));
+    const view = new ReadView(this.openNode(), this.consistency(options), this.timeout(options));
+    const settled = view.get().then(
+      () => {},
+      () => {},
+    );
+    this.readPointsPending.add(settled);
+    void settled.then(() => this.readPointsPending.delete(settled));
+    return view;
+  }
+
+  /**
+   * Read points this db still waits for: a write made after a read was created waits for
+   * them first. On a follower, a read point comes from the leader over the peer link and a
+   * write goes to it over another connection; without the wait the write could reach the
+   * leader first and show in the read (an iterator's implicit snapshot).
+   */
+  private readonly readPointsPending = new Set<Promise<void>>();
+
+  private async afterReadPoints(): Promise<void> {
+    if (this.readPointsPending.size > 0) await Promise.all([...this.readPointsPending]);
   }
 
   // ------------------------------------------------------------------ helpers
