@@ -28,6 +28,10 @@ import { nodeStatus, type NodeStatus, type OverrideSource } from './status.js';
 import { compareAndSet, runTxn, type TxnResult } from './txn.js';
 import { openWatch, type Watcher, type WatchOptions, type WatchRange } from './watch/watch-hub.js';
 import { describeWrite, WritePath, written, type CasResult, type WriteResult } from './write-path.js';
+import { Leasing, type GrantLeaseOptions, type KeepAliveResult, type Lease, type LeaseInfo } from './leases/lease.js';
+import { registerLeaseHandlers } from './leases/lease-handlers.js';
+import { acquireLock, type Lock, type LockOptions } from './lock.js';
+import { Election } from './election-recipe.js';
 
 export type { NodeEvents } from './events.js';
 export { reviveError } from './leader-rpc.js';
@@ -36,8 +40,11 @@ export type { CasResult, WriteResult } from './write-path.js';
 export type { TxnResult } from './txn.js';
 export type { Watcher, WatchBatch, WatchEvent, WatchOptions, WatchRange } from './watch/watch-hub.js';
 export type { CallOptions } from './deadlines.js';
+export type { GrantLeaseOptions, KeepAliveResult, Lease, LeaseInfo } from './leases/lease.js';
+export type { Lock, LockOptions } from './lock.js';
+export type { Election, Leadership } from './election-recipe.js';
 
-type WriteOptions = CallOptions & { durability?: Partial<Durability> };
+type WriteOptions = CallOptions & { durability?: Partial<Durability>; /** put: attach the key to this lease (grantLease). */ lease?: number };
 type ReadOptions = CallOptions & { consistency?: Consistency; withMeta?: boolean };
 type OperatorOptions = CallOptions & { force?: boolean };
 
@@ -53,6 +60,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   private readonly override: OverrideControl;
   private readonly operator: Operator;
   private readonly shutdown: Shutdown;
+  private readonly leasing: Leasing;
 
   private constructor(ctx: NodeContext) {
     super();
@@ -66,6 +74,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
       status: () => this.status(),
     });
     this.writePath = new WritePath(ctx, this.reads, (method, params, timeoutMs) => this.rpc.callLeader(method, params, timeoutMs));
+    this.leasing = new Leasing(ctx, this.writePath, this.reads, (method, params, call) => this.rpc.callLeader(method, params, call));
     this.rollback = new RollbackKeeper(ctx);
     this.loop = new ReadyLoop(ctx, this.writePath.writes, this.reads, this.rollback);
     this.override = new OverrideControl(ctx, (timeoutMs) => this.rpc.leaderStatus(timeoutMs));
@@ -89,7 +98,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     await openNodeStorage(node.ctx);
     node.loop.attachStorage();
     try {
-      await bootWithStorage(node.ctx, { loop: node.loop, override: node.override, rpc: node.rpc, registerAdmin: () => { registerAdminHandlers(node.ctx.transport, node, node.ctx.clock); attachMetrics(node.ctx, node); } });
+      await bootWithStorage(node.ctx, { loop: node.loop, override: node.override, rpc: node.rpc, registerAdmin: () => { registerAdminHandlers(node.ctx.transport, node, node.ctx.clock); registerLeaseHandlers(node.ctx.transport, node.ctx, node.leasing); attachMetrics(node.ctx, node); } });
       if (node.ctx.opts.waitReady) await node.ready();
     } catch (err) {
       await node.closeQuietly();
@@ -130,7 +139,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
 
   /** Stores `value` (a Buffer or any msgpack value) under `key`. */
   async put(key: string, value: unknown, opts: WriteOptions = {}): Promise<WriteResult> {
-    return written(await this.write({ op: 'put', key, value }, opts));
+    return written(await this.write({ op: 'put', key, value, lease: opts.lease }, opts));
   }
 
   async delete(key: string, opts: WriteOptions = {}): Promise<WriteResult> {
@@ -151,6 +160,20 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   txn(req: TxnRequest, opts: WriteOptions = {}): Promise<TxnResult> {
     return runTxn(this.ctx, this.writePath, req, opts);
   }
+
+  // ------------------------------------------------------------------ leases, locks, elections (leases/, lock.ts, election-recipe.ts)
+  /** Grants a lease through the log (id = its revision); keys put with `{ lease: id }` go when it ends. */
+  grantLease(opts: GrantLeaseOptions): Promise<Lease> { return this.leasing.grant(opts); }
+  /** Renews lease `id` for its TTL on the leader; LEASE_NOT_FOUND once it ended. */
+  keepAliveLease(id: number, opts: CallOptions = {}): Promise<KeepAliveResult> { return this.leasing.keepAlive(id, opts); }
+  /** Revokes lease `id`, deleting its keys in the same entry; LEASE_NOT_FOUND if it was not alive. */
+  revokeLease(id: number, opts: CallOptions = {}): Promise<{ revision: number; deleted: number }> { return this.leasing.revoke(id, opts); }
+  /** The leases alive here, with their keys; `remainingMs` only on the leader (null elsewhere). */
+  leases(): LeaseInfo[] { return this.leasing.list(); }
+  /** Waits for the turn on lock `name` (etcd's recipe), then holds it until release() or loss. */
+  lock(name: string, opts: LockOptions = {}): Promise<Lock> { return acquireLock(this, this.ctx.clock, name, opts); }
+  /** The election `name`: campaign(value), observe(), resign(). */
+  election(name: string): Election { return new Election(this, this.ctx.clock, name); }
 
   private write(cmd: KvCommand, opts: WriteOptions, needsOutcome = false): Promise<{ token: CommitToken; outcome: CommandOutcome | null }> {
     return this.writePath.write(cmd, opts.durability, Call.of(this.ctx, describeWrite(cmd), opts, this.ctx.opts.writeTimeoutMs), needsOutcome);

@@ -448,6 +448,11 @@ export class NodeStorage {
     return this.leaseTable.all().map((l: LeaseRecord) => ({ id: l.id, ttlMs: l.ttlMs, keys: [...l.keys].sort() }));
   }
 
+  /** The id and TTL of every lease alive in the applied state (no keys: cheap enough to poll). */
+  leaseTtls(): { id: number; ttlMs: number }[] {
+    return this.leaseTable.all().map((l) => ({ id: l.id, ttlMs: l.ttlMs }));
+  }
+
   /** Whether lease `id` is alive in the applied state, and its TTL. */
   lease(id: number): { id: number; ttlMs: number; keyCount: number } | null {
     const l = this.leaseTable.get(id);

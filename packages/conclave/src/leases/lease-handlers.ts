@@ -1,0 +1,38 @@
+// Admin RPC methods for leases: keep-alives forwarded by followers to the leader, and the
+// `conclave lease` commands. Parameters arrive from the network, so each is validated here.
+import { InvalidArgumentError } from '@conclave/core';
+import type { AdminRequestContext } from '@conclave/transport';
+import { Call } from '../deadlines.js';
+import type { NodeContext } from '../node-context.js';
+import type { PeerTransport } from '../seams.js';
+import type { Leasing } from './lease.js';
+
+function params(p: unknown, method: string): Record<string, unknown> {
+  if (typeof p !== 'object' || p === null || Array.isArray(p)) throw new InvalidArgumentError(`${method}: params must be an object`);
+  return p as Record<string, unknown>;
+}
+
+function leaseId(v: unknown, method: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw new InvalidArgumentError(`${method}: id must be a positive integer lease id (got ${JSON.stringify(v) ?? String(v)})`);
+  return v;
+}
+
+export function registerLeaseHandlers(transport: PeerTransport, ctx: NodeContext, leasing: Leasing): void {
+  // The request's deadline (wall clock, shared with the client) bounds the work.
+  const leftMs = (rc: AdminRequestContext): number => Math.max(1, rc.deadline - ctx.clock.wallNowMs());
+  // The leader's half only: a follower answers NOT_LEADER and the caller finds the leader.
+  transport.registerAdminHandler('lease.keepAlive', async (p, rc) => {
+    const id = leaseId(params(p, 'lease.keepAlive').id, 'lease.keepAlive');
+    return leasing.keeper.keepAliveLocal(id, Call.within(ctx, `the keep-alive of lease ${id}`, leftMs(rc)));
+  });
+  transport.registerAdminHandler('lease.grant', async (p, rc) => {
+    const lease = await leasing.grant({ ttlMs: params(p, 'lease.grant').ttlMs as number, timeoutMs: leftMs(rc) });
+    lease.close();
+    return { id: lease.id, ttlMs: lease.ttlMs, grantedRevision: lease.grantedRevision };
+  });
+  transport.registerAdminHandler('lease.revoke', async (p, rc) => {
+    const id = leaseId(params(p, 'lease.revoke').id, 'lease.revoke');
+    return { id, ...(await leasing.revoke(id, { timeoutMs: leftMs(rc) })) };
+  });
+  transport.registerAdminHandler('lease.list', async () => ({ leader: ctx.raft.currentRole === 'leader', leases: leasing.list() }));
+}
