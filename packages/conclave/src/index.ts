@@ -1,5 +1,5 @@
 // conclave: the embeddable, Raft-replicated key-value store. See the repository README.
-export { openNode, ConclaveNode, reviveError, type NodeEvents, type WriteResult, type CasResult, type TxnResult, type Watcher, type WatchBatch, type WatchEvent, type WatchOptions, type WatchRange } from './node.js';
+export { openNode, ConclaveNode, reviveError, type NodeEvents, type Lease, type LeaseInfo, type GrantLeaseOptions, type KeepAliveResult, type Lock, type LockOptions, type Election, type Leadership, type WriteResult, type CasResult, type TxnResult, type Watcher, type WatchBatch, type WatchEvent, type WatchOptions, type WatchRange } from './node.js';
 export type { NodeState, NodeStatus, RollbackStatus, OverrideSource } from './status.js';
 export type { RollbackReport, LostWrite } from './rollback.js';
 export type { OpenNodeOptions, Durability, Consistency, CommitToken } from './options.js';
