@@ -23,7 +23,10 @@ export function registerLeaseHandlers(transport: PeerTransport, ctx: NodeContext
   // The leader's half only: a follower answers NOT_LEADER and the caller finds the leader.
   transport.registerAdminHandler('lease.keepAlive', async (p, rc) => {
     const id = leaseId(params(p, 'lease.keepAlive').id, 'lease.keepAlive');
-    return leasing.keeper.keepAliveLocal(id, Call.within(ctx, `the keep-alive of lease ${id}`, leftMs(rc)));
+    // At least two election timeouts: the deadline came on the sender's wall clock, which may
+    // run apart from ours; the sender's own deadline bounds its wait anyway.
+    const ms = Math.max(leftMs(rc), 2 * ctx.opts.tickMs * ctx.opts.electionTicks);
+    return leasing.keeper.keepAliveLocal(id, Call.within(ctx, `the keep-alive of lease ${id}`, ms));
   });
   transport.registerAdminHandler('lease.grant', async (p, rc) => {
     const lease = await leasing.grant({ ttlMs: params(p, 'lease.grant').ttlMs as number, timeoutMs: leftMs(rc) });

@@ -89,7 +89,8 @@ export class Lease extends EventEmitter<LeaseEvents> {
         this.lose(new LockLostError(`lease ${this.id}`, `lease ${this.id} was not renewed within its ${this.ttlMs} ms TTL; the leader may have revoked it`));
         return;
       }
-      this.keepAlive({ timeoutMs: Math.max(1, Math.min(everyMs, this.validUntilMs - this.ctx.clock.nowMs())) })
+      // Up to the end of its validity: one slow renewal is no reason to give up early.
+      this.keepAlive({ timeoutMs: Math.max(1, this.validUntilMs - this.ctx.clock.nowMs()) })
         .catch(() => {})
         .finally(() => {
           if (!this.ended) this.timer = this.ctx.clock.setTimeout(step, this.nextDelayMs(everyMs));
