@@ -39,7 +39,7 @@ test.serial('leases: grant, put with a lease, keepAlive (forwarded from a follow
     const w = leader.watch({ prefix: 'svc/' });
     const it = w[Symbol.asyncIterator]();
     await lease.revoke();
-    const batch = (await within(it.next(), 10_000, 'the revocation batch')).value as { events: { type: string; key: string; revision: number }[] };
+    const batch = (await within(it.next(), 10_000, "the revocation batch")).value as { events: readonly { type: string; key: string; revision: number }[] };
     t.deepEqual(batch.events.map((e) => `${e.type} ${e.key}`), ['delete svc/a', 'delete svc/b']);
     t.is(new Set(batch.events.map((e) => e.revision)).size, 1, 'both deletes at the revocation revision');
     w.close();
