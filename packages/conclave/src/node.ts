@@ -98,7 +98,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     await openNodeStorage(node.ctx);
     node.loop.attachStorage();
     try {
-      await bootWithStorage(node.ctx, { loop: node.loop, override: node.override, rpc: node.rpc, registerAdmin: () => { registerAdminHandlers(node.ctx.transport, node, node.ctx.clock); registerLeaseHandlers(node.ctx.transport, node.ctx, node.leasing); attachMetrics(node.ctx, node); } });
+      await bootWithStorage(node.ctx, { loop: node.loop, override: node.override, rpc: node.rpc, registerAdmin: () => { registerAdminHandlers(node.ctx.transport, node, node.ctx.clock); registerLeaseHandlers(node.ctx.transport, node.ctx, node.leasing, node); attachMetrics(node.ctx, node); } });
       if (node.ctx.opts.waitReady) await node.ready();
     } catch (err) {
       await node.closeQuietly();
