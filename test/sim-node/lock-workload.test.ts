@@ -7,27 +7,7 @@
 import test from 'ava';
 import { SimNodeCluster } from './cluster.js';
 import { MAX_DRIFT } from './sim-clock.js';
-
-interface Holding {
-  readonly worker: string;
-  readonly token: number;
-  readonly startMs: number;
-  endMs: number | null;
-}
-
-/** No two holdings at once, by token order; the violations, in words. */
-export function checkMutualExclusion(holdings: readonly Holding[], nowMs: number): string[] {
-  const out: string[] = [];
-  const byToken = [...holdings].sort((a, b) => a.token - b.token);
-  for (let i = 1; i < byToken.length; i++) {
-    const prev = byToken[i - 1]!;
-    const next = byToken[i]!;
-    if (prev.token === next.token) out.push(`two holdings with token ${next.token}`);
-    const prevEnd = prev.endMs ?? nowMs;
-    if (prevEnd > next.startMs) out.push(`${prev.worker} (token ${prev.token}) held until ${prevEnd} but ${next.worker} (token ${next.token}) got the lock at ${next.startMs}`);
-  }
-  return out;
-}
+import { checkMutualExclusion, type Holding } from './lock-check.js';
 
 test('checkMutualExclusion finds overlapping holders and accepts a clean history', (t) => {
   t.deepEqual(checkMutualExclusion([{ worker: 'a', token: 5, startMs: 0, endMs: 10 }, { worker: 'b', token: 9, startMs: 10, endMs: 20 }], 30), []);
