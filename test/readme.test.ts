@@ -88,3 +88,21 @@ test('the ConclaveLevel example (a classic-level app switched, a sublevel on a g
     rmSync(cwd, { recursive: true, force: true });
   }
 });
+
+test('the leases, locks and elections example runs as written and prints what its comments say', async (t) => {
+  t.timeout(90_000);
+  const { freePorts } = await import('../packages/conclave/test/helpers.js');
+  const [port] = await freePorts(1);
+  const code = codeBlockAfter('### Leases, locks and elections').replaceAll('127.0.0.1:7201', `127.0.0.1:${port!}`);
+  const file = join(ROOT, 'test', `.readme-locks-${process.pid}.ts`);
+  const cwd = mkdtempSync(join(tmpdir(), 'conclave-readme-locks-'));
+  writeFileSync(file, code);
+  try {
+    const out = execFileSync(process.execPath, ['--import', TSX, file], { cwd, encoding: 'utf8', timeout: 60_000 });
+    const lines = out.split('\n').filter((l) => !l.startsWith('[conclave') && !l.startsWith('{'));
+    t.deepEqual(lines.slice(0, 5), ["[ [ 'workers/w1' ] ]", 'undefined', 'true', 'true', 'scheduler-on-host-a']);
+  } finally {
+    rmSync(file, { force: true });
+    rmSync(cwd, { recursive: true, force: true });
+  }
+});

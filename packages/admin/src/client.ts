@@ -200,6 +200,43 @@ export class AdminClient {
     return this.call('kv.txn', { txn: req, ...(durability ? { durability } : {}) });
   }
 
+  // ------------------------------------------------------------------ leases, locks, elections (issue #17)
+
+  /** Grants a lease of `ttlMs` through any member; keep it alive with leaseKeepAlive. */
+  leaseGrant(ttlMs: number): Promise<{ id: number; ttlMs: number; grantedRevision: number }> {
+    return this.call('lease.grant', { ttlMs });
+  }
+
+  /** Renews a lease on the leader (a follower endpoint forwards); LEASE_NOT_FOUND once it ended. */
+  leaseKeepAlive(id: number): Promise<{ id: number; ttlMs: number }> {
+    return this.call('lease.keepAlive', { id });
+  }
+
+  /** Revokes a lease, deleting its keys in the same entry. */
+  leaseRevoke(id: number): Promise<{ id: number; revision: number; deleted: number }> {
+    return this.call('lease.revoke', { id });
+  }
+
+  /** The leases the endpoint holds; `remainingMs` is set when it is the leader. */
+  leaseList(): Promise<{ leader: boolean; leases: { id: number; ttlMs: number; remainingMs: number | null; keys: string[] }[] }> {
+    return this.call('lease.list', {});
+  }
+
+  /** Waits (up to timeoutMs) for lock `name`; the caller then keeps `leaseId` alive and revokes it to release. */
+  lockAcquire(name: string, ttlMs: number, timeoutMs: number): Promise<{ key: string; fencingToken: number; leaseId: number; ttlMs: number }> {
+    return this.call('lock.acquire', { name, ttlMs, timeoutMs }, timeoutMs + 5000);
+  }
+
+  /** Campaigns in election `name` with `value`; resolves when leader (same lease duty as lockAcquire). */
+  electionCampaign(name: string, value: unknown, ttlMs: number, timeoutMs: number): Promise<{ key: string; fencingToken: number; leaseId: number; ttlMs: number }> {
+    return this.call('election.campaign', { name, value, ttlMs, timeoutMs }, timeoutMs + 5000);
+  }
+
+  /** The leader of election `name` now (null if none). */
+  electionLeader(name: string): Promise<{ leader: { key: string; value: unknown; revision: number } | null }> {
+    return this.call('election.leader', { name });
+  }
+
   /**
    * Watches `range` on the first endpoint, pulling batches over its admin connection; with
    * `resume` (default) it moves to the next endpoint when that member goes away, from the

@@ -6,6 +6,7 @@ import { registerElectionCommands } from './commands-election.js';
 import { registerGroupCommands } from './commands-group.js';
 import { registerKvCommands } from './commands-kv.js';
 import { registerWatchCommands } from './commands-watch.js';
+import { registerLeaseCommands } from './commands-lease.js';
 import { registerNodeCommands } from './commands-node.js';
 import { registerOverrideCommands } from './commands-override.js';
 import { withCommonOptions } from './common.js';
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerClusterCommands(program);
   registerKvCommands(program, withCommonOptions);
   registerWatchCommands(program, withCommonOptions);
+  registerLeaseCommands(program, withCommonOptions);
   registerGroupCommands(program, withCommonOptions);
   registerOverrideCommands(program, withCommonOptions);
   registerElectionCommands(program, withCommonOptions);

@@ -8,6 +8,7 @@ export {
   GroupMismatchError,
   InvalidArgumentError,
   InvariantError,
+  LeaseNotFoundError,
   NotLeaderError,
   ProposalDroppedError,
   RequestTooLargeError,
@@ -189,5 +190,33 @@ export class WatchOverflowError extends ConclaveError {
     message?: string,
   ) {
     super('WATCH_OVERFLOW', message ?? `the watcher fell behind; it was given revisions up to ${lastRevision}`);
+  }
+}
+
+/**
+ * lock() or campaign() did not get its turn within timeoutMs. Its key was deleted and its
+ * lease revoked: the lock was not taken (the caller never held it).
+ */
+export class LockTimeoutError extends ConclaveError {
+  constructor(
+    readonly lockName: string,
+    readonly timeoutMs: number,
+    message?: string,
+  ) {
+    super('LOCK_TIMEOUT', message ?? `'${lockName}' was not acquired within ${timeoutMs} ms; it was not taken`);
+  }
+}
+
+/**
+ * A lock (or leadership) was lost: its lease expired or was revoked, or its key was deleted,
+ * before release(). Another holder may have it now: stop the work it protected. Given as
+ * the lock's `lost` event and as its signal's reason.
+ */
+export class LockLostError extends ConclaveError {
+  constructor(
+    readonly lockName: string,
+    message?: string,
+  ) {
+    super('LOCK_LOST', message ?? `'${lockName}' was lost: its lease ended before release; another holder may have it now`);
   }
 }

@@ -2,6 +2,9 @@
 export { openNode, ConclaveNode, reviveError, type NodeEvents, type WriteResult, type CasResult } from './node.js';
 export type { TxnResult } from './txn.js';
 export type { Watcher, WatchBatch, WatchEvent, WatchOptions, WatchRange } from './watch/watch-hub.js';
+export type { Lease, LeaseInfo, GrantLeaseOptions, KeepAliveResult } from './leases/lease.js';
+export type { Lock, LockOptions } from './lock.js';
+export type { Election, Leadership } from './election-recipe.js';
 export type { NodeState, NodeStatus, RollbackStatus, OverrideSource } from './status.js';
 export type { RollbackReport, LostWrite } from './rollback.js';
 export type { OpenNodeOptions, Durability, Consistency, CommitToken } from './options.js';

@@ -1,7 +1,7 @@
 // Calls to other members' admin endpoints: writes and membership changes forwarded to the
 // leader (through a ForwardPool per address), joining a running group, and asking the
 // leader for its status. Errors that come back over the wire are revived as our own types.
-import { InvalidArgumentError, NotLeaderError, ProposalDroppedError, RequestTooLargeError, type ConfChange, type GroupMetadata } from '@conclave/core';
+import { InvalidArgumentError, LeaseNotFoundError, NotLeaderError, ProposalDroppedError, RequestTooLargeError, type ConfChange, type GroupMetadata } from '@conclave/core';
 import type { CommandOutcome } from '@conclave/storage';
 import { AdminRemoteError } from '@conclave/transport';
 import { Call } from './deadlines.js';
@@ -213,6 +213,8 @@ export function reviveError(err: unknown): Error {
       return new InvalidArgumentError(err.message);
     case 'PROPOSAL_DROPPED':
       return new ProposalDroppedError(err.message);
+    case 'LEASE_NOT_FOUND':
+      return new LeaseNotFoundError(Number(d.leaseId ?? 0), err.message);
     case 'REQUEST_TOO_LARGE':
       return new RequestTooLargeError(Number(d.sizeBytes ?? 0), Number(d.limitBytes ?? 0));
     default:

@@ -35,6 +35,7 @@ export type LogEvent =
   | 'rollback_prohibited'
   | 'diverged_without_override'
   | 'snapshot_staged'
+  | 'lease_expired'
   | 'snapshot_send_failed'
   | 'transport_message_too_large'
   | 'transport_handler_failed';

@@ -1,6 +1,7 @@
 // The rooms behind ConclaveNode (node.ts), built once per node and wired to each other here:
 // who calls whom is decided in one place, and the facade only delegates to them.
 import { LeaderRpc } from './leader-rpc.js';
+import { Leasing } from './leases/lease.js';
 import { Shutdown } from './lifecycle.js';
 import type { NodeContext } from './node-context.js';
 import { Operator } from './operator.js';
@@ -20,6 +21,7 @@ export interface NodeRooms {
   readonly override: OverrideControl;
   readonly operator: Operator;
   readonly shutdown: Shutdown;
+  readonly leasing: Leasing;
 }
 
 /** What the rooms need from the facade: its status, its address, and where a fail-stop error goes. */
@@ -42,6 +44,7 @@ export function buildRooms(ctx: NodeContext, hooks: FacadeHooks): NodeRooms {
     status: () => hooks.status(),
   });
   writePath = new WritePath(ctx, reads, (method, params, timeoutMs) => rpc.callLeader(method, params, timeoutMs));
+  const leasing = new Leasing(ctx, writePath, reads, (method, params, call) => rpc.callLeader(method, params, call));
   const rollback = new RollbackKeeper(ctx);
   const loop = new ReadyLoop(ctx, writePath.writes, reads, rollback);
   const override = new OverrideControl(ctx, (timeoutMs) => rpc.leaderStatus(timeoutMs));
@@ -50,7 +53,7 @@ export function buildRooms(ctx: NodeContext, hooks: FacadeHooks): NodeRooms {
   const shutdown = new Shutdown(ctx, { writePath, reads, loop, override, rpc }, (err) => hooks.onFailStop(err));
   ctx.failStop = (err) => shutdown.fail(err);
   ctx.status = () => hooks.status();
-  return { reads, writePath, rpc, rollback, loop, override, operator, shutdown };
+  return { reads, writePath, rpc, rollback, loop, override, operator, shutdown, leasing };
 }
 
 /** The node's status as the admin API and `conclave election debug` show it. */

@@ -1,9 +1,6 @@
-// openNode(): the embedded replicated store. ConclaveNode is a facade over the rooms that
-// do the work, each holding one thing: the Ready loop (ready-loop.ts), writes
-// (write-path.ts, write-tracker.ts), reads (read-gate.ts), calls to the leader
-// (leader-rpc.ts), rollback (rollback-keeper.ts), the override (override.ts), the operator's
-// actions (operator.ts) and the status (status.ts); node-rooms.ts builds and wires them. They
-// share a NodeContext; the world (clock, disk, network) comes in through seams.ts.
+// openNode(): the embedded replicated store. ConclaveNode is a facade over the rooms that do
+// the work (node-rooms.ts builds and wires them; docs/architecture.md lists them), sharing a
+// NodeContext; the world (clock, disk, network) comes in through seams.ts.
 import { EventEmitter } from 'node:events';
 import { InvalidArgumentError, type ConfChange, type GroupMetadata, type MemberType, type NodeId } from '@conclave/core';
 import type { CommandOutcome, KvBatchOp, KvClearCommand, KvCommand, KvView, ScanOptions, TxnRequest } from '@conclave/storage';
@@ -24,6 +21,10 @@ import type { NodeStatus, OverrideSource } from './status.js';
 import { compareAndSet, runTxn, type TxnResult } from './txn.js';
 import { openWatch, type Watcher, type WatchOptions, type WatchRange } from './watch/watch-hub.js';
 import { describeWrite, written, type CasResult, type WriteResult } from './write-path.js';
+import type { GrantLeaseOptions, KeepAliveResult, Lease, LeaseInfo } from './leases/lease.js';
+import { registerLeaseHandlers } from './leases/lease-handlers.js';
+import { acquireLock, type Lock, type LockOptions } from './lock.js';
+import { Election } from './election-recipe.js';
 
 export type { NodeEvents } from './events.js';
 export { reviveError } from './leader-rpc.js';
@@ -31,7 +32,7 @@ export type { NodeState, NodeStatus, OverrideSource, RollbackStatus } from './st
 export type { CasResult, WriteResult } from './write-path.js';
 export type { CallOptions } from './deadlines.js';
 
-type WriteOptions = CallOptions & { durability?: Partial<Durability> };
+type WriteOptions = CallOptions & { durability?: Partial<Durability>; /** put: attach the key to this lease (grantLease). */ lease?: number };
 type ReadOptions = CallOptions & { consistency?: Consistency; withMeta?: boolean };
 type OperatorOptions = CallOptions & { force?: boolean };
 
@@ -67,19 +68,16 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     const { loop, override, rpc } = node.rooms;
     loop.attachStorage();
     try {
-      await bootWithStorage(node.ctx, { loop, override, rpc, registerAdmin: () => { registerAdminHandlers(node.ctx.transport, node, node.ctx.clock); attachMetrics(node.ctx, node); } });
+      await bootWithStorage(node.ctx, { loop, override, rpc, registerAdmin: () => { registerAdminHandlers(node.ctx.transport, node, node.ctx.clock); registerLeaseHandlers(node.ctx.transport, node.ctx, node.rooms.leasing, node); attachMetrics(node.ctx, node); } });
       if (node.ctx.opts.waitReady) await node.ready();
     } catch (err) {
-      await node.closeQuietly();
+      await node.rooms.shutdown.closeQuietly();
       throw err;
     }
     return node;
   }
 
-  /**
-   * Resolves once a leader is known and this member has applied up to the leader's commit
-   * index; else NotReadyError naming what is missing (AbortedError, NodeClosedError).
-   */
+  /** Resolves once a leader is known and this member applied up to its commit index; else NotReadyError naming what is missing. */
   ready(opts: CallOptions = {}): Promise<void> {
     this.ctx.checkAccepting();
     return waitReady(this.ctx, this.rooms.reads, Call.of(this.ctx, `node ${this.id}'s ready()`, opts, READY_TIMEOUT_MS));
@@ -92,23 +90,18 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   }
 
   /**
-   * Stops the node; data stays on disk. Pending calls are rejected at once: writes proposed or
-   * sent with WRITE_OUTCOME_UNKNOWN, the rest with NODE_CLOSED. `drainMs`: first wait up to
-   * that long for the writes in flight (new calls are refused meanwhile).
+   * Stops the node; data stays on disk. Pending calls are rejected: writes proposed or sent with
+   * WRITE_OUTCOME_UNKNOWN, the rest NODE_CLOSED. `drainMs`: first wait that long for writes in flight.
    */
   close(opts: { drainMs?: number } = {}): Promise<void> {
     return this.rooms.shutdown.close(opts);
-  }
-
-  private closeQuietly(): Promise<void> {
-    return this.rooms.shutdown.closeQuietly();
   }
 
   // ------------------------------------------------------------------ writes (write-path.ts)
 
   /** Stores `value` (a Buffer or any msgpack value) under `key`. */
   async put(key: string, value: unknown, opts: WriteOptions = {}): Promise<WriteResult> {
-    return written(await this.write({ op: 'put', key, value }, opts));
+    return written(await this.write({ op: 'put', key, value, lease: opts.lease }, opts));
   }
 
   async delete(key: string, opts: WriteOptions = {}): Promise<WriteResult> {
@@ -129,6 +122,20 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
   txn(req: TxnRequest, opts: WriteOptions = {}): Promise<TxnResult> {
     return runTxn(this.ctx, this.rooms.writePath, req, opts);
   }
+
+  // ------------------------------------------------------------------ leases, locks, elections (leases/, lock.ts, election-recipe.ts)
+  /** Grants a lease through the log (id = its revision); keys put with `{ lease: id }` go when it ends. */
+  grantLease(opts: GrantLeaseOptions): Promise<Lease> { return this.rooms.leasing.grant(opts); }
+  /** Renews lease `id` for its TTL on the leader; LEASE_NOT_FOUND once it ended. */
+  keepAliveLease(id: number, opts: CallOptions = {}): Promise<KeepAliveResult> { return this.rooms.leasing.keepAlive(id, opts); }
+  /** Revokes lease `id`, deleting its keys in the same entry; LEASE_NOT_FOUND if it was not alive. */
+  revokeLease(id: number, opts: CallOptions = {}): Promise<{ revision: number; deleted: number }> { return this.rooms.leasing.revoke(id, opts); }
+  /** The leases alive here, with their keys; `remainingMs` only on the leader (null elsewhere). */
+  leases(): LeaseInfo[] { return this.rooms.leasing.list(); }
+  /** Waits for the turn on lock `name` (etcd's recipe), then holds it until release() or loss. */
+  lock(name: string, opts: LockOptions = {}): Promise<Lock> { return acquireLock(this, this.ctx.clock, name, opts); }
+  /** The election `name`: campaign(value), observe(), resign(). */
+  election(name: string): Election { return new Election(this, this.ctx.clock, name); }
 
   private write(cmd: KvCommand, opts: WriteOptions, needsOutcome = false): Promise<{ token: CommitToken; outcome: CommandOutcome | null }> {
     return this.rooms.writePath.write(cmd, opts.durability, Call.of(this.ctx, describeWrite(cmd), opts, this.ctx.opts.writeTimeoutMs), needsOutcome);
@@ -185,11 +192,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
 
   // ------------------------------------------------------------------ membership, override, leadership (operator.ts, override.ts)
 
-  /**
-   * Proposes one membership change through the leader; resolves once it is applied here.
-   * Adding an electable member while this node or the leader runs with an override is
-   * refused unless `force` (the override would fall below a true majority of the new E).
-   */
+  /** One membership change through the leader, resolved once applied here; an electable add under an override needs `force`. */
   changeMembership(change: ConfChange, timeoutMsOrOpts?: number | OperatorOptions, opts: OperatorOptions = {}): Promise<GroupMetadata> {
     const o = { ...opts, ...callOptionsOf(timeoutMsOrOpts) };
     return startedCall(this.ctx, Call.of(this.ctx, 'the membership change', o, OPERATOR_TIMEOUT_MS), (ms) => this.rooms.operator.changeMembership(change, ms, o.force === true));
@@ -206,10 +209,7 @@ export class ConclaveNode extends EventEmitter<NodeEvents> {
     return startedCall(this.ctx, Call.of(this.ctx, `removing member ${id}`, opts, OPERATOR_TIMEOUT_MS), (ms) => this.rooms.operator.removeMember(id, { ...opts, timeoutMs: ms }));
   }
 
-  /**
-   * Sets this node's ELECTABLE_GROUP_SIZE_OVERRIDE (0 = off). Local, persisted in this node's
-   * settings, never replicated. Larger than the electable group size only with `force`.
-   */
+  /** Sets this node's ELECTABLE_GROUP_SIZE_OVERRIDE (0 = off): local, persisted, never replicated; above E only with `force`. */
   setElectableGroupSizeOverride(n: number, opts: { force?: boolean } = {}): Promise<OverrideResult> {
     return this.rooms.override.set(n, opts);
   }

@@ -25,7 +25,7 @@ test("every error class exported by 'conclave' is in the README's error table wi
     const args = Cls === conclave.UnknownMemberError ? ['x', []] : ['x'];
     const code = (new (Cls as new (...a: unknown[]) => { code: string })(...args)).code;
     t.deepEqual(table.get(name)?.[0], code, `${name} (${code}) is in the table with its code`);
-    t.regex(table.get(name)?.[1] ?? '', /^(did not happen|may have happened|happened|\((a read|a watch|ready|openNode|the node)\))$/, name);
+    t.regex(table.get(name)?.[1] ?? '', /^(did not happen|may have happened|happened|\((a read|a watch|a lock|ready|openNode|the node)\))$/, name);
   }
   for (const name of table.keys()) t.true(name in conclave, `${name} in the table is exported`);
   for (const name of ['AbortedError', 'NotReadyError', 'NotLeaderError', 'WriteOutcomeUnknownError', 'NodeClosedError', 'StorageIoError']) t.true(name in conclave, name);

@@ -77,3 +77,16 @@ export class InvariantError extends ConclaveError {
 export function assert(condition: unknown, message: string | (() => string)): asserts condition {
   if (!condition) throw new InvariantError(typeof message === 'function' ? message() : message);
 }
+
+/**
+ * No lease with this id is alive: never granted, revoked, or expired (etcd's
+ * ErrLeaseNotFound). A write that names it did not happen; a keepAlive renewed nothing.
+ */
+export class LeaseNotFoundError extends ConclaveError {
+  constructor(
+    readonly leaseId: number,
+    message?: string,
+  ) {
+    super('LEASE_NOT_FOUND', message ?? `lease ${leaseId} not found: it was never granted, was revoked, or expired`);
+  }
+}

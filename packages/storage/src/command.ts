@@ -7,10 +7,14 @@
 //   cas    [4, key, expectedBytes | nil, valueBytes | nil]
 //   clear  [5, gt | nil, gte | nil, lt | nil, lte | nil, reverse, limit]
 //   txn    [6, compares, then, else] (txn-command.ts)
+//   put    [1, key, valueBytes, leaseId]   a put attached to a lease (leases.ts)
+//   leaseGrant   [7, ttlMs]                the lease's id is the entry's revision
+//   leaseRevoke  [8, leaseId]              deletes the lease's keys in the same entry
 // Values travel as their own msgpack encoding (a bin), so applying a command stores the
 // bytes as they are: a value is encoded once, by the proposer, and never re-encoded.
 import { InvalidArgumentError, RequestTooLargeError } from '@conclave/core';
 import { packr, strictDecode } from './codec.js';
+import { checkLeaseId, isTtlMs, MAX_LEASE_TTL_MS } from './leases.js';
 import { decodeTxnBody, encodeTxnBody, type RawTxn, type TxnRequest } from './txn-command.js';
 import { checkKey, commandObject, decodeValue, describe, encodeValue, field, MAX_BATCH_OPS, MAX_CLEAR_KEYS, MAX_COMMAND_BYTES, rawBytes } from './command-values.js';
 
@@ -19,7 +23,7 @@ export { checkKey, decodeValue, encodeValue, MAX_BATCH_OPS, MAX_CLEAR_KEYS, MAX_
 /** msgpack framing of one batch operation beyond its key and value bytes, rounded up. */
 const OP_OVERHEAD_BYTES = 16;
 
-export type KvBatchOp = { readonly op: 'put'; readonly key: string; readonly value: unknown } | { readonly op: 'del'; readonly key: string };
+export type KvBatchOp = { readonly op: 'put'; readonly key: string; readonly value: unknown; /** Attach the key to this lease (0 or absent: none). */ readonly lease?: number } | { readonly op: 'del'; readonly key: string };
 
 /**
  * A KV command. Keys are non-empty strings (ordered by their UTF-8 bytes); values are any
@@ -33,7 +37,11 @@ export type KvCommand =
   | { readonly op: 'batch'; readonly ops: readonly KvBatchOp[] }
   | { readonly op: 'cas'; readonly key: string; readonly expected?: unknown; readonly value?: unknown }
   | KvClearCommand
-  | KvTxnCommand;
+  | KvTxnCommand
+  | KvLeaseCommand;
+
+/** Grants a lease (its id is the entry's revision) or revokes one with its keys. */
+export type KvLeaseCommand = { readonly op: 'leaseGrant'; readonly ttlMs: number } | { readonly op: 'leaseRevoke'; readonly id: number };
 
 /** A transaction (txn-command.ts): one log entry, applied atomically. */
 export type KvTxnCommand = { readonly op: 'txn' } & TxnRequest;
@@ -70,6 +78,8 @@ const OP_BATCH = 3;
 const OP_CAS = 4;
 const OP_CLEAR = 5;
 const OP_TXN = 6;
+const OP_LEASE_GRANT = 7;
+const OP_LEASE_REVOKE = 8;
 
 function clearBound(v: unknown, what: string): string | null {
   if (v === undefined || v === null) return null;
@@ -104,6 +114,8 @@ function encodeOp(raw: unknown, what: string, inBatch: boolean): unknown[] {
   switch (cmd.op) {
     case 'put':
       checkKey(cmd.key, field(what, 'key'));
+      // The lease travels only when set, so a put without one keeps its old form.
+      if (cmd.lease !== undefined && cmd.lease !== 0) return [OP_PUT, cmd.key, encodeValue(cmd.value, field(what, 'value')), checkLeaseId(cmd.lease, field(what, 'lease'), false)];
       return [OP_PUT, cmd.key, encodeValue(cmd.value, field(what, 'value'))];
     case 'del':
       checkKey(cmd.key, field(what, 'key'));
@@ -146,8 +158,15 @@ function encodeOp(raw: unknown, what: string, inBatch: boolean): unknown[] {
     case 'txn':
       if (inBatch) throw new InvalidArgumentError(`${what || 'the command'}: txn is not allowed inside a batch`);
       return [OP_TXN, ...encodeTxnBody(cmd, what)];
+    case 'leaseGrant':
+      if (inBatch) throw new InvalidArgumentError(`${what || 'the command'}: leaseGrant is not allowed inside a batch`);
+      if (!isTtlMs(cmd.ttlMs)) throw new InvalidArgumentError(`${field(what, 'ttlMs')} must be an integer from 1 to ${MAX_LEASE_TTL_MS} (got ${JSON.stringify(cmd.ttlMs) ?? String(cmd.ttlMs)})`);
+      return [OP_LEASE_GRANT, cmd.ttlMs];
+    case 'leaseRevoke':
+      if (inBatch) throw new InvalidArgumentError(`${what || 'the command'}: leaseRevoke is not allowed inside a batch`);
+      return [OP_LEASE_REVOKE, checkLeaseId(cmd.id, field(what, 'id'), false)];
     default:
-      throw new InvalidArgumentError(`${field(what, 'op')} must be one of put, del, batch, cas, clear, txn (got ${JSON.stringify(cmd.op) ?? 'undefined'})`);
+      throw new InvalidArgumentError(`${field(what, 'op')} must be one of put, del, batch, cas, clear, txn, leaseGrant, leaseRevoke (got ${JSON.stringify(cmd.op) ?? 'undefined'})`);
   }
 }
 
@@ -175,12 +194,17 @@ export function encodeCommand(cmd: KvCommand, names: 'command' | 'arguments' = '
 
 /** A decoded command whose values are still their stored msgpack bytes. */
 export type RawCommand =
-  | { readonly op: 'put'; readonly key: string; readonly value: Uint8Array }
+  | RawPut
   | { readonly op: 'del'; readonly key: string }
-  | { readonly op: 'batch'; readonly ops: readonly ({ readonly op: 'put'; readonly key: string; readonly value: Uint8Array } | { readonly op: 'del'; readonly key: string })[] }
+  | { readonly op: 'batch'; readonly ops: readonly (RawPut | { readonly op: 'del'; readonly key: string })[] }
   | { readonly op: 'cas'; readonly key: string; readonly expected: Uint8Array | null; readonly value: Uint8Array | null }
   | RawClear
-  | RawTxn;
+  | RawTxn
+  | { readonly op: 'leaseGrant'; readonly ttlMs: number }
+  | { readonly op: 'leaseRevoke'; readonly id: number };
+
+/** `lease` 0: the put attaches the key to no lease. */
+export type RawPut = { readonly op: 'put'; readonly key: string; readonly value: Uint8Array; readonly lease: number };
 
 
 function decodeOp(raw: unknown, what: string, inBatch: boolean): RawCommand {
@@ -188,9 +212,9 @@ function decodeOp(raw: unknown, what: string, inBatch: boolean): RawCommand {
   const code = raw[0];
   switch (code) {
     case OP_PUT:
-      if (raw.length !== 3) throw new InvalidArgumentError(`${what}: put must have 3 elements (got ${raw.length})`);
+      if (raw.length !== 3 && raw.length !== 4) throw new InvalidArgumentError(`${what}: put must have 3 or 4 elements (got ${raw.length})`);
       checkKey(raw[1], `${what}.key`);
-      return { op: 'put', key: raw[1], value: rawBytes(raw[2], `${what}.value`, false)! };
+      return { op: 'put', key: raw[1], value: rawBytes(raw[2], `${what}.value`, false)!, lease: raw.length === 4 ? checkLeaseId(raw[3], `${what}.lease`, false) : 0 };
     case OP_DEL:
       if (raw.length !== 2) throw new InvalidArgumentError(`${what}: del must have 2 elements (got ${raw.length})`);
       checkKey(raw[1], `${what}.key`);
@@ -200,7 +224,7 @@ function decodeOp(raw: unknown, what: string, inBatch: boolean): RawCommand {
       const ops = raw[1];
       if (raw.length !== 2 || !Array.isArray(ops)) throw new InvalidArgumentError(`${what}: batch must be [3, ops[]]`);
       if (ops.length > MAX_BATCH_OPS) throw new InvalidArgumentError(`${what}.ops has ${ops.length} operations; at most ${MAX_BATCH_OPS} allowed`);
-      const out: ({ op: 'put'; key: string; value: Uint8Array } | { op: 'del'; key: string })[] = [];
+      const out: (RawPut | { op: 'del'; key: string })[] = [];
       for (let i = 0; i < ops.length; i++) {
         const op = decodeOp(ops[i], `${what}.ops[${i}]`, true);
         if (op.op !== 'put' && op.op !== 'del') throw new InvalidArgumentError(`${what}.ops[${i}] must be put or del`);
@@ -221,6 +245,14 @@ function decodeOp(raw: unknown, what: string, inBatch: boolean): RawCommand {
     case OP_TXN:
       if (inBatch) throw new InvalidArgumentError(`${what}: txn is not allowed inside a batch`);
       return decodeTxnBody(raw, what);
+    case OP_LEASE_GRANT:
+      if (inBatch) throw new InvalidArgumentError(`${what}: leaseGrant is not allowed inside a batch`);
+      if (raw.length !== 2 || !isTtlMs(raw[1])) throw new InvalidArgumentError(`${what}: leaseGrant must be [7, ttlMs from 1 to ${MAX_LEASE_TTL_MS}]`);
+      return { op: 'leaseGrant', ttlMs: raw[1] };
+    case OP_LEASE_REVOKE:
+      if (inBatch) throw new InvalidArgumentError(`${what}: leaseRevoke is not allowed inside a batch`);
+      if (raw.length !== 2) throw new InvalidArgumentError(`${what}: leaseRevoke must be [8, leaseId]`);
+      return { op: 'leaseRevoke', id: checkLeaseId(raw[1], `${what}.id`, false) };
     default:
       throw new InvalidArgumentError(`${what}: unknown op code ${JSON.stringify(code) ?? 'undefined'}`);
   }
@@ -243,11 +275,13 @@ export function decodeCommand(data: Uint8Array): KvCommand {
   const raw = decodeRawCommand(data);
   switch (raw.op) {
     case 'put':
-      return { op: 'put', key: raw.key, value: decodeValue(raw.value) };
+      return raw.lease === 0 ? { op: 'put', key: raw.key, value: decodeValue(raw.value) } : { op: 'put', key: raw.key, value: decodeValue(raw.value), lease: raw.lease };
     case 'del':
+    case 'leaseGrant':
+    case 'leaseRevoke':
       return raw;
     case 'batch':
-      return { op: 'batch', ops: raw.ops.map((o) => (o.op === 'put' ? { op: 'put', key: o.key, value: decodeValue(o.value) } : o)) };
+      return { op: 'batch', ops: raw.ops.map((o) => (o.op === 'put' ? (o.lease === 0 ? { op: 'put', key: o.key, value: decodeValue(o.value) } : { op: 'put', key: o.key, value: decodeValue(o.value), lease: o.lease }) : o)) };
     case 'cas': {
       const cmd: { op: 'cas'; key: string; expected?: unknown; value?: unknown } = { op: 'cas', key: raw.key };
       if (raw.expected !== null) cmd.expected = decodeValue(raw.expected);
@@ -269,7 +303,7 @@ function decodedTxn(raw: RawTxn): KvTxnCommand {
   const op = (o: RawTxn['then'][number]): TxnRequest['then'] extends readonly (infer T)[] | undefined ? T : never => {
     switch (o.op) {
       case 'put':
-        return { op: 'put', key: o.key, value: decodeValue(o.value) };
+        return o.lease === 0 ? { op: 'put', key: o.key, value: decodeValue(o.value) } : { op: 'put', key: o.key, value: decodeValue(o.value), lease: o.lease };
       case 'delete':
       case 'get':
         return { op: o.op, key: o.key };

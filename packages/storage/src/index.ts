@@ -18,3 +18,4 @@ export { KvView, KvViewIterator, type KvRange } from './kv-view.js';
 export * from './txn-command.js';
 export { recordMeta, recordValue, type KeyMeta } from './kv-record.js';
 export type { HistoryRecord } from './history.js';
+export { MAX_LEASES, MAX_LEASE_KEYS, MAX_LEASE_TTL_MS } from './leases.js';

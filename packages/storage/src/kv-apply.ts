@@ -40,13 +40,14 @@ export async function applyCommand(
   for (const op of a.ops) ops.push(op);
   for (const [k, v] of a.local) batch.set(k, v);
   for (const c of a.changes) changes.push(c);
+  reads.leases.commit(a.leases);
   return outcome;
 }
 
 async function applyOne(cmd: RawCommand, a: CommandApply): Promise<CommandOutcome> {
   switch (cmd.op) {
     case 'put':
-      await a.put(cmd.key, cmd.value);
+      await a.put(cmd.key, cmd.value, cmd.lease);
       return { op: 'put' };
     case 'del':
       await a.del(cmd.key);
@@ -54,7 +55,7 @@ async function applyOne(cmd: RawCommand, a: CommandApply): Promise<CommandOutcom
     case 'batch': {
       // A batch may write one key twice: the last write wins, and each is a change.
       for (const op of cmd.ops) {
-        if (op.op === 'put') await a.put(op.key, op.value);
+        if (op.op === 'put') await a.put(op.key, op.value, op.lease);
         else await a.del(op.key);
       }
       return { op: 'batch', count: cmd.ops.length };
@@ -75,6 +76,18 @@ async function applyOne(cmd: RawCommand, a: CommandApply): Promise<CommandOutcom
     }
     case 'txn':
       return applyTxn(cmd, a);
+    case 'leaseGrant':
+      // The id is the grant's revision: unique, and the same on every member without randomness.
+      a.leases.grant(a.revision, cmd.ttlMs);
+      return { op: 'leaseGrant', id: a.revision, ttlMs: cmd.ttlMs };
+    case 'leaseRevoke': {
+      if (!a.leases.exists(cmd.id)) return { op: 'leaseRevoke', id: cmd.id, found: false, deleted: 0 };
+      // Its keys go in this same entry, so watchers see the deletes at the revocation's revision.
+      const keys = a.leases.keysOf(cmd.id);
+      for (const k of keys) await a.del(k);
+      a.leases.revoke(cmd.id);
+      return { op: 'leaseRevoke', id: cmd.id, found: true, deleted: keys.length };
+    }
     default:
       throw new InvalidArgumentError(`unknown command ${(cmd as { op?: unknown }).op as string}`);
   }

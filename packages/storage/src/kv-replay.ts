@@ -8,6 +8,7 @@ import { applyCommand } from './kv-apply.js';
 import type { ApplyReads } from './command-apply.js';
 import type { KvView } from './kv-view.js';
 import type { KvChange } from './storage-types.js';
+import type { LeaseTable } from './leases.js';
 import type { BatchOp } from './raw-db.js';
 
 /** Most entries replayed for one view; a member further behind than this re-takes its view (see NodeStorage.viewAt). */
@@ -17,15 +18,20 @@ export const VIEW_REPLAY_MAX_BYTES = 16 * 1024 * 1024;
 
 /**
  * `base` with `entries` (the committed entries right after it, in order) applied over it in
- * memory. The result shares base's LevelDB snapshot: close it, not base.
+ * memory, or null when that cannot be exact (leases). The result shares base's LevelDB
+ * snapshot: close it, not base.
  */
-export async function replayOnto(base: KvView, entries: readonly Entry[]): Promise<KvView> {
+export async function replayOnto(base: KvView, entries: readonly Entry[], leases: LeaseTable): Promise<KvView | null> {
+  // Leases are applied against the lease table, which only exists as of the member's applied
+  // index, not base's: with any lease alive or changing, there is no exact replay (null).
+  if (leases.size > 0) return null;
   const batch = new Map<string, Buffer | null>(); // the records the entries wrote, by key
   const ops: BatchOp[] = []; // the LevelDB writes, unused: the state stays in memory
   const changes: KvChange[] = []; // watch history, unused here
   let index = base.appliedIndex;
   const reads: ApplyReads = {
     readStored: (key) => base.getRecord(key),
+    leases,
     // Only an outcome reads it, and outcomes are not kept here.
     decodeStored: (_key, bytes) => decodeValue(bytes),
     viewOver: (layers) => base.borrow(index, new Map(layers.flatMap((l) => [...l]))),
@@ -42,6 +48,7 @@ export async function replayOnto(base: KvView, entries: readonly Entry[]): Promi
       if (err instanceof InvalidArgumentError) continue;
       throw err;
     }
+    if (cmd.op === 'leaseGrant' || cmd.op === 'leaseRevoke') return null;
     try {
       await applyCommand(cmd, base.space, e.index, ops, batch, changes, reads);
     } catch (err) {

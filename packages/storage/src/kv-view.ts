@@ -2,6 +2,7 @@
 // live inside the write queue) under the writes still queued in memory (deferred applies).
 // Views serve snapshot-consistent iterators, and find the keys a clear entry deletes.
 import { kvKey, kvPrefix, KV_PREFIX_BYTES, userKeyOf, type KvSpace } from './keys.js';
+import { kvUserEnd } from './leases.js';
 import type { RawClear } from './command.js';
 import { recordValue } from './kv-record.js';
 import type { RangeOptions, RawDb, RawIterator, RawSnapshot } from './raw-db.js';
@@ -159,7 +160,7 @@ export class KvViewIterator {
     else r.gte = kvPrefix(space);
     if (range.lte !== undefined) r.lte = kvKey(space, range.lte);
     else if (range.lt !== undefined) r.lt = kvKey(space, range.lt);
-    else r.lt = kvPrefix(space + 1);
+    else r.lt = kvUserEnd(space);
     if (snapshot) r.snapshot = snapshot;
     this.dbIt = db.iterator(r);
     this.ovLow = this.low ? overlay.bound(this.low.bytes, !this.low.inclusive) : 0;

@@ -16,6 +16,7 @@ import {
   GroupMismatchError,
   InvalidArgumentError,
   validateGroup,
+  LeaseNotFoundError,
 } from '@conclave/core';
 import type { Entry, GroupMetadata, HardState, SnapshotMeta } from '@conclave/core';
 import {
@@ -86,6 +87,7 @@ import {
   type KvSpace,
 } from './keys.js';
 import { applyCommand } from './kv-apply.js';
+import { kvUserEnd, LeaseTable, leaseRange, type LeaseRecord } from './leases.js';
 import { recordMeta, recordValue, type KeyMeta } from './kv-record.js';
 import { decodeHistoryRecord, WatchHistory, type HistoryPlan, type HistoryRecord } from './history.js';
 import { EMPTY_OVERLAY, keysToClear, KvView, Overlay } from './kv-view.js';
@@ -168,6 +170,7 @@ export class NodeStorage {
   private pendingClear: Promise<void> | null = null;
   /** Stored bytes of each entry in the log, for the byte bounds. */
   private readonly logSizes = new LogSizes();
+  private readonly leaseTable = new LeaseTable();
   /** Bytes of the entries applied since the latest snapshot. */
   private appliedBytesSinceSnapshot = 0;
   /** The watch history's retained revisions (history.ts). */
@@ -393,6 +396,7 @@ export class NodeStorage {
     this.kvNext = Math.max(next, space + 1, isKvSpace(staged) ? staged + 1 : 0);
     this.settingsValue = await readSettings(this.db, this.path);
     await this.loadHistory();
+    await this.loadLeases();
 
     if (this.groupMeta && this.markerGroupId !== null && this.groupMeta.groupId !== this.markerGroupId) {
       throw this.corrupt('group', null, `group metadata is for '${this.groupMeta.groupId}' but the format marker says '${this.markerGroupId}'`);
@@ -421,6 +425,42 @@ export class NodeStorage {
       await this.writeRaw([{ type: 'put', key: META_FORMAT, value: encodeMarker(expectedGroupId) }], true);
       this.markerGroupId = expectedGroupId;
     }
+  }
+
+  /** The lease table of the active generation (leases.ts), read whole: bounded by MAX_LEASES and MAX_LEASE_KEYS. */
+  private async loadLeases(): Promise<void> {
+    const it = this.db.iterator(leaseRange(this.kvSpace));
+    const pairs: [Buffer, Buffer][] = [];
+    try {
+      for (;;) {
+        const batch = await it.nextv(1000);
+        if (batch.length === 0) break;
+        for (const p of batch) pairs.push(p);
+      }
+    } finally {
+      await it.close();
+    }
+    try {
+      this.leaseTable.load(pairs, `the lease records of ${this.path}`);
+    } catch (err) {
+      throw this.corrupt('kv', null, (err as Error).message, err);
+    }
+  }
+
+  /** The leases alive in the applied state, with their attached keys (a sorted copy). */
+  leases(): { id: number; ttlMs: number; keys: string[] }[] {
+    return this.leaseTable.all().map((l: LeaseRecord) => ({ id: l.id, ttlMs: l.ttlMs, keys: [...l.keys].sort() }));
+  }
+
+  /** The id and TTL of every lease alive in the applied state (no keys: cheap enough to poll). */
+  leaseTtls(): { id: number; ttlMs: number }[] {
+    return this.leaseTable.all().map((l) => ({ id: l.id, ttlMs: l.ttlMs }));
+  }
+
+  /** Whether lease `id` is alive in the applied state, and its TTL. */
+  lease(id: number): { id: number; ttlMs: number; keyCount: number } | null {
+    const l = this.leaseTable.get(id);
+    return l ? { id: l.id, ttlMs: l.ttlMs, keyCount: l.keys.size } : null;
   }
 
   /**
@@ -822,7 +862,7 @@ export class NodeStorage {
             outcome = await applyCommand(cmd, space, e.index, ops, changes, changed, this.applyReads(space));
           } catch (err) {
             // Refused at apply (a limit the state decides): nothing of it was written, on every member alike.
-            if (!(err instanceof InvalidArgumentError)) throw err;
+            if (!(err instanceof InvalidArgumentError) && !(err instanceof LeaseNotFoundError)) throw err;
             results.push({ index: e.index, outcome: null, error: err });
             continue;
           }
@@ -850,6 +890,7 @@ export class NodeStorage {
     return {
       readStored: (k, sp) => this.readStored(k, sp),
       decodeStored: (k, b) => this.decodeKv(k, b),
+      leases: this.leaseTable,
       viewOver: (layers) => new KvView(this.db, space, this.appliedIndex, null, new Overlay([...this.buffer.layers(), ...layers])),
     };
   }
@@ -888,7 +929,7 @@ export class NodeStorage {
     // Generations are never reused: the same one still active means no install since base,
     // so these committed entries are the ones applied over it.
     if (base.space !== this.kvSpace || entries.length !== index - base.appliedIndex) return null;
-    return replayOnto(base, entries);
+    return replayOnto(base, entries, this.leaseTable);
   }
 
   /** The stored bytes of a key (null if absent), seeing noSync-buffered writes. */
@@ -950,7 +991,7 @@ export class NodeStorage {
       else range.gte = bound(options.gte ?? '');
       if (options.lt !== undefined) range.lt = bound(options.lt);
       else if (options.lte !== undefined) range.lte = bound(options.lte);
-      else range.lt = kvPrefix(this.kvSpace + 1);
+      else range.lt = kvUserEnd(this.kvSpace);
       if (options.limit !== undefined) range.limit = options.limit;
       return this.db.iterator(range);
     });
@@ -1147,7 +1188,8 @@ export class NodeStorage {
       const decoded = decodeChunk(chunk);
       if (install.lastSeen) throw new InvalidArgumentError(`snapshot chunk ${decoded.seq} arrived after the last chunk`);
       if (decoded.seq !== install.nextSeq) throw new InvalidArgumentError(`snapshot chunk ${decoded.seq} arrived, expected chunk ${install.nextSeq}`);
-      const ops: BatchOp[] = decoded.pairs.map(([key, value]) => ({ type: 'put', key: kvKey(install.space, key), value: Buffer.from(value) }));
+      // A lease record travels as its key bytes after the KV prefix (leases.ts).
+      const ops: BatchOp[] = decoded.pairs.map(([key, value]) => ({ type: 'put', key: typeof key === 'string' ? kvKey(install.space, key) : Buffer.concat([kvPrefix(install.space), key]), value: Buffer.from(value) }));
       if (ops.length > 0) await this.writeDirect(ops);
       install.nextSeq++;
       install.pairs += ops.length;
@@ -1169,6 +1211,7 @@ export class NodeStorage {
       this.terms = log;
       this.hs = plan.hardState;
       this.commitInstall(plan, historyPlan);
+      await this.loadLeases();
       return plan.meta;
     });
   }

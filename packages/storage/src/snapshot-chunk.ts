@@ -3,6 +3,7 @@
 // keys are strings, values the stored msgpack bytes of each value (bin). `seq` counts from
 // 0 and `last` marks the final chunk, so the receiver notices a lost, repeated or missing
 // chunk before it switches to the new state.
+import { checkLeaseSnapshotPair } from './leases.js';
 import { RECORD_HEADER_BYTES, recordValue } from './kv-record.js';
 import { InvalidArgumentError } from '@conclave/core';
 import { packr, strictDecode } from './codec.js';
@@ -19,7 +20,7 @@ export interface DecodedChunk {
   readonly seq: number;
   readonly last: boolean;
   /** [key, stored value bytes] pairs. */
-  readonly pairs: readonly (readonly [string, Uint8Array])[];
+  readonly pairs: readonly (readonly [string | Uint8Array, Uint8Array])[];
 }
 
 /** `pairs` alternates key and value bytes. */
@@ -51,10 +52,16 @@ export function decodeChunk(chunk: Uint8Array): DecodedChunk {
   if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) throw new InvalidArgumentError(`snapshot chunk has a bad sequence number ${String(seq)}`);
   if (typeof last !== 'boolean') throw new InvalidArgumentError(`snapshot chunk ${seq} has a non-boolean last flag`);
   if (!Array.isArray(flat) || flat.length % 2 !== 0) throw new InvalidArgumentError(`snapshot chunk ${seq} pairs must be an array of even length`);
-  const pairs: [string, Uint8Array][] = [];
+  const pairs: [string | Uint8Array, Uint8Array][] = [];
   for (let i = 0; i < flat.length; i += 2) {
     const key: unknown = flat[i];
     const value: unknown = flat[i + 1];
+    if (key instanceof Uint8Array && value instanceof Uint8Array) {
+      // A lease record (leases.ts): its key bytes after the KV prefix.
+      checkLeaseSnapshotPair(key, value, `snapshot chunk ${seq} pair #${i / 2}`);
+      pairs.push([key, value]);
+      continue;
+    }
     checkKey(key, `snapshot chunk ${seq} key #${i / 2}`);
     if (!(value instanceof Uint8Array) || value.length > MAX_VALUE_BYTES + RECORD_HEADER_BYTES) {
       throw new InvalidArgumentError(`snapshot chunk ${seq} value of key ${JSON.stringify(key)} must be binary of at most ${MAX_VALUE_BYTES + RECORD_HEADER_BYTES} bytes`);

@@ -2,7 +2,8 @@
 // taken when it was created) as chunks of at most `chunkMaxBytes` (<= 1 MiB).
 import type { SnapshotMeta } from '@conclave/core';
 import { READ_BATCH_ENTRIES } from './defaults.js';
-import { userKeyOf } from './keys.js';
+import { KV_PREFIX_BYTES, userKeyOf } from './keys.js';
+import { isLeaseRecordKey } from './leases.js';
 import type { RawIterator } from './raw-db.js';
 import { CHUNK_HEADER_MAX_BYTES, encodeChunk, PAIR_OVERHEAD_MAX_BYTES } from './snapshot-chunk.js';
 
@@ -45,7 +46,8 @@ export class SnapshotStream implements AsyncIterable<Uint8Array> {
             pairs = [];
             bytes = CHUNK_HEADER_MAX_BYTES;
           }
-          pairs.push(userKeyOf(k), v);
+          // Lease records (leases.ts) are not UTF-8: they travel as their bytes after the KV prefix.
+          pairs.push(isLeaseRecordKey(k) ? k.subarray(KV_PREFIX_BYTES) : userKeyOf(k), v);
           bytes += size;
         }
       }

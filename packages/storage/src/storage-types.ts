@@ -125,7 +125,11 @@ export type CommandOutcome =
   /** `lastKey`: the last key deleted (null if none); `count` < the entry's limit means the range is now empty. */
   | { readonly op: 'clear'; readonly count: number; readonly lastKey: string | null }
   /** A transaction: which branch ran, and one result per operation of it. */
-  | { readonly op: 'txn'; readonly succeeded: boolean; readonly results: readonly TxnOpResult[] };
+  | { readonly op: 'txn'; readonly succeeded: boolean; readonly results: readonly TxnOpResult[] }
+  /** A lease granted: its id is the entry's revision. */
+  | { readonly op: 'leaseGrant'; readonly id: number; readonly ttlMs: number }
+  /** `found` false: no such lease was alive (nothing changed); `deleted`: its keys deleted in this entry. */
+  | { readonly op: 'leaseRevoke'; readonly id: number; readonly found: boolean; readonly deleted: number };
 
 /** One key changed by an applied entry: what a watcher sees. Values are their msgpack bytes. */
 export interface KvChange {

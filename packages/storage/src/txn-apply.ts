@@ -68,7 +68,7 @@ interface Budget {
 async function runOp(o: RawTxnOp, a: CommandApply, budget: Budget): Promise<TxnOpResult> {
   switch (o.op) {
     case 'put':
-      await a.put(o.key, o.value);
+      await a.put(o.key, o.value, o.lease);
       return { op: 'put' };
     case 'delete':
       return { op: 'delete', deleted: (await a.del(o.key)) ? 1 : 0 };

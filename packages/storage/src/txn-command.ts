@@ -15,6 +15,7 @@ import { InvalidArgumentError, prefixEnd } from '@conclave/core';
 
 export { prefixEnd };
 import { checkKey, commandObject, describe, encodeValue, field, rawBytes } from './command-values.js';
+import { checkLeaseId } from './leases.js';
 
 /** Most compares, and most operations in each branch, of one transaction (etcd allows 128 by default). */
 export const MAX_TXN_OPS = 1000;
@@ -42,7 +43,7 @@ export interface TxnCompare {
 export type TxnRange = { readonly prefix: string } | { readonly gte: string; readonly lt?: string };
 
 export type TxnOp =
-  | { readonly op: 'put'; readonly key: string; readonly value: unknown }
+  | { readonly op: 'put'; readonly key: string; readonly value: unknown; /** Attach the key to this lease (leases.ts). */ readonly lease?: number }
   | { readonly op: 'delete'; readonly key: string }
   | ({ readonly op: 'deleteRange' } & TxnRange)
   | { readonly op: 'get'; readonly key: string }
@@ -62,7 +63,7 @@ export interface RawCompare {
 }
 
 export type RawTxnOp =
-  | { readonly op: 'put'; readonly key: string; readonly value: Uint8Array }
+  | { readonly op: 'put'; readonly key: string; readonly value: Uint8Array; readonly lease: number }
   | { readonly op: 'delete'; readonly key: string }
   | { readonly op: 'deleteRange'; readonly gte: string; readonly lt: string | null }
   | { readonly op: 'get'; readonly key: string }
@@ -141,7 +142,8 @@ function encodeTxnOp(raw: unknown, what: string): unknown[] {
   switch (op.op) {
     case 'put':
       checkKey(op.key, `${what}.key`);
-      return [OP_PUT, op.key, encodeValue(op.value, `${what}.value`)];
+      // The lease travels only when set, so a put without one keeps its old form.
+      return op.lease === undefined || op.lease === 0 ? [OP_PUT, op.key, encodeValue(op.value, `${what}.value`)] : [OP_PUT, op.key, encodeValue(op.value, `${what}.value`), checkLeaseId(op.lease, `${what}.lease`, false)];
     case 'delete':
     case 'del':
       checkKey(op.key, `${what}.key`);
@@ -237,9 +239,9 @@ function decodeTxnOp(raw: unknown, what: string): RawTxnOp {
   };
   switch (raw[0]) {
     case OP_PUT:
-      arity(3);
+      if (raw.length !== 4) arity(3);
       checkKey(raw[1], `${what}.key`);
-      return { op: 'put', key: raw[1], value: rawBytes(raw[2], `${what}.value`, false)! };
+      return { op: 'put', key: raw[1], value: rawBytes(raw[2], `${what}.value`, false)!, lease: raw.length === 4 ? checkLeaseId(raw[3], `${what}.lease`, false) : 0 };
     case OP_DEL:
       arity(2);
       checkKey(raw[1], `${what}.key`);

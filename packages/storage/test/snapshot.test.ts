@@ -78,7 +78,7 @@ test('a snapshot streams in chunks of at most 1 MiB, even with the largest keys 
     sizes.push(chunk.length);
     const decoded = decodeChunk(chunk);
     t.is(decoded.seq, sizes.length - 1);
-    for (const [k] of decoded.pairs) keys.push(k);
+    for (const [k] of decoded.pairs) if (typeof k === "string") keys.push(k);
   }
   t.true(sizes.length >= 3, `chunks: ${sizes.join(', ')}`);
   t.true(sizes.every((n) => n <= SNAPSHOT_CHUNK_MAX_BYTES), `chunks: ${sizes.join(', ')}`);
