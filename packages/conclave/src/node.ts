@@ -1,5 +1,5 @@
 // openNode(): the embedded replicated store. ConclaveNode is a facade over the rooms that do
-// the work (node-rooms.ts builds and wires them; docs/architecture.md lists them), sharing a
+// the work (node-rooms.ts builds and wires them; the README's layout lists them), sharing a
 // NodeContext; the world (clock, disk, network) comes in through seams.ts.
 import { EventEmitter } from 'node:events';
 import { InvalidArgumentError, type ConfChange, type GroupMetadata, type MemberType, type NodeId } from '@conclave/core';
