@@ -10,6 +10,7 @@ import { checkHistory, type HistoryOp } from '../nemesis/linearizability.js';
 import { MAX_COMMAND_BYTES, MAX_VALUE_BYTES } from '@conclave/storage';
 import { SimClients } from './clients.js';
 import { SimNodeCluster } from './cluster.js';
+import type { SimEvent } from './scheduler.js';
 import { MAX_DRIFT } from './sim-clock.js';
 import { checkScans, checkWatchStreams } from '../nemesis/watch-check.js';
 import { SimWatchers, WATCHED_PREFIX } from './watchers.js';
@@ -107,8 +108,11 @@ export async function runSeed(opts: SeedOptions): Promise<SeedResult> {
   let watchersDone = false;
   void watchers.run(2).then(() => (watchersDone = true));
   let joiners = 0;
+  // The faults' follow-ups (a restart, a heal): cancelled when the chaos ends, so that none
+  // fires during the final checks (a restart there killed the leader mid-scan: seed 128).
+  const followUps: SimEvent[] = [];
   const later = (ms: number, what: string, f: () => void): void => {
-    s.after(ms, null, what, f);
+    followUps.push(s.after(ms, null, what, f));
   };
   const pickHost = (pred: (id: string) => boolean = () => true): string | null => {
     const ids = [...c.hosts.keys()].filter((id) => c.hosts.get(id)!.state !== 'removed' && pred(id));
@@ -238,6 +242,7 @@ export async function runSeed(opts: SeedOptions): Promise<SeedResult> {
   void clientsDone.then(() => (clientsFinished = true));
   await c.run(writeBoundMs + 1000, () => clientsFinished);
   if (!clientsFinished) c.violations.push(`clients still waiting ${(writeBoundMs + 1000).toFixed(0)} ms after the chaos ended (${clients.openCount} open)`);
+  for (const ev of followUps) s.cancel(ev);
   c.wire.net.heal();
   c.wire.net.profile = { ...c.wire.net.profile, dropRate: 0, duplicateRate: 0 };
   for (const h of c.hosts.values()) {
