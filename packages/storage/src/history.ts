@@ -78,7 +78,7 @@ export class WatchHistory {
     for (const r of byRevision) {
       if (r.changes.length === 0) continue;
       const value = encodeHistoryRecord(r.changes);
-      ops.push({ type: 'put', key: historyKey(r.revision), value });
+      ops.push({ type: 'put', key: historyKey(r.revision, value.length), value });
       added.push({ revision: r.revision, sizeBytes: value.length });
       bytes += value.length;
     }
@@ -91,7 +91,7 @@ export class WatchHistory {
     while (dropped < total - 1) {
       const r = all(dropped);
       if (r.revision > applied - this.retainRevisions && bytes <= this.retainBytes) break;
-      ops.push({ type: 'del', key: historyKey(r.revision) });
+      ops.push({ type: 'del', key: historyKey(r.revision, r.sizeBytes) });
       bytes -= r.sizeBytes;
       start = r.revision + 1;
       dropped++;
@@ -102,7 +102,7 @@ export class WatchHistory {
 
   /** A snapshot installed at `index` replaces the state: the history restarts after it. */
   planReset(index: number, ops: BatchOp[]): HistoryPlan {
-    for (let i = this.head; i < this.records.length; i++) ops.push({ type: 'del', key: historyKey(this.records[i]!.revision) });
+    for (let i = this.head; i < this.records.length; i++) ops.push({ type: 'del', key: historyKey(this.records[i]!.revision, this.records[i]!.sizeBytes) });
     ops.push({ type: 'put', key: META_HISTORY_START, value: encode(index + 1) });
     return { added: [], dropped: 0, start: index + 1, reset: true };
   }

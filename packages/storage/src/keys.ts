@@ -111,16 +111,31 @@ export function userKeyOf(key: Buffer): string {
   return key.toString('utf8', KV_PREFIX_BYTES);
 }
 
-/** History key: prefix + 8-byte big-endian revision. */
-export function historyKey(revision: number): Buffer {
-  const key = logKey(revision);
+/**
+ * History key: prefix + 8-byte big-endian revision + 4-byte size of the record. The size is
+ * in the key so that opening a node learns the history's sizes from its keys alone, without
+ * reading records that hold whole values (test/memory/boot-rss).
+ */
+export function historyKey(revision: number, sizeBytes: number): Buffer {
+  const key = Buffer.alloc(LOG_KEY_BYTES + 4);
+  logKey(revision).copy(key);
   key[0] = PREFIX_HISTORY;
+  key.writeUInt32BE(Math.min(sizeBytes, 0xffff_ffff), LOG_KEY_BYTES); // accounting only: a larger record counts as 4 GiB
   return key;
 }
 
+/** The first history key of `revision` or later (a range bound). */
+export function historyBound(revision: number): Buffer {
+  return historyKey(revision, 0);
+}
+
 export function historyRevisionOf(key: Buffer): number {
-  if (key.length !== LOG_KEY_BYTES || key[0] !== PREFIX_HISTORY) return -1;
+  if (key.length !== LOG_KEY_BYTES + 4 || key[0] !== PREFIX_HISTORY) return -1;
   return key.readUInt32BE(1) * 0x1_0000_0000 + key.readUInt32BE(5);
+}
+
+export function historySizeOf(key: Buffer): number {
+  return key.readUInt32BE(LOG_KEY_BYTES);
 }
 
 export const HISTORY_RANGE = { gte: Buffer.from([PREFIX_HISTORY]), lt: Buffer.from([PREFIX_HISTORY + 1]) };

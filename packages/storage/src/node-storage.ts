@@ -63,8 +63,9 @@ import {
 } from './errors.js';
 import {
   HISTORY_RANGE,
-  historyKey,
+  historyBound,
   historyRevisionOf,
+  historySizeOf,
   META_HISTORY_START,
   kvKey,
   kvPrefix,
@@ -470,18 +471,15 @@ export class NodeStorage {
   private async loadHistory(): Promise<void> {
     const start = (await readRecord(this.db, this.path, META_HISTORY_START, 'history', decodeIndex)) ?? this.appliedIndex + 1;
     this.history = new WatchHistory(start, this.history.retainRevisions, this.history.retainBytes);
-    const it = this.db.iterator(HISTORY_RANGE);
+    // Keys only: each carries its record's size (keys.ts), and the records, which hold whole
+    // values, are not read at open (test/memory/boot-rss). A damaged record shows when read.
+    const it = this.db.iterator({ ...HISTORY_RANGE, values: false });
     try {
       for (let batch = await it.nextv(READ_BATCH_ENTRIES); batch.length > 0; batch = await it.nextv(READ_BATCH_ENTRIES)) {
-        for (const [k, v] of batch) {
+        for (const [k] of batch) {
           const revision = historyRevisionOf(k);
           if (revision < 0) throw this.corrupt('history', null, `malformed watch history key ${k.toString('hex')}`);
-          try {
-            decodeHistoryRecord(v);
-          } catch (err) {
-            throw this.corrupt('history', revision, `undecodable watch history record (${(err as Error).message})`);
-          }
-          if (revision >= start && revision <= this.appliedIndex) this.history.load(revision, v.length);
+          if (revision >= start && revision <= this.appliedIndex) this.history.load(revision, historySizeOf(k));
         }
       }
     } finally {
@@ -1040,7 +1038,7 @@ export class NodeStorage {
       const start = this.history.start;
       if (from < start) return { start, applied: this.appliedIndex, it: null };
       // Created inside the queue: its implicit snapshot matches the applied index read here.
-      return { start, applied: this.appliedIndex, it: this.db.iterator({ gte: historyKey(from), lt: HISTORY_RANGE.lt }) };
+      return { start, applied: this.appliedIndex, it: this.db.iterator({ gte: historyBound(from), lt: HISTORY_RANGE.lt }) };
     });
     if (opened.it === null) return { records: [], upTo: from - 1, start: opened.start, compacted: true };
     const records: HistoryRecord[] = [];

@@ -14,6 +14,8 @@ export interface RangeOptions {
   limit?: number;
   /** Read from this snapshot instead of the latest state. */
   snapshot?: RawSnapshot;
+  /** false: keys only (the values are not read; use only the keys of each pair). */
+  values?: boolean;
 }
 
 export interface RawIterator {

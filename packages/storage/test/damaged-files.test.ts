@@ -88,8 +88,9 @@ test('every record cut short at every length is refused as STORAGE_CORRUPT, nami
         let s: NodeStorage | null = null;
         try {
           s = await NodeStorage.open({ path: copy, groupId: 'g' });
-          // A cut KV value is found when it is read, not at open.
+          // A cut KV value or watch history record is found when it is read, not at open.
           for await (const _ of s.scan()) void _;
+          await s.readHistory(s.historyStart, 64 * 1024 * 1024);
           t.fail(`a ${len}-byte prefix of record ${key.toString('hex')} went unnoticed`);
         } catch (err) {
           const e = err as { code?: string; keySpace?: string; message: string };
@@ -103,7 +104,7 @@ test('every record cut short at every length is refused as STORAGE_CORRUPT, nami
       }
     }
     t.log(`${cases} cut records refused, by key space: ${JSON.stringify(Object.fromEntries(spaces))}`);
-    for (const space of ['format', 'hardState', 'group', 'applied', 'settings', 'log', 'kv']) t.true(spaces.has(space), `key space ${space} covered`);
+    for (const space of ['format', 'hardState', 'group', 'applied', 'settings', 'log', 'kv', 'history']) t.true(spaces.has(space), `key space ${space} covered`);
   } finally {
     removeDir(root);
   }
