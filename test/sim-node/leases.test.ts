@@ -6,16 +6,8 @@
 import test from 'ava';
 import { MAX_DRIFT } from './sim-clock.js';
 import { SimNodeCluster } from './cluster.js';
+import { settle } from './settle.js';
 
-async function settle<T>(c: SimNodeCluster, p: Promise<T>, forMs = 10_000): Promise<{ ok: true; value: T } | { ok: false; error: Error }> {
-  let r: { ok: true; value: T } | { ok: false; error: Error } | null = null;
-  p.then(
-    (value) => (r = { ok: true, value }),
-    (error: Error) => (r = { ok: false, error }),
-  );
-  await c.run(forMs, () => r !== null);
-  return r ?? { ok: false, error: new Error(`did not settle within ${forMs} ms`) };
-}
 
 async function must<T>(c: SimNodeCluster, p: Promise<T>, what: string): Promise<T> {
   const r = await settle(c, p);

@@ -5,17 +5,8 @@
 // to the node's disk before it rolls back) or counted by a node that refuses to roll back.
 import test from 'ava';
 import { SimNodeCluster } from './cluster.js';
+import { settle } from './settle.js';
 
-/** Runs the scheduler until `p` settles (or `forMs` pass); its value, or the error. */
-async function settle<T>(c: SimNodeCluster, p: Promise<T>, forMs = 10_000): Promise<{ ok: true; value: T } | { ok: false; error: Error }> {
-  let r: { ok: true; value: T } | { ok: false; error: Error } | null = null;
-  p.then(
-    (value) => (r = { ok: true, value }),
-    (error: Error) => (r = { ok: false, error }),
-  );
-  await c.run(forMs, () => r !== null);
-  return r ?? { ok: false, error: new Error(`did not settle within ${forMs} ms`) };
-}
 
 interface Outcome {
   readonly acked: number;
