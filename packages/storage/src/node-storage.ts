@@ -430,7 +430,12 @@ export class NodeStorage {
 
   /** The lease table of the active generation (leases.ts), read whole: bounded by MAX_LEASES and MAX_LEASE_KEYS. */
   private async loadLeases(): Promise<void> {
-    const it = this.db.iterator(leaseRange(this.kvSpace));
+    this.loadLeaseTable(await this.readLeaseRecords(this.kvSpace));
+  }
+
+  /** The lease records of generation `space`, read whole. */
+  private async readLeaseRecords(space: KvSpace): Promise<[Buffer, Buffer][]> {
+    const it = this.db.iterator(leaseRange(space));
     const pairs: [Buffer, Buffer][] = [];
     try {
       for (;;) {
@@ -441,6 +446,10 @@ export class NodeStorage {
     } finally {
       await it.close();
     }
+    return pairs;
+  }
+
+  private loadLeaseTable(pairs: [Buffer, Buffer][]): void {
     try {
       this.leaseTable.load(pairs, `the lease records of ${this.path}`);
     } catch (err) {
@@ -683,12 +692,15 @@ export class NodeStorage {
       checkLogInvariants(hs, applied, log);
       // Only the commit moved (no entries, term or vote): etcd's MustSync is false.
       const commitOnly = !plan && !(ready.entries && ready.entries.length > 0) && hs.term === this.hs.term && hs.vote === this.hs.vote;
+      // The snapshot's lease table, read from its staged generation before the switch, so
+      // that the switch replaces the table in memory with the KV state at once.
+      const leaseRecords = plan ? await this.readLeaseRecords(plan.space) : null;
       if (plan || this.hardStateFileChanges(hs)) await this.writeWithHardState(ops, hs);
       else await this.writePolicy(ops, null, commitOnly ? 'commit' : 'log');
       this.logSizes.track(ops);
       this.terms = log;
       this.hs = hs;
-      if (plan) this.commitInstall(plan, historyPlan!);
+      if (plan) this.commitInstall(plan, historyPlan!, leaseRecords!);
     });
   }
 
@@ -1204,12 +1216,12 @@ export class NodeStorage {
       const plan = planInstallSwitch(this.install, this.install.meta, this.installContext(), ops, log);
       const historyPlan = this.history.planReset(plan.meta.index, ops);
       checkLogInvariants(plan.hardState, plan.meta.index, log);
+      const leaseRecords = await this.readLeaseRecords(plan.space);
       await this.writeWithHardState(ops, plan.hardState);
       this.logSizes.track(ops);
       this.terms = log;
       this.hs = plan.hardState;
-      this.commitInstall(plan, historyPlan);
-      await this.loadLeases();
+      this.commitInstall(plan, historyPlan, leaseRecords);
       return plan.meta;
     });
   }
@@ -1235,10 +1247,12 @@ export class NodeStorage {
     return { hardState: this.hs, kvSpace: this.kvSpace, markerGroupId: this.markerGroupId };
   }
 
-  private commitInstall(plan: InstallPlan, historyPlan: HistoryPlan): void {
+  /** Switches the state in memory to the installed snapshot: its KV generation, and its lease table (read from that generation). */
+  private commitInstall(plan: InstallPlan, historyPlan: HistoryPlan, leaseRecords: [Buffer, Buffer][]): void {
     this.history.commit(historyPlan);
     this.appliedBytesSinceSnapshot = 0;
     this.kvSpace = plan.space;
+    this.loadLeaseTable(leaseRecords);
     this.appliedIndex = plan.meta.index;
     this.groupMeta = plan.meta.group;
     this.markerGroupId ??= plan.meta.group.groupId;
