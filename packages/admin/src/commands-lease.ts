@@ -13,9 +13,10 @@ const DEFAULT_WAIT_MS = 60_000;
 
 /**
  * Keeps a lease alive from the client every TTL / 3 until stop(); calls `lost` when the
- * lease ended (LEASE_NOT_FOUND) or could not be renewed within its TTL.
+ * lease ended (LEASE_NOT_FOUND) or could not be renewed within its TTL. Exported for the
+ * nemesis' lock holders (test/nemesis/lock-holder.ts), which hold locks as this command does.
  */
-function keepAliveLoop(client: AdminClient, id: number, ttlMs: number, lost: (why: string) => void): { stop: () => void } {
+export function keepAliveLoop(client: Pick<AdminClient, 'leaseKeepAlive'>, id: number, ttlMs: number, lost: (why: string) => void): { stop: () => void } {
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
   let validUntil = Date.now() + ttlMs;
