@@ -108,7 +108,12 @@ if (args.faults !== undefined) {
     process.exit(2);
   }
 }
-const lockHolders = args['lock-holders'] === '0' ? 0 : positiveInt('lock-holders', args['lock-holders'], 3, 20);
+const lockHoldersArg = args['lock-holders'];
+if (lockHoldersArg !== undefined && !(/^\d+$/.test(lockHoldersArg) && Number(lockHoldersArg) <= 20)) {
+  console.error(`nemesis: --lock-holders must be an integer from 0 to 20, got '${lockHoldersArg}'\n${USAGE}`);
+  process.exit(2);
+}
+const lockHolders = lockHoldersArg === undefined ? 3 : Number(lockHoldersArg);
 // An interrupt still removes the namespaces and stops the nodes (exit hooks run on exit()).
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 const seed = args.seed !== undefined ? positiveInt('seed', args.seed, 1, 2 ** 31) : Math.floor(Math.random() * 2 ** 31) + 1;

@@ -203,8 +203,9 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
   const workload = new Workload(cluster, { clients, keys, requestTimeoutMs: o.requestTimeoutMs ?? 5_000, freshKeyShare: 0.1, random, readConsistency: o.readConsistency ?? 'linearizable' });
   const watchers = new NemesisWatchers(cluster, random);
   // Drifting clocks (--clock) shorten a lease by up to rho = 0.25 (0.8x to 1.25x); otherwise
-  // every process reads the same CLOCK_MONOTONIC.
-  const locks = (o.lockHolders ?? 0) > 0 ? new LockWorkload(cluster, { holders: o.lockHolders!, random, log, clockBound: clock ? 0.25 : 0.01 }) : null;
+  // every process reads the same CLOCK_MONOTONIC. Its own random source: the lock workload
+  // leaves the schedule of the others' seed as it was.
+  const locks = (o.lockHolders ?? 0) > 0 ? new LockWorkload(cluster, { holders: o.lockHolders!, random: seededRandom(o.seed + 0x10c), log, clockBound: clock ? 0.25 : 0.01 }) : null;
   let lockRegister: { value: unknown; log: FencedWrite[] } | null = null;
   const now = () => workload.history.now();
   const nemesis = new Nemesis(cluster, { random, holdMs: o.holdMs ?? [2000, 6000], quietMs: o.quietMs ?? [1000, 3000], now, log, ...(network ? { network } : {}), ...(clock ? { clock } : {}), ...(disk ? { disk } : {}), ...(o.faults ? { kinds: o.faults } : {}) });
@@ -221,7 +222,11 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
     await Promise.all([workload.run(stopAt), nemesis.run(stopAt), locks?.run(lockStopAt)]);
     await nemesis.healAll();
     // The holders release what they hold (the group is whole again) and exit.
-    await locks?.stop();
+    if (locks) {
+      const stopping = Date.now();
+      await locks.stop();
+      log(`lock holders stopped in ${Date.now() - stopping} ms`);
+    }
     workload.readConsistency = 'linearizable';
     try {
       const ls = await converge(cluster);
