@@ -105,14 +105,10 @@ async function main(cfg: HolderConfig): Promise<void> {
       lost = true;
       emit({ t: 'lost', n: h, why, at: monoMs() });
     });
-    // Confirms the lease before acting: its window then runs from this keep-alive's send
-    // (the member kept the lease alive while it waited, but does not say when it last did).
-    await renewing.leaseKeepAlive(held.leaseId).catch((err: unknown) => {
-      if (codeOf(err) === 'LEASE_NOT_FOUND' && !lost) {
-        lost = true;
-        emit({ t: 'lost', n: h, why: `lease ${held.leaseId} ended before the holder's first keep-alive`, at: monoMs() });
-      }
-    });
+    // Acts only once the loop's first keep-alive confirmed the lease: its window then runs
+    // from that keep-alive's send (the member kept the lease alive while it waited, but
+    // does not say when it last did).
+    await loop.confirmed;
     // The work: the token written now and then while the holding lasts, then once more to
     // commit it, as an application would after its work (a holder paused in the middle
     // wakes up here, still believing it holds).
