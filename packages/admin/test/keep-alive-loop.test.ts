@@ -6,7 +6,7 @@ import { keepAliveLoop } from '../src/commands-lease.js';
 test('the first keep-alive goes out at once and confirms the holding', async (t) => {
   let calls = 0;
   const lost: string[] = [];
-  const loop = keepAliveLoop({ leaseKeepAlive: async () => void calls++ }, 7, 60_000, (why) => lost.push(why));
+  const loop = keepAliveLoop({ leaseKeepAlive: async (id) => (calls++, { id, ttlMs: 60_000 }) }, 7, 60_000, (why) => lost.push(why));
   try {
     t.true(await loop.confirmed);
     t.is(calls, 1, 'one keep-alive, long before TTL / 3 (20 s) passed');
