@@ -10,7 +10,7 @@ interface Spied {
 
 /** Counts the leader storage's LevelDB batches written with sync: true. */
 function spySyncedBatches(node: unknown): Spied {
-  const db = (node as { ctx: { storage: { db: { batch: (ops: unknown[], o?: { sync?: boolean }) => Promise<void> } } } }).ctx.storage.db;
+  const db = (node as { ctx: { storage: { s: { db: { batch: (ops: unknown[], o?: { sync?: boolean }) => Promise<void> } } } } }).ctx.storage.s.db;
   const original = db.batch.bind(db);
   const spied: Spied = { synced: 0 };
   db.batch = (ops, o) => {
