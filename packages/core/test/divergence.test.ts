@@ -1,7 +1,7 @@
 // Override divergence (JE HA hard recovery) in the core: the exact point where two committed
 // histories part, and no snapshot that silently discards diverged committed entries.
 import test from 'ava';
-import { appendContext, checkCommitted, noopData, parseOverrideContext, parsePrevLeader, overrideContext, spanOverlaps, type Entry, type NodeId, type RaftNode } from '../src/index.js';
+import { appendContext, checkCommitted, noopData, parseOverrideContext, parsePrevLeader, overrideContext, sameEntry, spanOverlaps, type Entry, type NodeId } from '../src/index.js';
 import { RaftLog } from '../src/log.js';
 import { Net } from './net.js';
 
@@ -34,9 +34,18 @@ function splitBrain(minorityWrites: number, majorityWrites: number, overrideOn: 
   return { net, minorityLeader, majorityLeader, common };
 }
 
-/** The first index at which two nodes' logs hold different terms. */
-function firstDifference(a: RaftNode, b: RaftNode): number {
-  for (let i = 1; i <= Math.max(a.status().lastIndex, b.status().lastIndex); i++) if (a.termAt(i) !== b.termAt(i)) return i;
+/**
+ * The first index at which two nodes' logs hold different entries: another term, or the same
+ * term written by another leader (the override lets two leaders share a term: sameEntry).
+ */
+function firstDifference(net: Net, a: NodeId, b: NodeId): number {
+  const applied = (id: NodeId) => new Map(net.applied.get(id)!.map((e) => [e.index, e] as const));
+  const [ea, eb] = [applied(a), applied(b)];
+  const [na, nb] = [net.node(a), net.node(b)];
+  for (let i = 1; i <= Math.max(na.status().lastIndex, nb.status().lastIndex); i++) {
+    const [x, y] = [ea.get(i), eb.get(i)];
+    if (x && y ? !sameEntry(x, y) : na.termAt(i) !== nb.termAt(i)) return i;
+  }
   return 0;
 }
 
@@ -46,7 +55,7 @@ test('the divergence starts at the first index where the logs really differ, not
   const { net, majorityLeader, common } = splitBrain(8, 1);
   const n1 = net.node('n1');
   const leader = net.node(majorityLeader);
-  const parts = firstDifference(n1, leader);
+  const parts = firstDifference(net, 'n1', majorityLeader);
   t.true(parts > common, 'the logs share the common prefix');
   t.true(leader.status().lastIndex < n1.commitIndex, 'the leader\'s probe is inside n1\'s committed entries');
   net.healAll();
@@ -102,7 +111,7 @@ test('a leader that compacted past the parting point: the follower still refuses
   const { net, majorityLeader, common } = splitBrain(3, 4);
   const leader = net.node(majorityLeader);
   const n1 = net.node('n1');
-  const parts = firstDifference(n1, leader);
+  const parts = firstDifference(net, 'n1', majorityLeader);
   // The majority leader snapshots with entries kept 0 before the partition heals.
   leader.compact(leader.appliedIndex);
   const committed = n1.commitIndex;
@@ -169,7 +178,8 @@ test('the override span follows set and clear, and the leader tells followers ab
   t.deepEqual(n1.overrideSpan, { from: c + 1, to: 0 });
   net.propose('n1', 'b');
   const app = net.sent.filter((m) => m.type === 'app' && m.from === 'n1').pop();
-  t.is(app?.context, `override:${c + 1}:0`);
+  t.deepEqual(parseOverrideContext(app!.context), { from: c + 1, to: 0 });
+  t.is(parsePrevLeader(app!.context), 'n1', 'and the leader of the probe\'s term');
   n1.setElectableGroupSizeOverride(0);
   t.deepEqual(n1.overrideSpan, { from: c + 1, to: n1.status().lastIndex });
 });

@@ -92,7 +92,7 @@ function checkNoSilentDivergence(t: ExecutionContext, net: Net): NodeId[] {
 }
 
 test('two leaders of one term after an override heal: no silent divergence while both lead', (t) => {
-  const { net } = splitTerm(t);
+  const { net, term } = splitTerm(t);
   net.healAll();
   for (let i = 0; i < 200 && net.leaders().length !== 1; i++) net.tickAll();
   net.tickAll(30);
@@ -100,6 +100,9 @@ test('two leaders of one term after an override heal: no silent divergence while
   const winners = net.leaders()[0]!;
   const losers = minority.includes(winners) ? majority : minority;
   t.deepEqual(reporting.sort(), [...losers].sort(), 'the losing side reports its divergence');
+  const steppedDown = ids5.filter((id) => net.node(id).status().history.some((h) => h.event === 'TWO_LEADERS'));
+  t.true(steppedDown.length > 0, 'a leader refused by a member of the other side stepped down');
+  t.true(net.node(winners).currentTerm > term, 'and a new election gave the group one leader');
 });
 
 test('two leaders of one term, the majority wins on heal (higher term): the override side reports, never matches on (index, term)', (t) => {
@@ -120,4 +123,31 @@ test('two leaders of one term, the override side wins on heal (higher term): the
   t.deepEqual(net.leaders(), [winner]);
   t.deepEqual(checkNoSilentDivergence(t, net).sort(), [...majority]);
   for (const id of majority) t.true(net.node(id).status().divergence!.index <= index, `${id} counts the write at ${index} as diverged`);
+});
+
+test('two leaders of one term, the winner compacted past the parting point: its snapshot is not taken for ours', (t) => {
+  const { net, term, index } = splitTerm(t);
+  // Every majority member snapshots at the diverged write (index, term T), then the majority
+  // elects again: the winner can only offer that snapshot, at an (index, term) n1 holds too.
+  for (const id of majority) net.node(id).compact(index);
+  const winner = reelect(net, majority);
+  const leader = net.node(winner);
+  t.is(leader.termAt(index), term);
+  const n1 = net.node('n1');
+  const committed = n1.commitIndex;
+  net.healAll();
+  // Play the driver: the leader's snapshot data is staged before the message is stepped.
+  const stage = (m: { type: string; snapshot: unknown }) => {
+    if (m.type === 'snap' && m.snapshot === null) m.snapshot = { index, term, group: leader.groupMetadata };
+    return true;
+  };
+  for (let i = 0; i < 10; i++) {
+    for (const n of net.nodes.values()) n.tick();
+    net.settle(stage);
+  }
+  t.true(net.sent.some((m) => m.type === 'snap' && m.to === 'n1'), 'the leader offered its snapshot');
+  t.is(n1.commitIndex, committed, 'n1 kept its committed entries');
+  t.deepEqual(net.appliedValues('n1'), ['common', 'left'], 'and its state');
+  t.truthy(n1.status().divergence, 'and reports the divergence instead of taking the snapshot for its own entries');
+  t.deepEqual(checkNoSilentDivergence(t, net).sort(), [...minority]);
 });
