@@ -1,6 +1,7 @@
 // Elections: pre-vote and vote campaigns, answering vote requests, counting votes, and the
 // role changes (follower, pre-candidate, candidate, leader). Functions over RaftState
 // (raft-state.ts).
+import { noopData } from './divergence.js';
 import { assert, InvalidArgumentError, NotLeaderError } from './errors.js';
 import { activeMembers, electableIds, findMember, isElectable } from './group.js';
 import { historyRole, type HistoryEvent } from './history.js';
@@ -11,6 +12,36 @@ import type { RaftState } from './raft-state.js';
 
 /** vote context of a candidate that a leader asked to take over (timeoutNow): it passes the voters' lease check. */
 export const TRANSFER_CONTEXT = 'transfer';
+
+/**
+ * appResp/heartbeatResp context of a member that follows (or is) another leader of the
+ * sender's term: only possible under the override (its quorums need not intersect).
+ */
+export const TWO_LEADERS_CONTEXT = 'two-leaders';
+
+/** Whether `m` comes from a leader of our term other than the one we follow (or are). */
+export function fromAnotherLeader(s: RaftState, m: Message): boolean {
+  return (m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap') && m.term === s.term && s.leader !== null && s.leader !== m.from;
+}
+
+/**
+ * Two leaders of one term: (index, term) then names two entries. A member that follows (or
+ * is) one of them refuses the other, which steps down (stepDownForAnotherLeader): a new
+ * election, at a higher term, gives the group one leader, whose appends expose the other
+ * side's entries (matchesAt) for a rollback.
+ */
+export function refuseAnotherLeader(s: RaftState, m: Message): void {
+  const r = s.msg(m.type === 'heartbeat' ? 'heartbeatResp' : 'appResp', m.from);
+  r.reject = true;
+  r.index = m.index;
+  r.context = TWO_LEADERS_CONTEXT;
+  s.send(r);
+}
+
+/** Whether a leader's follower answered that it follows (or is) another leader of our term. */
+export function refusedAsAnotherLeader(m: Message): boolean {
+  return (m.type === 'appResp' || m.type === 'heartbeatResp') && m.reject && m.context === TWO_LEADERS_CONTEXT;
+}
 
 export function handleVoteRequest(s: RaftState, m: Message): void {
   const isPre = m.type === 'preVote';
@@ -177,7 +208,8 @@ export function becomeLeader(s: RaftState): void {
   // Conservatively: no membership change until everything in our log is applied.
   s.pendingConfIndex = s.log.lastIndex();
   s.uncommittedBytes = 0;
-  appendAsLeader(s, 'noop', new Uint8Array(0));
+  // Names this leader: the identity of the term's entries (matchesAt in divergence.ts).
+  appendAsLeader(s, 'noop', noopData(s.id));
   markAllDirty(s, true);
 }
 

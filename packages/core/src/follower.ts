@@ -3,7 +3,7 @@
 // after the override was used (or storage was damaged); this node then reports a
 // divergence, and gives them up only on a rollback the driver accepted (JE hard recovery).
 // Functions over RaftState (raft-state.ts); the pure checks are in divergence.ts.
-import { checkCommitted, mergeLeaderSpan, parseOverrideContext, spanOverlaps, type OverrideSpan } from './divergence.js';
+import { agreeBelow, checkCommitted, matchesAt, mergeLeaderSpan, parseOverrideContext, parsePrevLeader, spanOverlaps, type OverrideSpan } from './divergence.js';
 import type { Message, NodeId } from './types.js';
 import type { RaftState } from './raft-state.js';
 
@@ -35,10 +35,13 @@ export function handleAppend(s: RaftState, m: Message): void {
   }
   // Never truncate what this node has committed: that only happens when the override was
   // used (or storage was damaged). Find where the logs really part, then report (JE hard recovery).
-  const check = checkCommitted(s.log, m.index, m.logTerm, m.entries);
+  // An entry is the leader's when its term and the term's leader match (two leaders can share
+  // a term under the override: matchesAt).
+  const prevLeader = parsePrevLeader(m.context);
+  const check = checkCommitted(s.log, m.index, m.logTerm, m.entries, prevLeader);
   if (check.kind === 'ok' && s.divergence !== null) {
     // A leader whose log holds our last committed entry proves there is no divergence after all.
-    if (m.index >= s.log.committed && s.log.matchTerm(m.index, m.logTerm)) clearDivergence(s);
+    if (m.index >= s.log.committed && matchesAt(s.log, m.index, m.logTerm, prevLeader)) clearDivergence(s);
     else if (s.divergence.leader === m.from) {
       refuseDiverged(s, resp, m);
       return;
@@ -53,7 +56,7 @@ export function handleAppend(s: RaftState, m: Message): void {
     // Back off like any conflict: the leader probes lower until its entry matches ours.
     if (s.committedMismatch === 0 || check.index < s.committedMismatch) s.committedMismatch = check.index;
     s.mismatchLeader = { id: m.from, term: m.term, override: parseOverrideContext(m.context) };
-    const hintIndex = s.log.findConflictByTerm(check.index - 1, m.logTerm);
+    const hintIndex = s.log.findConflictByTerm(check.below, m.logTerm);
     resp.reject = true;
     resp.index = m.index;
     resp.rejectHint = hintIndex;
@@ -68,10 +71,12 @@ export function handleAppend(s: RaftState, m: Message): void {
     s.send(resp);
     return;
   }
-  if (!s.log.matchTerm(m.index, m.logTerm)) {
+  if (!matchesAt(s.log, m.index, m.logTerm, prevLeader)) {
     // Never below our commit index at first: the leader then probes it, so a divergence of
     // committed entries shows up while the leader still holds them (not only in a snapshot).
-    const hintIndex = Math.max(s.log.findConflictByTerm(Math.min(m.index, s.log.lastIndex()), m.logTerm), Math.min(s.log.committed, m.index - 1));
+    // Same term, another leader: none of our entries of that term is the leader's.
+    const from = s.log.matchTerm(m.index, m.logTerm) ? agreeBelow(s.log, m.index, m.logTerm) : Math.min(m.index, s.log.lastIndex());
+    const hintIndex = Math.max(s.log.findConflictByTerm(from, m.logTerm), Math.min(s.log.committed, m.index - 1));
     resp.reject = true;
     resp.index = m.index;
     resp.rejectHint = hintIndex;
@@ -162,8 +167,9 @@ export function handleSnapshot(s: RaftState, m: Message): void {
     clearDivergence(s);
     s.record('FOLLOWER', 'ROLLED_BACK', 'FOLLOWER', `to index ${meta.index} term ${meta.term}${lost ? `; lost [${lost.index}, ${lost.committed}]` : ''}`);
     resp.index = meta.index;
-  } else if (s.log.matchTerm(meta.index, meta.term)) {
-    // Our entry at the snapshot's index is the leader's, hence so is everything before it.
+  } else if (matchesAt(s.log, meta.index, meta.term, meta.term === m.logTerm ? parsePrevLeader(m.context) : undefined)) {
+    // Our entry at the snapshot's index is the leader's, hence so is everything before it
+    // (the offer names the leader of its term when the snapshot is at the leader's compaction point).
     s.log.commitTo(meta.index);
     if (meta.index >= s.log.committed) clearDivergence(s);
     resp.index = s.divergence === null && s.committedMismatch === 0 ? s.log.committed : meta.index;

@@ -27,7 +27,9 @@ export type HistoryEvent =
   | 'SNAPSHOT_INSTALLED'
   | 'ROLLED_BACK'
   | 'DIVERGED'
-  | 'ROLLBACK_PROHIBITED';
+  | 'ROLLBACK_PROHIBITED'
+  /** A leader heard that a member follows (or is) another leader of its term: only under the override. */
+  | 'TWO_LEADERS';
 
 export interface HistoryEntry {
   readonly at: number;

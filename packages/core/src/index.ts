@@ -8,5 +8,5 @@ export { DEFAULTS as RAFT_DEFAULTS, type RaftConfig } from './config.js';
 export { entrySizeBytes } from './log.js';
 export type { ProgressState } from './progress.js';
 export { RaftNode, applyCommittedConfChange, type DurableState, type RaftStatus, type PeerStatus, type OverrideChange } from './raft.js';
-export { checkCommitted, overrideContext, parseOverrideContext, spanOverlaps, type Divergence, type OverrideSpan, type CommittedCheck } from './divergence.js';
+export { appendContext, checkCommitted, noopData, noopLeader, overrideContext, parseOverrideContext, parsePrevLeader, sameEntry, spanOverlaps, type Divergence, type OverrideSpan, type CommittedCheck } from './divergence.js';
 export { prefixEnd } from './key-order.js';

@@ -1,8 +1,9 @@
 // The in-memory Raft log: entries after the compaction point, plus which of them are
 // durable, committed and applied. Like etcd's MemoryStorage, the driver loads it from disk
 // at start and compacts it behind snapshots, so its size stays bounded.
+import { noopLeader, sameEntry } from './divergence.js';
 import { assert } from './errors.js';
-import type { Entry, SnapshotMeta } from './types.js';
+import type { Entry, NodeId, SnapshotMeta } from './types.js';
 
 /** A rough wire/disk size of an entry, for batching by bytes. */
 export function entrySizeBytes(e: Entry): number {
@@ -25,6 +26,8 @@ export class RaftLog {
   unstableFrom: number;
   /** A snapshot to hand to the driver for installation. */
   pendingSnapshot: SnapshotMeta | null = null;
+  /** Per term, the noop that starts it in this log and the leader it names (see noopData). */
+  private readonly termStarts = new Map<number, { index: number; leader: NodeId }>();
 
   constructor(opts: { snapshotIndex: number; snapshotTerm: number; entries: readonly Entry[]; committed: number; applied: number }) {
     this.snapshotIndex = opts.snapshotIndex;
@@ -32,6 +35,7 @@ export class RaftLog {
     this.entries = [...opts.entries];
     for (let i = 0; i < this.entries.length; i++) {
       assert(this.entries[i]!.index === opts.snapshotIndex + 1 + i, () => `log entries are not contiguous at position ${i}`);
+      this.noteTermStart(this.entries[i]!);
     }
     this.stableIndex = this.lastIndex();
     this.unstableFrom = this.lastIndex() + 1;
@@ -65,6 +69,25 @@ export class RaftLog {
     return this.term(index) === term;
   }
 
+  /** The leader that wrote the entries of the term at `index`, while this log holds the term's named noop. */
+  termLeaderAt(index: number): NodeId | undefined {
+    const t = this.term(index);
+    const start = t === undefined ? undefined : this.termStarts.get(t);
+    return start !== undefined && start.index <= index ? start.leader : undefined;
+  }
+
+  /** The index of the named noop that starts the term at `index` in this log, if it holds it. */
+  termStartAt(index: number): number | undefined {
+    const t = this.term(index);
+    const start = t === undefined ? undefined : this.termStarts.get(t);
+    return start !== undefined && start.index <= index ? start.index : undefined;
+  }
+
+  private noteTermStart(e: Entry): void {
+    const leader = noopLeader(e);
+    if (leader !== undefined && !this.termStarts.has(e.term)) this.termStarts.set(e.term, { index: e.index, leader });
+  }
+
   entryAt(index: number): Entry | undefined {
     if (index <= this.snapshotIndex || index > this.lastIndex()) return undefined;
     return this.entries[index - this.snapshotIndex - 1];
@@ -95,12 +118,14 @@ export class RaftLog {
     for (const e of entries) {
       assert(e.index === this.lastIndex() + 1, () => `appended entry ${e.index} does not follow last index ${this.lastIndex()}`);
       this.entries.push(e);
+      this.noteTermStart(e);
     }
   }
 
   /**
    * A follower's append after (prevIndex, prevTerm) matched: skips entries we already have,
-   * truncates at the first conflict, and appends the rest. Returns the last new index.
+   * truncates at the first conflict (another term, or another leader of the same term:
+   * sameEntry), and appends the rest. Returns the last new index.
    */
   appendFromLeader(prevIndex: number, entries: readonly Entry[]): number {
     const lastNew = prevIndex + entries.length;
@@ -108,8 +133,8 @@ export class RaftLog {
       const e = entries[k]!;
       assert(e.index === prevIndex + 1 + k, 'entries in an append are not contiguous');
       if (e.index <= this.snapshotIndex) continue; // compacted away, hence committed and identical
-      const ours = this.term(e.index);
-      if (ours === e.term) continue;
+      const ours = this.entryAt(e.index);
+      if (ours !== undefined && sameEntry(ours, e)) continue;
       if (ours !== undefined) {
         assert(e.index > this.committed, () => `conflict at ${e.index} would truncate committed entries (commit ${this.committed})`);
         this.truncateFrom(e.index);
@@ -122,6 +147,7 @@ export class RaftLog {
 
   private truncateFrom(index: number): void {
     this.entries.length = index - this.snapshotIndex - 1;
+    for (const [term, start] of this.termStarts) if (start.index >= index) this.termStarts.delete(term);
     this.stableIndex = Math.min(this.stableIndex, index - 1);
     this.unstableFrom = Math.min(this.unstableFrom, index);
   }
@@ -184,6 +210,7 @@ export class RaftLog {
     this.snapshotIndex = meta.index;
     this.snapshotTerm = meta.term;
     this.entries = [];
+    this.termStarts.clear();
     this.committed = meta.index;
     this.applied = meta.index;
     this.applying = meta.index;
@@ -199,5 +226,7 @@ export class RaftLog {
     this.snapshotTerm = this.term(index)!;
     this.entries = this.entries.slice(index - this.snapshotIndex);
     this.snapshotIndex = index;
+    // A term still in the log keeps its leader (probes may land in it); older ones go.
+    for (const term of this.termStarts.keys()) if (term < this.snapshotTerm) this.termStarts.delete(term);
   }
 }

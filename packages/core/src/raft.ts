@@ -10,7 +10,7 @@ import { activeMembers, isElectable } from './group.js';
 import { nextOverrideSpan, type Divergence, type OverrideSpan } from './divergence.js';
 import { historyRole } from './history.js';
 import { RaftState, type DurableState } from './raft-state.js';
-import { becomeFollower, campaignIfSoleVoter, handleVoteRequest, hup, pollVotes, transferLeadership, TRANSFER_CONTEXT } from './election.js';
+import { becomeFollower, campaignIfSoleVoter, fromAnotherLeader, handleVoteRequest, hup, pollVotes, refuseAnotherLeader, refusedAsAnotherLeader, transferLeadership, TRANSFER_CONTEXT } from './election.js';
 import { handleAppendResp, handleHeartbeatResp, propose, quorumActive, reportSnapshot, reportUnreachable } from './replication.js';
 import { handleAppend, handleSnapshot, heardFromLeader } from './follower.js';
 import { broadcastHeartbeat, handleReadRequest } from './read-index.js';
@@ -269,6 +269,15 @@ export class RaftNode {
 
     if (m.type === 'vote' || m.type === 'preVote') {
       handleVoteRequest(this.s, m);
+      return;
+    }
+    // Only under the override: two leaders of this term (see refuseAnotherLeader).
+    if (fromAnotherLeader(this.s, m)) {
+      refuseAnotherLeader(this.s, m);
+      return;
+    }
+    if (this.s.role === 'leader' && refusedAsAnotherLeader(m)) {
+      becomeFollower(this.s, this.s.term, null, 'TWO_LEADERS');
       return;
     }
     switch (this.s.role) {

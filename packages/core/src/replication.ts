@@ -4,7 +4,7 @@
 import type { ConfChange, Entry, Message, NodeId } from './types.js';
 import { NotLeaderError, ProposalDroppedError, RequestTooLargeError } from './errors.js';
 import { electableIds } from './group.js';
-import { overrideContext } from './divergence.js';
+import { appendContext } from './divergence.js';
 import { entrySizeBytes } from './log.js';
 import { Progress } from './progress.js';
 import { quorumIndex } from './quorum.js';
@@ -83,7 +83,7 @@ export function sendAppend(s: RaftState, to: NodeId, sendIfEmpty: boolean): void
       m.index = prevIndex;
       m.logTerm = prevTerm;
       m.commit = s.log.committed;
-      m.context = overrideContext(s.overrideSpanValue);
+      m.context = appendContext(s.overrideSpanValue, s.log.termLeaderAt(prevIndex));
       s.send(m);
       pr.probeSent = true;
       return;
@@ -100,7 +100,8 @@ export function sendAppend(s: RaftState, to: NodeId, sendIfEmpty: boolean): void
     m.logTerm = prevTerm;
     m.entries = entries;
     m.commit = s.log.committed;
-    m.context = overrideContext(s.overrideSpanValue);
+    // Names the leader of prev's term: under the override two leaders may share it (matchesAt).
+    m.context = appendContext(s.overrideSpanValue, s.log.termLeaderAt(prevIndex));
     s.send(m);
     first = false;
     if (entries.length === 0) return;
@@ -117,7 +118,9 @@ export function sendSnapshot(s: RaftState, to: NodeId, pr: Progress): void {
   pr.becomeSnapshot();
   const m = s.msg('snap', to);
   m.index = s.log.firstIndex() - 1;
-  m.context = overrideContext(s.overrideSpanValue);
+  // The driver sends its latest snapshot, normally at our compaction point: its term's leader.
+  m.logTerm = s.log.term(m.index) ?? 0;
+  m.context = appendContext(s.overrideSpanValue, s.log.termLeaderAt(m.index));
   s.send(m);
 }
 

@@ -1,7 +1,8 @@
 // Override divergence (JE HA hard recovery) in the core: the exact point where two committed
 // histories part, and no snapshot that silently discards diverged committed entries.
 import test from 'ava';
-import { checkCommitted, parseOverrideContext, overrideContext, spanOverlaps, type NodeId, type RaftNode } from '../src/index.js';
+import { appendContext, checkCommitted, noopData, parseOverrideContext, parsePrevLeader, overrideContext, sameEntry, spanOverlaps, type Entry, type NodeId } from '../src/index.js';
+import { RaftLog } from '../src/log.js';
 import { Net } from './net.js';
 
 const ids5 = ['n1', 'n2', 'n3', 'n4', 'n5'];
@@ -33,9 +34,18 @@ function splitBrain(minorityWrites: number, majorityWrites: number, overrideOn: 
   return { net, minorityLeader, majorityLeader, common };
 }
 
-/** The first index at which two nodes' logs hold different terms. */
-function firstDifference(a: RaftNode, b: RaftNode): number {
-  for (let i = 1; i <= Math.max(a.status().lastIndex, b.status().lastIndex); i++) if (a.termAt(i) !== b.termAt(i)) return i;
+/**
+ * The first index at which two nodes' logs hold different entries: another term, or the same
+ * term written by another leader (the override lets two leaders share a term: sameEntry).
+ */
+function firstDifference(net: Net, a: NodeId, b: NodeId): number {
+  const applied = (id: NodeId) => new Map(net.applied.get(id)!.map((e) => [e.index, e] as const));
+  const [ea, eb] = [applied(a), applied(b)];
+  const [na, nb] = [net.node(a), net.node(b)];
+  for (let i = 1; i <= Math.max(na.status().lastIndex, nb.status().lastIndex); i++) {
+    const [x, y] = [ea.get(i), eb.get(i)];
+    if (x && y ? !sameEntry(x, y) : na.termAt(i) !== nb.termAt(i)) return i;
+  }
   return 0;
 }
 
@@ -45,7 +55,7 @@ test('the divergence starts at the first index where the logs really differ, not
   const { net, majorityLeader, common } = splitBrain(8, 1);
   const n1 = net.node('n1');
   const leader = net.node(majorityLeader);
-  const parts = firstDifference(n1, leader);
+  const parts = firstDifference(net, 'n1', majorityLeader);
   t.true(parts > common, 'the logs share the common prefix');
   t.true(leader.status().lastIndex < n1.commitIndex, 'the leader\'s probe is inside n1\'s committed entries');
   net.healAll();
@@ -101,7 +111,7 @@ test('a leader that compacted past the parting point: the follower still refuses
   const { net, majorityLeader, common } = splitBrain(3, 4);
   const leader = net.node(majorityLeader);
   const n1 = net.node('n1');
-  const parts = firstDifference(n1, leader);
+  const parts = firstDifference(net, 'n1', majorityLeader);
   // The majority leader snapshots with entries kept 0 before the partition heals.
   leader.compact(leader.appliedIndex);
   const committed = n1.commitIndex;
@@ -130,17 +140,31 @@ test('a leader that compacted past the parting point: the follower still refuses
 });
 
 test('committed-entry checks and the override context', (t) => {
-  const log = { committed: 5, term: (i: number) => (i <= 3 ? 1 : i <= 10 ? 2 : undefined) };
+  const e = (index: number, term: number): Entry => ({ index, term, type: 'normal', data: new Uint8Array(0) });
+  const noop = (index: number, term: number, leader: string): Entry => ({ index, term, type: 'noop', data: noopData(leader) });
+  // Terms 1 (1-3) and 2 (4-10, led by n3: its noop at 4); committed up to 5.
+  const log = new RaftLog({ snapshotIndex: 0, snapshotTerm: 0, entries: [e(1, 1), e(2, 1), e(3, 1), noop(4, 2, 'n3'), ...[5, 6, 7, 8, 9, 10].map((i) => e(i, 2))], committed: 5, applied: 0 });
   t.deepEqual(checkCommitted(log, 6, 3, []), { kind: 'ok' }, 'above our commit: the usual conflict rules');
-  t.deepEqual(checkCommitted(log, 5, 3, []), { kind: 'mismatch', index: 5 });
-  const e = (index: number, term: number) => ({ index, term, type: 'normal' as const, data: new Uint8Array(0) });
-  t.deepEqual(checkCommitted(log, 3, 1, [e(4, 2), e(5, 3), e(6, 3)]), { kind: 'diverged', index: 5 });
-  t.deepEqual(checkCommitted(log, 3, 1, [e(4, 2), e(5, 2), e(6, 3)]), { kind: 'ok' });
+  t.deepEqual(checkCommitted(log, 5, 3, []), { kind: 'mismatch', index: 5, below: 4 });
+  t.deepEqual(checkCommitted(log, 3, 1, [noop(4, 2, 'n3'), e(5, 3), e(6, 3)]), { kind: 'diverged', index: 5 });
+  t.deepEqual(checkCommitted(log, 3, 1, [noop(4, 2, 'n3'), e(5, 2), e(6, 3)]), { kind: 'ok' });
+  // Another leader of term 2 (the override's split brain): same terms, another leader.
+  t.deepEqual(checkCommitted(log, 5, 2, [], 'n1'), { kind: 'mismatch', index: 5, below: 3 }, 'a probe in term 2 from n1 backs off before our term 2');
+  t.deepEqual(checkCommitted(log, 5, 2, [], 'n3'), { kind: 'ok' });
+  t.deepEqual(checkCommitted(log, 5, 2, []), { kind: 'ok' }, 'the leader cannot name the term\'s leader: the term decides');
+  t.deepEqual(checkCommitted(log, 3, 1, [noop(4, 2, 'n1'), e(5, 2)]), { kind: 'diverged', index: 4 }, 'noops naming two leaders differ');
+  t.deepEqual(checkCommitted(log, 2, 1, [e(3, 1), e(4, 2), e(5, 2)]), { kind: 'diverged', index: 4 }, 'term 2 started elsewhere on the leader');
   t.is(overrideContext(null), '');
   t.deepEqual(parseOverrideContext(overrideContext({ from: 35, to: 0 })), { from: 35, to: 0 });
   t.deepEqual(parseOverrideContext('override:7:20'), { from: 7, to: 20 });
   t.is(parseOverrideContext('override:x:1'), null);
   t.is(parseOverrideContext('transfer'), null);
+  t.is(appendContext(null, undefined), '');
+  t.deepEqual(parseOverrideContext(appendContext({ from: 7, to: 0 }, 'n1')), { from: 7, to: 0 });
+  t.is(parsePrevLeader(appendContext({ from: 7, to: 0 }, 'n1')), 'n1');
+  t.is(parsePrevLeader(appendContext(null, 'n2')), 'n2');
+  t.is(parsePrevLeader(overrideContext({ from: 7, to: 0 })), undefined);
+  t.is(parsePrevLeader(appendContext(null, 'bad;id')), undefined, 'an id that is not a member id is left out');
 });
 
 test('the override span follows set and clear, and the leader tells followers about it', (t) => {
@@ -154,7 +178,8 @@ test('the override span follows set and clear, and the leader tells followers ab
   t.deepEqual(n1.overrideSpan, { from: c + 1, to: 0 });
   net.propose('n1', 'b');
   const app = net.sent.filter((m) => m.type === 'app' && m.from === 'n1').pop();
-  t.is(app?.context, `override:${c + 1}:0`);
+  t.deepEqual(parseOverrideContext(app!.context), { from: c + 1, to: 0 });
+  t.is(parsePrevLeader(app!.context), 'n1', 'and the leader of the probe\'s term');
   n1.setElectableGroupSizeOverride(0);
   t.deepEqual(n1.overrideSpan, { from: c + 1, to: n1.status().lastIndex });
 });

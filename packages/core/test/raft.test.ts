@@ -795,7 +795,7 @@ test('rollback (JE hard recovery): a diverged follower asks for the leader\'s sn
   const d = net.node('n1').status().divergence;
   t.truthy(d, 'n1 reports the divergence instead of truncating committed entries');
   t.is(d!.leader, majorityLeader);
-  // At least the two lost writes (the no-ops of the two leaders may coincide: same term, same index).
+  // At least the two lost writes (and the minority leader's no-op, which names it: override-same-term.test.ts).
   t.true(d!.committed - d!.index + 1 >= 2);
   t.is(d!.committed, net.node('n1').commitIndex);
   t.deepEqual(net.appliedValues('n1'), ['common', 'lost-1', 'lost-2'], 'nothing changed yet');
