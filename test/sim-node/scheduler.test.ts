@@ -25,6 +25,35 @@ test('events run in time order, each after the previous one\'s promise chains se
   t.is(s.nowMs, 100);
 });
 
+test('an immediate runs after its event\'s promise jobs and before any later event, but after one queued before it for the same instant', async (t) => {
+  const s = new Scheduler({ seed: 1 });
+  const seen: string[] = [];
+  s.after(5, 'n1', 'a', () => {
+    seen.push('a');
+    void Promise.resolve().then(() => seen.push('a-job'));
+    s.immediate('n1', () => {
+      seen.push('a-imm');
+      s.immediate('n1', () => seen.push('a-imm-imm'));
+    });
+  });
+  s.after(5.5, null, 'b', () => seen.push('b'));
+  s.after(6, null, 'c', () => {
+    s.after(0, null, 'd (same instant, queued first)', () => seen.push('d'));
+    s.immediate('n2', () => seen.push('c-imm'));
+  });
+  s.after(7, null, 'e', () => {
+    s.pause('n2');
+    s.immediate('n2', () => seen.push('paused-imm'));
+    s.immediate('n3', () => seen.push('dead-imm'));
+    s.kill('n3');
+  });
+  await s.run({ forMs: 10 });
+  t.deepEqual(seen, ['a', 'a-job', 'a-imm', 'a-imm-imm', 'b', 'd', 'c-imm']);
+  s.resume('n2');
+  await s.run({ forMs: 1 });
+  t.deepEqual(seen.slice(-1), ['paused-imm']);
+});
+
 test('a paused owner\'s events wait and run in order at resume; a killed owner\'s never run', async (t) => {
   const s = new Scheduler({ seed: 2 });
   const seen: string[] = [];

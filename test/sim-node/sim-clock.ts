@@ -116,7 +116,7 @@ export class SimClock {
 
   /** After the current turn's promise jobs (the scheduler drains them), before any later timer. */
   setImmediate(fn: () => void): void {
-    this.sched.after(0, this.owner, 'immediate', fn);
+    this.sched.immediate(this.owner, fn);
   }
 }
 

@@ -61,6 +61,8 @@ export class DiskIoError extends Error {
 
 const keyOf = (b: Buffer): string => b.toString('latin1');
 
+const NO_RECORDS: readonly LogRecord[] = [];
+
 /** Files beside the database: each write replaces one whole, durably once it completes. */
 export class SimFiles {
   private readonly durable = new Map<string, Buffer>();
@@ -218,7 +220,7 @@ export class SimDisk {
     // Only this database's own: a database closed (or failed) with a write still out is a
     // finished process in production, its writes done before another could open the files.
     let before: LogRecord | null = null;
-    const mine = this.outstanding.filter((r) => this.issuer.get(r) === db);
+    const mine = this.outstanding.length === 0 ? NO_RECORDS : this.outstanding.filter((r) => this.issuer.get(r) === db);
     if (mine.length > 0) {
       this.overlap.concurrent++;
       // NodeStorage clears a replaced snapshot's key space in the background: unsynced deletes of
@@ -246,7 +248,8 @@ export class SimDisk {
     return new Promise((resolve, reject) => {
       this.sched.at(doneMs, this.owner, label, () => {
         if (incarnation !== this.incarnation) return; // the process died first: never answered
-        this.outstanding = this.outstanding.filter((r) => r !== record);
+        const at = this.outstanding.indexOf(record);
+        if (at >= 0) this.outstanding.splice(at, 1);
         if (fault) {
           this.stats.failures++;
           return reject(db.brokenBy);

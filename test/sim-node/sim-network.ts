@@ -77,7 +77,7 @@ export class SimNetwork<M> {
   }
 
   connected(a: string, b: string): boolean {
-    if (this.oneWay.has(`${a}>${b}`)) return false;
+    if (this.oneWay.size > 0 && this.oneWay.has(`${a}>${b}`)) return false;
     if (this.cell.size === 0) return true;
     const ca = this.cell.get(a);
     const cb = this.cell.get(b);

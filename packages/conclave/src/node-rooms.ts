@@ -47,6 +47,7 @@ export function buildRooms(ctx: NodeContext, hooks: FacadeHooks): NodeRooms {
   const leasing = new Leasing(ctx, writePath, reads, (method, params, call) => rpc.callLeader(method, params, call));
   const rollback = new RollbackKeeper(ctx);
   const loop = new ReadyLoop(ctx, writePath.writes, reads, rollback);
+  loop.onTick.push(() => leasing.keeper.check());
   const override = new OverrideControl(ctx, (timeoutMs) => rpc.leaderStatus(timeoutMs));
   operator = new Operator(ctx, rpc, reads, override, () => hooks.status(), () => hooks.address());
   ctx.scheduleLoop = () => loop.schedule();

@@ -67,11 +67,16 @@ export class ReadyLoop {
     transport.on('handlerError', (err) => opts.logger.warn('transport_handler_failed', `transport handler failed: ${(err as Error)?.message ?? String(err)}`));
   }
 
+  /** Run on every tick, after the core's (the lease keeper's expiry check): one timer for both. */
+  readonly onTick: (() => void)[] = [];
+
   /** The core's clock: a tick every tickMs, with the monotonic time. */
   startTicking(keepProcessAlive = true): void {
     const ctx = this.ctx;
     this.tickTimer = ctx.clock.setInterval(() => {
-      if (!ctx.closed) this.guarded(() => ctx.raft.tick(ctx.clock.nowMs()));
+      if (ctx.closed) return;
+      this.guarded(() => ctx.raft.tick(ctx.clock.nowMs()));
+      for (const f of this.onTick) f();
     }, ctx.opts.tickMs);
     if (!keepProcessAlive) this.tickTimer.unref();
   }
@@ -124,7 +129,9 @@ export class ReadyLoop {
       this.ctx.fail(asError(err));
       return;
     }
-    this.schedule();
+    // Most ticks (every follower's) leave the core nothing to hand out: no loop turn for them.
+    // A Ready taken and not yet advanced is the running loop's, which looks again when done.
+    if (this.ctx.raft.hasReady()) this.schedule();
   }
 
   schedule(): void {

@@ -14,7 +14,6 @@ import { Call } from '../deadlines.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { NodeContext } from '../node-context.js';
 import type { ReadGate } from '../read-gate.js';
-import type { Timer } from '../seams.js';
 import type { WritePath } from '../write-path.js';
 
 /** Expiry revocations proposed at once; more wait for the next check. */
@@ -39,7 +38,7 @@ export class LeaseKeeper {
   private readonly revoking = new Set<number>();
   /** The term this member leads in, as far as the deadlines go; 0 when not leading. */
   private leaderTerm = 0;
-  private timer: Timer | null = null;
+  private stopped = false;
 
   constructor(
     private readonly ctx: NodeContext,
@@ -47,9 +46,9 @@ export class LeaseKeeper {
     private readonly reads: ReadGate,
     private readonly callLeader: (method: string, params: unknown, call: Call) => Promise<unknown>,
   ) {
-    // One check per tick: expiry is decided no later than a tick after the deadline.
-    this.timer = ctx.clock.setInterval(() => this.check(), ctx.opts.tickMs);
-    this.timer.unref();
+    // check() runs on the Ready loop's tick (node-rooms.ts), not on a timer of its own: one
+    // interval per node, not two (the simulation's events were a fifth lease checks, no-ops
+    // on every follower). Expiry is decided no later than a tick after the deadline.
     ctx.closeSignal.addEventListener('abort', () => this.stop(), { once: true });
   }
 
@@ -70,15 +69,14 @@ export class LeaseKeeper {
   }
 
   stop(): void {
-    if (this.timer !== null) this.ctx.clock.clearInterval(this.timer);
-    this.timer = null;
+    this.stopped = true;
     this.deadlines.clear();
   }
 
   /** Brings the deadlines in line with the applied lease table and revokes the expired. */
   check(): void {
     const { ctx } = this;
-    if (ctx.closed || ctx.failure || ctx.raft === undefined) return;
+    if (this.stopped || ctx.closed || ctx.failure || ctx.raft === undefined) return;
     if (ctx.raft.currentRole !== 'leader') {
       if (this.leaderTerm !== 0) this.resign();
       return;
