@@ -17,7 +17,7 @@ import { ADMIN_IDLE_CLOSE_REASON, ADMIN_PATH, CloseCode, DEFAULTS, MAX_HANDSHAKE
 import { AdminAuthError, AdminConnectionError, AdminConnectionRefusedError, AdminRemoteError, AdminTimeoutError } from './errors.js';
 import { computeAdminProof, newNonce, NONCE_BYTES, proofMatches } from './handshake.js';
 import type { Lingering } from './sockets.js';
-import { truncateReason, zeroMask } from './sockets.js';
+import { truncateReason, TurnWriter, zeroMask } from './sockets.js';
 import type { Counters } from './stats.js';
 import { isCount } from './validate.js';
 
@@ -66,11 +66,14 @@ export class AdminServerConnection {
   lastSeenAt = this.acceptedAt;
   private readonly serverNonce = newNonce();
   private readonly pending = new Map<number, Pending>();
+  /** Answers of one turn leave in one write. */
+  private readonly out: TurnWriter;
 
   constructor(
     readonly ws: WebSocket,
     private readonly host: AdminHost,
   ) {
+    this.out = new TurnWriter(ws);
     ws.on('message', (data, isBinary) => this.onFrame(toBuffer(data as Buffer), isBinary));
     ws.on('error', (err: Error & { code?: string }) => {
       if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') host.counters.oversizedFrames++;
@@ -178,7 +181,7 @@ export class AdminServerConnection {
           } catch (err) {
             return this.respondError(id, 'INTERNAL', `result of ${method} cannot be encoded: ${(err as Error).message}`, {});
           }
-          if (this.phase === 'open') this.ws.send(frame);
+          if (this.phase === 'open') this.out.send(frame);
         },
         (err: unknown) => {
           if (!done()) return;
@@ -192,7 +195,7 @@ export class AdminServerConnection {
 
   private respondError(id: number, code: string, message: string, data: Record<string, unknown>): void {
     this.host.counters.adminErrors++;
-    if (this.phase === 'open') this.ws.send(encodeControl({ k: 'res', id, ok: false, error: { code, message, data } }));
+    if (this.phase === 'open') this.out.send(encodeControl({ k: 'res', id, ok: false, error: { code, message, data } }));
   }
 }
 
@@ -228,11 +231,14 @@ export class AdminRpcClient {
   private nextId = 0;
   private readonly pending = new Map<number, PendingRequest>();
   private closedError: Error | null = null;
+  /** Requests of one turn leave in one write. */
+  private readonly out: TurnWriter;
 
   private constructor(
     private readonly ws: WebSocket,
     readonly address: string,
   ) {
+    this.out = new TurnWriter(ws);
     ws.on('message', (data) => this.onFrame(toBuffer(data as Buffer)));
     ws.on('close', (code, reason) => {
       const why = reason.toString();
@@ -345,7 +351,7 @@ export class AdminRpcClient {
       }, timeoutMs);
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
       try {
-        this.ws.send(encodeControl({ k: 'req', id, method, params, timeoutMs }));
+        this.out.send(encodeControl({ k: 'req', id, method, params, timeoutMs }));
       } catch (err) {
         clearTimeout(timer);
         this.pending.delete(id);
