@@ -45,7 +45,8 @@ export interface AdminHost {
 }
 
 interface Pending {
-  readonly controller: AbortController;
+  /** Made when the handler first reads `signal`: most never do, and one per request cost more than the request's own work. */
+  controller: AbortController | null;
   readonly timer: NodeJS.Timeout;
 }
 
@@ -106,7 +107,7 @@ export class AdminServerConnection {
   private abortAll(): void {
     for (const p of this.pending.values()) {
       clearTimeout(p.timer);
-      p.controller.abort();
+      p.controller?.abort();
     }
     this.pending.clear();
   }
@@ -156,13 +157,25 @@ export class AdminServerConnection {
     const handler = this.host.handler(method);
     if (!handler) return this.respondError(id, 'UNKNOWN_METHOD', `unknown admin method '${method.slice(0, 64)}'`, {});
     const boundedMs = Math.min(timeoutMs, DEFAULTS.adminMaxTimeoutMs);
-    const controller = new AbortController();
-    const timer = setTimeout(() => {
-      if (!this.pending.delete(id)) return;
-      controller.abort();
-      this.respondError(id, 'DEADLINE_EXCEEDED', `${method} did not finish within ${boundedMs} ms`, {});
-    }, boundedMs);
-    this.pending.set(id, { controller, timer });
+    const pending: Pending = {
+      controller: null,
+      timer: setTimeout(() => {
+        if (!this.pending.delete(id)) return;
+        pending.controller?.abort();
+        this.respondError(id, 'DEADLINE_EXCEEDED', `${method} did not finish within ${boundedMs} ms`, {});
+      }, boundedMs),
+    };
+    this.pending.set(id, pending);
+    const requests = this.pending;
+    const context: AdminRequestContext = {
+      get signal(): AbortSignal {
+        pending.controller ??= new AbortController();
+        // Asked for after the deadline or the close: the request is over already.
+        if (requests.get(id) !== pending && !pending.controller.signal.aborted) pending.controller.abort();
+        return pending.controller.signal;
+      },
+      deadline: Date.now() + boundedMs,
+    };
     const done = (): boolean => {
       const p = this.pending.get(id);
       if (!p) return false; // timed out or closed: the answer is no longer wanted
@@ -171,7 +184,7 @@ export class AdminServerConnection {
       return true;
     };
     Promise.resolve()
-      .then(() => handler(params, { signal: controller.signal, deadline: Date.now() + boundedMs }))
+      .then(() => handler(params, context))
       .then(
         (result) => {
           if (!done()) return;
