@@ -53,6 +53,7 @@ test('malformed nemesis arguments: exit 2 naming what was wrong, before any node
     [['--faults', 'kill,meteor'], /--faults: unknown kind 'meteor'/],
     [['--faults', 'clock-step'], /--faults clock-step needs --clock/],
     [['--faults', 'disk-error'], /--faults disk-error needs --disk/],
+    [['--lock-holders', 'many'], /--lock-holders must be an integer from 0 to 20, got 'many'/],
   ];
   const runs = await Promise.all(cases.map(([args]) => nemesisCli([...args, '--seconds', '1'], DEADLINE_MS)));
   runs.forEach((run, i) => {

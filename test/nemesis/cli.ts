@@ -16,6 +16,7 @@ const USAGE = `usage: npm run nemesis -- [--minutes N | --seconds N] [--seed N] 
                              [--clock within|beyond]   (nodes under libfaketime: clock steps and drift within the lease's bound, or a leader's clock far beyond it)
                              [--disk]   (nodes under libfiu: fdatasync, open or write fail with EIO or ENOSPC on one node for a while)
                              [--faults KIND,...]   (only these fault kinds; see the list below)
+                             [--lock-holders N]   (lock workload: N holder processes take one lock and write a fenced register; default 3, 0 turns it off)
                              [--json]   (last line: a JSON summary)
        npm run nemesis -- --check FILE [--json]   (FILE: a history the nemesis saved, or a Jepsen register log)`;
 
@@ -47,6 +48,7 @@ try {
       clock: { type: 'string' },
       disk: { type: 'boolean' },
       faults: { type: 'string' },
+      'lock-holders': { type: 'string' },
       help: { type: 'boolean' },
     },
   }).values;
@@ -106,6 +108,12 @@ if (args.faults !== undefined) {
     process.exit(2);
   }
 }
+const lockHoldersArg = args['lock-holders'];
+if (lockHoldersArg !== undefined && !(/^\d+$/.test(lockHoldersArg) && Number(lockHoldersArg) <= 20)) {
+  console.error(`nemesis: --lock-holders must be an integer from 0 to 20, got '${lockHoldersArg}'\n${USAGE}`);
+  process.exit(2);
+}
+const lockHolders = lockHoldersArg === undefined ? 3 : Number(lockHoldersArg);
 // An interrupt still removes the namespaces and stops the nodes (exit hooks run on exit()).
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 const seed = args.seed !== undefined ? positiveInt('seed', args.seed, 1, 2 ** 31) : Math.floor(Math.random() * 2 ** 31) + 1;
@@ -119,6 +127,7 @@ const report = await runNemesis({
   keepHistory: args['keep-history'] === true,
   readConsistency,
   network,
+  lockHolders,
   ...(clock ? { clock: clock as ClockMode } : {}),
   ...(faults ? { faults } : {}),
   ...(args.disk ? { disk: true } : {}),

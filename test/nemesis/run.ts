@@ -21,6 +21,8 @@ import { checkHistory, type CheckResult } from './linearizability.js';
 import { FRESH_KEY_PREFIX, registerKey, Workload } from './workload.js';
 import { checkWatchStreams } from './watch-check.js';
 import { NemesisWatchers, WATCHED_PREFIX } from './watchers.js';
+import { LockWorkload, type LockReport } from './locks.js';
+import type { FencedWrite } from '../lock-check/lock-check.js';
 
 export interface NemesisRunOptions {
   readonly durationMs: number;
@@ -49,6 +51,8 @@ export interface NemesisRunOptions {
   readonly log?: (line: string) => void;
   /** Watchers beside the clients (default 3). */
   readonly watchers?: number;
+  /** Lock holder processes of the lock workload (locks.ts); 0 (default) runs none. */
+  readonly lockHolders?: number;
 }
 
 export interface FreshCheck {
@@ -81,7 +85,9 @@ export interface NemesisReport {
   readonly clocks: readonly string[];
   /** The watchers' streams: what they covered and what the watch checker found. */
   readonly watch: { readonly streams: number; readonly events: number; readonly coveredRevisions: number; readonly resumes: number; readonly compacted: number; readonly stopped: readonly string[]; readonly violations: readonly string[] };
-  /** Linearizable, nothing acknowledged lost, nothing unexpected, the watch streams whole. */
+  /** The lock workload's holdings and checks (null: it did not run). */
+  readonly lock: LockReport | null;
+  /** Linearizable, nothing acknowledged lost, nothing unexpected, the watch streams whole, no lock violation. */
   readonly ok: boolean;
   /** Why the run could not finish its final checks, if it could not. */
   readonly setupError: string | null;
@@ -196,6 +202,11 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
   if (network) log(`netns: bridge ${network.bridge}, namespaces ${network.namespace(1)}..${nodes}, delays by ${network.delayMechanism}`);
   const workload = new Workload(cluster, { clients, keys, requestTimeoutMs: o.requestTimeoutMs ?? 5_000, freshKeyShare: 0.1, random, readConsistency: o.readConsistency ?? 'linearizable' });
   const watchers = new NemesisWatchers(cluster, random);
+  // Drifting clocks (--clock) shorten a lease by up to rho = 0.25 (0.8x to 1.25x); otherwise
+  // every process reads the same CLOCK_MONOTONIC. Its own random source: the lock workload
+  // leaves the schedule of the others' seed as it was.
+  const locks = (o.lockHolders ?? 0) > 0 ? new LockWorkload(cluster, { holders: o.lockHolders!, random: seededRandom(o.seed + 0x10c), log, clockBound: clock ? 0.25 : 0.01 }) : null;
+  let lockRegister: { value: unknown; log: FencedWrite[] } | null = null;
   const now = () => workload.history.now();
   const nemesis = new Nemesis(cluster, { random, holdMs: o.holdMs ?? [2000, 6000], quietMs: o.quietMs ?? [1000, 3000], now, log, ...(network ? { network } : {}), ...(clock ? { clock } : {}), ...(disk ? { disk } : {}), ...(o.faults ? { kinds: o.faults } : {}) });
   let setupError: string | null = null;
@@ -203,11 +214,19 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
   let finalMembers: string[] = [];
   let watching: Promise<void> = Promise.resolve();
   try {
+    await locks?.start();
     const stopAt = now() + o.durationMs;
-    log(`seed ${o.seed}: ${cluster.ids().length} nodes, ${clients} clients, ${keys} keys, ${Math.round(o.durationMs / 1000)} s`);
+    log(`seed ${o.seed}: ${cluster.ids().length} nodes, ${clients} clients, ${keys} keys, ${locks ? `${o.lockHolders} lock holders, ` : ''}${Math.round(o.durationMs / 1000)} s`);
     watching = watchers.run(o.watchers ?? 3);
-    await Promise.all([workload.run(stopAt), nemesis.run(stopAt)]);
+    const lockStopAt = Date.now() + o.durationMs;
+    await Promise.all([workload.run(stopAt), nemesis.run(stopAt), locks?.run(lockStopAt)]);
     await nemesis.healAll();
+    // The holders release what they hold (the group is whole again) and exit.
+    if (locks) {
+      const stopping = Date.now();
+      await locks.stop();
+      log(`lock holders stopped in ${Date.now() - stopping} ms`);
+    }
     workload.readConsistency = 'linearizable';
     try {
       const ls = await converge(cluster);
@@ -216,6 +235,7 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
       await converge(cluster);
       finalMembers = cluster.ids();
       fresh = await checkFresh(cluster, workload, (await cluster.leader()) ?? ls.id);
+      if (locks) lockRegister = await locks.readRegister((await cluster.leader()) ?? ls.id);
       // The watchers reach the final commit (bounded), then stop.
       const commit = (await cluster.status((await cluster.leader()) ?? ls.id))?.commitIndex ?? ls.commitIndex;
       for (let i = 0; i < 300 && watchers.lowestRevision < commit; i++) await sleep(100);
@@ -226,6 +246,7 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
     }
   } finally {
     workload.stop();
+    await locks?.kill();
     await watchers.stop();
     await Promise.race([watching, sleep(5000)]);
     await cluster.close();
@@ -252,13 +273,14 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
   const okCount = Object.values(operations.byKind).reduce((a, r) => a + r.ok, 0);
   const faultCounts: Record<string, number> = {};
   for (const f of nemesis.faults) faultCounts[f.kind] = (faultCounts[f.kind] ?? 0) + 1;
-  const ok = check.linearizable === true && fresh.lost.length === 0 && fresh.unexpected.length === 0 && setupError === null && watchViolations.length === 0;
+  const lock = locks ? locks.check(lockRegister) : null;
+  const ok = check.linearizable === true && fresh.lost.length === 0 && fresh.unexpected.length === 0 && setupError === null && watchViolations.length === 0 && (lock === null || lock.violations.length === 0);
   let historyFile: string | null = null;
   if (!ok || o.keepHistory) {
     const dir = o.outDir ?? DEFAULT_OUT_DIR;
     mkdirSync(dir, { recursive: true });
     historyFile = join(dir, `nemesis-${o.seed}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    writeFileSync(historyFile, JSON.stringify({ seed: o.seed, events, faults: nemesis.faults, fresh: workload.fresh }, (_k, v) => (v instanceof Map ? Object.fromEntries(v) : v)));
+    writeFileSync(historyFile, JSON.stringify({ seed: o.seed, events, faults: nemesis.faults, fresh: workload.fresh, ...(locks ? { lock: locks.history(lockRegister) } : {}) }, (_k, v) => (v instanceof Map ? Object.fromEntries(v) : v)));
   }
   return {
     seed: o.seed,
@@ -276,6 +298,7 @@ export async function runNemesis(o: NemesisRunOptions): Promise<NemesisReport> {
     historyFile,
     clocks: clock ? [...clock.starts] : [],
     watch,
+    lock,
     ok,
     setupError,
   };
@@ -299,6 +322,12 @@ export function formatReport(r: NemesisReport): string {
     `watchers: ${r.watch.streams} streams over ${r.watch.coveredRevisions} revisions, ${r.watch.events} events, ${r.watch.resumes} resumes (${r.watch.compacted} COMPACTED); ${r.watch.violations.length} violations`,
     ...r.watch.stopped.map((x) => `  stopped ${x}`),
     ...r.watch.violations.slice(0, 20).map((x) => `  WATCH ${x}`),
+    ...(r.lock
+      ? [
+          `locks: ${r.lock.holders} holders (${r.lock.holderStarts} processes), ${r.lock.holdings} holdings, ${r.lock.handoversAfterFault} handovers after a holder was killed or paused (${r.lock.faults.kill} kills, ${r.lock.faults.pause} pauses); fenced writes ${r.lock.writes.accepted} accepted, ${r.lock.writes.rejected} refused, ${r.lock.writes.unknown} unknown; ${r.lock.registerWrites} in the register's log; ${r.lock.excusedOverlaps} overlaps past a lease (${r.lock.staleWritesRefused} stale writes refused); ${r.lock.violations.length} violations`,
+          ...r.lock.violations.slice(0, 20).map((x) => `  LOCK ${x}`),
+        ]
+      : []),
     ...(r.setupError ? [`final checks could not run: ${r.setupError}`] : []),
     ...(r.historyFile ? [`history: ${r.historyFile}`] : []),
   ];

@@ -23,6 +23,8 @@ export interface NemesisSummary {
   readonly setupError: string | null;
   /** What the watch checker found wrong in the watchers' streams. */
   readonly watchViolations: number;
+  /** The lock workload (null: it did not run): holdings, fenced writes refused, and violations. */
+  readonly lock: { readonly holdings: number; readonly handoversAfterFault: number; readonly accepted: number; readonly refused: number; readonly violations: number } | null;
 }
 
 function verdicts(check: CheckResult): { violations: number; unknownKeys: number; checkedKeys: number } {
@@ -46,6 +48,7 @@ export function summarizeRun(r: NemesisReport): NemesisSummary {
     checkerMs: r.checkMs,
     setupError: r.setupError,
     watchViolations: r.watch.violations.length,
+    lock: r.lock ? { holdings: r.lock.holdings, handoversAfterFault: r.lock.handoversAfterFault, accepted: r.lock.writes.accepted, refused: r.lock.writes.rejected, violations: r.lock.violations.length } : null,
   };
 }
 

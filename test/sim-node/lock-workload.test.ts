@@ -7,13 +7,7 @@
 import test from 'ava';
 import { SimNodeCluster } from './cluster.js';
 import { MAX_DRIFT } from './sim-clock.js';
-import { checkMutualExclusion, type Holding } from './lock-check.js';
-
-test('checkMutualExclusion finds overlapping holders and accepts a clean history', (t) => {
-  t.deepEqual(checkMutualExclusion([{ worker: 'a', token: 5, startMs: 0, endMs: 10 }, { worker: 'b', token: 9, startMs: 10, endMs: 20 }], 30), []);
-  t.is(checkMutualExclusion([{ worker: 'a', token: 5, startMs: 0, endMs: 15 }, { worker: 'b', token: 9, startMs: 10, endMs: 20 }], 30).length, 1);
-  t.is(checkMutualExclusion([{ worker: 'a', token: 9, startMs: 0, endMs: 5 }, { worker: 'b', token: 5, startMs: 10, endMs: 20 }], 30).length, 1, 'a later holder with a lower token');
-});
+import { checkMutualExclusion, type Holding } from '../lock-check/lock-check.js';
 
 const TTL_MS = 2000;
 

@@ -12,31 +12,50 @@ const DEFAULT_TTL_MS = 10_000;
 const DEFAULT_WAIT_MS = 60_000;
 
 /**
- * Keeps a lease alive from the client every TTL / 3 until stop(); calls `lost` when the
- * lease ended (LEASE_NOT_FOUND) or could not be renewed within its TTL.
+ * Keeps a lease alive from the client until stop(): a keep-alive at once, then every
+ * TTL / 3; calls `lost` when the lease ended (LEASE_NOT_FOUND) or could not be renewed
+ * within its TTL. `confirmed` resolves when the first keep-alive succeeded: the holding's
+ * window then runs from that keep-alive's send. Before it, the lease may have as little
+ * as 2/3 of its TTL left (the member renewed it every TTL / 3 while the lock was awaited,
+ * and does not say when it last did). Exported for the nemesis' lock holders
+ * (test/nemesis/lock-holder.ts), which hold locks as this command does.
  */
-function keepAliveLoop(client: AdminClient, id: number, ttlMs: number, lost: (why: string) => void): { stop: () => void } {
+export function keepAliveLoop(
+  client: Pick<AdminClient, 'leaseKeepAlive'>,
+  id: number,
+  ttlMs: number,
+  lost: (why: string) => void,
+): { stop: () => void; confirmed: Promise<boolean> } {
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
-  let validUntil = Date.now() + ttlMs;
+  let validUntil = Date.now() + (2 * ttlMs) / 3;
+  let confirm: (ok: boolean) => void = () => {};
+  const confirmed = new Promise<boolean>((resolve) => (confirm = resolve));
+  const end = (why: string): void => {
+    confirm(false);
+    lost(why);
+  };
   const step = async (): Promise<void> => {
     if (stopped) return;
     const sent = Date.now();
     try {
       await client.leaseKeepAlive(id);
       validUntil = sent + ttlMs;
+      confirm(true);
     } catch (err) {
-      if ((err as { code?: string }).code === 'LEASE_NOT_FOUND') return lost(`lease ${id} ended`);
+      if ((err as { code?: string }).code === 'LEASE_NOT_FOUND') return end(`lease ${id} ended`);
     }
-    if (Date.now() >= validUntil) return lost(`lease ${id} was not renewed within its ${ttlMs} ms TTL`);
+    if (Date.now() >= validUntil) return end(`lease ${id} was not renewed within its ${ttlMs} ms TTL`);
     if (!stopped) timer = setTimeout(() => void step(), Math.max(1, Math.min(ttlMs / 3, validUntil - Date.now())));
   };
-  timer = setTimeout(() => void step(), ttlMs / 3);
+  void step();
   return {
     stop: () => {
       stopped = true;
+      confirm(false);
       if (timer) clearTimeout(timer);
     },
+    confirmed,
   };
 }
 
@@ -124,10 +143,13 @@ export function registerLeaseCommands(program: Command, common: (c: Command) => 
     const sig = untilSignal();
     let exitCode = 0;
     try {
-      if (command.length === 0) {
+      // The command starts only inside a window this client confirmed itself; when the
+      // first keep-alive fails, the loop has reported the loss and the exit code says it.
+      const confirmed = await loop.confirmed;
+      if (confirmed && command.length === 0) {
         console.log(f.json ? JSON.stringify({ ok: true, ...held }) : `${held.key} (fencing token ${held.fencingToken}); holding until interrupted`);
         await sig.done;
-      } else {
+      } else if (confirmed) {
         child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env: { ...process.env, CONCLAVE_LOCK_KEY: held.key, CONCLAVE_FENCING_TOKEN: String(held.fencingToken) } });
         const c = child;
         exitCode = await new Promise<number>((resolve) => {
@@ -178,13 +200,14 @@ export function registerLeaseCommands(program: Command, common: (c: Command) => 
       const ttlMs = parseTtl(f.ttlMs);
       const waitMs = f.waitMs === undefined ? DEFAULT_WAIT_MS : parseIntArg('--wait-ms', f.waitMs, 1);
       const held = await client.electionCampaign(name, value, ttlMs, waitMs);
-      console.log(f.json ? JSON.stringify({ ok: true, ...held }) : `elected: ${held.key} (revision ${held.fencingToken}); resigning on interrupt`);
       let lost = false;
       const loop = keepAliveLoop(client, held.leaseId, ttlMs, (why) => {
         lost = true;
         console.error(`leadership of '${name}' lost: ${why}`);
         process.kill(process.pid, 'SIGTERM');
       });
+      // Announced only once this client confirmed the lease itself, as `lock` does.
+      if (await loop.confirmed) console.log(f.json ? JSON.stringify({ ok: true, ...held }) : `elected: ${held.key} (revision ${held.fencingToken}); resigning on interrupt`);
       await sig.done;
       loop.stop();
       await client.leaseRevoke(held.leaseId).catch(() => {});

@@ -1,7 +1,7 @@
 // Leases, locks and elections with an in-process group of three (issue #17). Nothing here
 // asserts on timing: expiry is waited for with a deadline that only bounds a failure.
 import test from 'ava';
-import type { ConclaveNode } from '../src/index.js';
+import { openNode, type ConclaveNode } from '../src/index.js';
 import { codeOf, startGroup, waitFor, within, type LocalGroup } from './helpers.js';
 
 // tickMs 50 (helpers): a 500 ms election timeout, so the shortest lease is 750 ms.
@@ -142,6 +142,61 @@ test.serial('elections: campaign resolves when leader; observe follows the leade
     t.like(await eb.leader(), { value: 'b' });
     await eb.resign();
     t.is(await eb.leader(), null);
+  } finally {
+    await g.close();
+  }
+});
+
+test.serial('leases: a follower behind the compacted log gets them in a snapshot; once leader it still knows them with their keys, and an expiry deletes the keys on every member', async (t) => {
+  // A snapshot every 20 entries keeping 2 behind it: the follower, closed while the leases
+  // are granted and attached, comes back behind the compacted log and must install one.
+  const g = await startGroup(3, { snapshotIntervalEntries: 20, entriesKeptAfterSnapshot: 2 });
+  try {
+    const leader = await g.waitForLeader();
+    const fid = [...g.nodes].find(([, n]) => n !== leader)![0];
+    await g.nodes.get(fid)!.close();
+    const expiring = await leader.grantLease({ ttlMs: TTL_MS, autoKeepAlive: true });
+    const kept = await leader.grantLease({ ttlMs: 60_000 });
+    await leader.put('svc/a', 'a', { lease: expiring.id });
+    await leader.put('svc/b', 'b', { lease: expiring.id });
+    await leader.put('svc/kept', 'k', { lease: kept.id });
+    await leader.put('plain', 'p');
+    for (let i = 0; i < 60; i++) await leader.put(`filler/${i}`, i);
+    const grantIndex = expiring.grantedRevision;
+
+    const f = await openNode(g.options(fid));
+    g.nodes.set(fid, f); // closed with the group
+    await waitFor(() => f.status().appliedIndex >= leader.status().commitIndex, 30_000, 'the follower to catch up');
+    const st = f.status();
+    const installed = st.history.find((h) => h.event === 'SNAPSHOT_INSTALLED');
+    t.truthy(installed, 'the follower caught up through a snapshot');
+    const snapshotIndex = Number(/index (\d+)/.exec(installed!.detail)?.[1]);
+    t.true(snapshotIndex > grantIndex, `the snapshot (index ${snapshotIndex}) covers the grants (index ${grantIndex}): the follower has the leases from the snapshot alone`);
+    const table = (n: ConclaveNode) => n.leases().map((l) => ({ id: l.id, ttlMs: l.ttlMs, keys: l.keys }));
+    t.deepEqual(table(f), [
+      { id: expiring.id, ttlMs: TTL_MS, keys: ['svc/a', 'svc/b'] },
+      { id: kept.id, ttlMs: 60_000, keys: ['svc/kept'] },
+    ]);
+    t.deepEqual(table(f), table(leader));
+
+    // The installed follower leads: it takes the leases over from the snapshot's table.
+    await leader.transferLeadership(fid, 20_000);
+    await waitFor(() => f.isLeader, 20_000, `${fid} to lead`);
+    await waitFor(() => f.leases().every((l) => l.remainingMs !== null), 5000, 'the new leader to set deadlines');
+    t.deepEqual(await f.keepAliveLease(kept.id), { id: kept.id, ttlMs: 60_000 }, 'the new leader renews a lease it knows only from the snapshot');
+
+    // The holder of `expiring` stops renewing: the new leader expires it, and the
+    // revocation deletes its keys on every member; the other lease and its key stay.
+    expiring.close();
+    for (const [id, n] of g.nodes) {
+      await waitFor(async () => (await n.get('svc/a', { consistency: 'none' })) === undefined && (await n.get('svc/b', { consistency: 'none' })) === undefined, 30_000, `the expired lease's keys to go on ${id}`);
+    }
+    for (const [id, n] of g.nodes) {
+      await waitFor(() => n.status().appliedIndex >= f.status().commitIndex, 10_000, `${id} to apply the revocation`);
+      t.deepEqual(table(n), [{ id: kept.id, ttlMs: 60_000, keys: ['svc/kept'] }], `${id}: only the kept lease is left`);
+      t.is(await n.get('svc/kept', { consistency: 'none' }), 'k', id);
+      t.is(await n.get('plain', { consistency: 'none' }), 'p', id);
+    }
   } finally {
     await g.close();
   }

@@ -40,8 +40,8 @@ test('a get that started before an install and ends after the old state was clea
   await s.finishInstall();
   // The clear of the old generation runs in the background; close() waits for it.
   const deadline = Date.now() + 10_000;
-  while ((s as unknown as { pendingClear: Promise<void> | null }).pendingClear !== null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-  t.is((s as unknown as { pendingClear: Promise<void> | null }).pendingClear, null, 'the old state was cleared');
+  while ((s as unknown as { s: { pendingClear: Promise<void> | null } }).s.pendingClear !== null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  t.is((s as unknown as { s: { pendingClear: Promise<void> | null } }).s.pendingClear, null, 'the old state was cleared');
   release();
   const value = await read;
   t.true(value === 'old' || value === 'new', `read ${String(value)}`);

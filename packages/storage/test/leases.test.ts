@@ -91,3 +91,22 @@ test('a snapshot carries the leases; the receiver revokes them like the sender',
   await receiver.close();
   await s.close();
 });
+
+test("a snapshot installed through writeReady (as a follower's driver does) replaces the lease table in memory", async (t) => {
+  const s = await openMem({ snapshotChunkMaxBytes: 4096 });
+  await run(s, [{ op: 'leaseGrant', ttlMs: 3000 }, ...Array.from({ length: 20 }, (_, i) => ({ op: 'put' as const, key: `k${i}`, value: i, lease: i % 2 === 0 ? 1 : 0 }))]);
+  // The receiver holds a lease of its own that the snapshot's state does not have.
+  const receiver = await openMem();
+  await run(receiver, [{ op: 'put', key: 'x', value: 1 }, { op: 'leaseGrant', ttlMs: 9000 }]);
+  t.deepEqual(receiver.leases(), [{ id: 2, ttlMs: 9000, keys: [] }]);
+  const stream = await s.openSnapshot();
+  await receiver.beginInstall(stream.meta);
+  for await (const chunk of stream) await receiver.installChunk(chunk);
+  await receiver.writeReady({ snapshot: stream.meta, hardState: { term: 1, vote: 'n1', commit: stream.meta.index } });
+  t.deepEqual(receiver.leases(), s.leases(), "the table is the snapshot's, at once (not only after a restart)");
+  t.deepEqual(receiver.leaseTtls(), [{ id: 1, ttlMs: 3000 }]);
+  t.is(receiver.lease(2), null);
+  t.deepEqual(await keys(receiver), await keys(s));
+  await receiver.close();
+  await s.close();
+});

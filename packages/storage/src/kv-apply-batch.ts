@@ -1,0 +1,93 @@
+// Applying committed entries to the KV state machine: their effects, the applied index,
+// the group and the watch history in ONE batch. Functions over StorageState (storage-state.ts);
+// one command's effects are kv-apply.ts's.
+import { applyConfChange, assert, ConfChangeError, ConclaveError, InvalidArgumentError, LeaseNotFoundError } from '@conclave/core';
+import type { Entry } from '@conclave/core';
+import { encode } from './codec.js';
+import { decodeRawCommand, type RawCommand } from './command.js';
+import { META_APPLIED, META_GROUP, type KvSpace } from './keys.js';
+import { applyCommand } from './kv-apply.js';
+import { KvView, Overlay } from './kv-view.js';
+import type { ApplyReads } from './command-apply.js';
+import type { BatchOp } from './raw-db.js';
+import type { ApplyResult, KvChange } from './storage-types.js';
+import { enqueue, writePolicy } from './write-queue.js';
+import { decodeKv, readStored } from './kv-read.js';
+import type { StorageState } from './storage-state.js';
+
+export async function applyEntries(s: StorageState, entries: readonly Entry[]): Promise<ApplyResult[]> {
+  return enqueue(s, async () => {
+    if (entries.length === 0) return [];
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      const expected = s.appliedIndex + 1 + i;
+      assert(e.index === expected, () => `applyEntries: entry ${e.index} does not continue the applied index (expected ${expected})`);
+      assert(e.index <= s.terms.lastIndex, () => `applyEntries: entry ${e.index} is beyond the persisted log (${s.terms.lastIndex})`);
+    }
+    const space = s.kvSpace;
+    const ops: BatchOp[] = [];
+    const changes = new Map<string, Buffer | null>();
+    const results: ApplyResult[] = [];
+    const byRevision: { revision: number; changes: KvChange[] }[] = [];
+    let group = s.groupMeta;
+    const startGroup = group;
+    for (const e of entries) {
+      if (e.type === 'noop' || (e.type === 'normal' && e.data.length === 0)) {
+        results.push({ index: e.index, outcome: null, error: null });
+      } else if (e.type === 'conf') {
+        try {
+          if (!e.change) throw new ConfChangeError(`conf entry ${e.index} carries no change`);
+          if (!group) throw new ConfChangeError(`conf entry ${e.index} applied before the node has group metadata`);
+          group = applyConfChange(group, e.change);
+          results.push({ index: e.index, outcome: { op: 'conf', group }, error: null });
+        } catch (err) {
+          if (!(err instanceof ConclaveError)) throw err;
+          results.push({ index: e.index, outcome: null, error: err });
+        }
+      } else {
+        let cmd: RawCommand;
+        try {
+          cmd = decodeRawCommand(e.data);
+        } catch (err) {
+          if (!(err instanceof InvalidArgumentError)) throw err;
+          results.push({ index: e.index, outcome: null, error: err });
+          continue;
+        }
+        const changed: KvChange[] = [];
+        let outcome;
+        try {
+          outcome = await applyCommand(cmd, space, e.index, ops, changes, changed, applyReads(s, space));
+        } catch (err) {
+          // Refused at apply (a limit the state decides): nothing of it was written, on every member alike.
+          if (!(err instanceof InvalidArgumentError) && !(err instanceof LeaseNotFoundError)) throw err;
+          results.push({ index: e.index, outcome: null, error: err });
+          continue;
+        }
+        results.push({ index: e.index, outcome, error: null, changes: changed });
+        byRevision.push({ revision: e.index, changes: changed });
+      }
+    }
+    const applied = entries[entries.length - 1]!.index;
+    ops.push({ type: 'put', key: META_APPLIED, value: encode(applied) });
+    if (group !== startGroup && group) ops.push({ type: 'put', key: META_GROUP, value: encode(group) });
+    const historyPlan = s.history.planApply(byRevision, applied, ops);
+    // A membership change is written at once (rare, and the group must not wait in memory).
+    await writePolicy(s, ops, changes, group === startGroup ? 'apply' : 'log');
+    s.appliedBytesSinceSnapshot += s.logSizes.bytesBetween(s.appliedIndex, applied);
+    s.appliedIndex = applied;
+    s.groupMeta = group;
+    s.history.commit(historyPlan);
+    return results;
+  });
+}
+
+/** What an apply reads: LevelDB under the buffered writes and the apply's own. Queue-only. */
+export function applyReads(s: StorageState, space: KvSpace): ApplyReads {
+  assert(space === s.kvSpace, () => `apply to KV generation ${space}, not the active ${s.kvSpace}`);
+  return {
+    readStored: (k, sp) => readStored(s, k, sp),
+    decodeStored: (k, b) => decodeKv(s, k, b),
+    leases: s.leaseTable,
+    viewOver: (layers) => new KvView(s.db, space, s.appliedIndex, null, new Overlay([...s.buffer.layers(), ...layers])),
+  };
+}
