@@ -85,17 +85,19 @@ export class Call {
       p.catch(() => {});
       return Promise.reject(stoppedErr(why));
     }
-    const signals = [this.ctx.closeSignal, ...(this.signal ? [this.signal] : [])];
+    const signal = this.signal;
     return new Promise<T>((resolve, reject) => {
       const onStop = (): void => {
         done();
         p.catch(() => {}); // its own outcome has nobody to go to now
         reject(stoppedErr(this.stopped ?? 'closed'));
       };
+      const offClose = this.ctx.onStop(onStop);
       const done = (): void => {
-        for (const s of signals) s.removeEventListener('abort', onStop);
+        offClose();
+        signal?.removeEventListener('abort', onStop);
       };
-      for (const s of signals) s.addEventListener('abort', onStop, { once: true });
+      signal?.addEventListener('abort', onStop, { once: true });
       p.then(
         (v) => {
           done();

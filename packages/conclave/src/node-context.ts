@@ -35,6 +35,8 @@ export class NodeContext {
   /** Fires when the node closes or fails: every call waiting races it (deadlines.ts). */
   private readonly closing = new AbortController();
   readonly closeSignal: AbortSignal = this.closing.signal;
+  /** What each waiting call does when the node stops (deadlines.ts): a Set costs far less per wait than a listener on closeSignal. */
+  private readonly stopWaiters = new Set<() => void>();
   /** When this node started, on the monotonic clock (read fail-fast waits for connections after it). */
   readonly startedAtMs: number;
   /** Set by the facade: the Ready loop's schedule, the fail-stop, the event emitter. */
@@ -59,7 +61,17 @@ export class NodeContext {
 
   /** The node closes or fails: wake every call that waits (each then says what it did). */
   stopCalls(): void {
-    if (!this.closing.signal.aborted) this.closing.abort();
+    if (this.closing.signal.aborted) return;
+    this.closing.abort();
+    const waiters = [...this.stopWaiters];
+    this.stopWaiters.clear();
+    for (const w of waiters) w();
+  }
+
+  /** Runs `onStop` when the node closes or fails (never if it already has: check first); returns its removal. */
+  onStop(onStop: () => void): () => void {
+    this.stopWaiters.add(onStop);
+    return () => this.stopWaiters.delete(onStop);
   }
 
   /** Runs the Ready loop after this turn (everything that arrives meanwhile joins one Ready). */

@@ -42,6 +42,8 @@ export class WriteTracker {
   /** index -> term -> write. */
   private readonly byIndex = new Map<number, Map<number, PendingWrite>>();
   private count = 0;
+  /** Writes under 'all' or 'none' (quorum writes settle at their apply): settleByAckIndex, run after every Ready, skips its scan when there are none. */
+  private countByAck = 0;
 
   constructor(
     private readonly raft: LeaderView,
@@ -63,6 +65,7 @@ export class WriteTracker {
       if (atIndex.has(term)) throw new Error(`assertion failed: two writes proposed at index ${index} in term ${term}`);
       atIndex.set(term, w);
       this.count++;
+      if (policy !== 'simpleMajority') this.countByAck++;
       w.timer = this.clock.setTimeout(() => this.timeout(w), timeoutMs);
     });
   }
@@ -91,7 +94,7 @@ export class WriteTracker {
 
   /** After a Ready: `none` resolves at the leader's durable write, `all` once every electable member has it (and it is applied). */
   settleByAckIndex(): void {
-    if (this.count === 0 || this.raft.role() !== 'leader') return;
+    if (this.countByAck === 0 || this.raft.role() !== 'leader') return;
     const none = this.raft.ackIndex('none');
     const all = this.raft.ackIndex('all');
     for (const atIndex of this.byIndex.values()) {
@@ -151,6 +154,7 @@ export class WriteTracker {
     atIndex.delete(w.term);
     if (atIndex.size === 0) this.byIndex.delete(w.index);
     this.count--;
+    if (w.policy !== 'simpleMajority') this.countByAck--;
     if (w.timer) this.clock.clearTimeout(w.timer);
     if (err) w.reject(err);
     else w.resolve({ outcome: w.outcome, index: w.index, term: w.term });

@@ -17,7 +17,7 @@ import { ADMIN_IDLE_CLOSE_REASON, ADMIN_PATH, CloseCode, DEFAULTS, MAX_HANDSHAKE
 import { AdminAuthError, AdminConnectionError, AdminConnectionRefusedError, AdminRemoteError, AdminTimeoutError } from './errors.js';
 import { computeAdminProof, newNonce, NONCE_BYTES, proofMatches } from './handshake.js';
 import type { Lingering } from './sockets.js';
-import { truncateReason, zeroMask } from './sockets.js';
+import { truncateReason, TurnWriter, zeroMask } from './sockets.js';
 import type { Counters } from './stats.js';
 import { isCount } from './validate.js';
 
@@ -45,7 +45,8 @@ export interface AdminHost {
 }
 
 interface Pending {
-  readonly controller: AbortController;
+  /** Made when the handler first reads `signal`: most never do, and one per request cost more than the request's own work. */
+  controller: AbortController | null;
   readonly timer: NodeJS.Timeout;
 }
 
@@ -66,11 +67,14 @@ export class AdminServerConnection {
   lastSeenAt = this.acceptedAt;
   private readonly serverNonce = newNonce();
   private readonly pending = new Map<number, Pending>();
+  /** Answers of one turn leave in one write. */
+  private readonly out: TurnWriter;
 
   constructor(
     readonly ws: WebSocket,
     private readonly host: AdminHost,
   ) {
+    this.out = new TurnWriter(ws);
     ws.on('message', (data, isBinary) => this.onFrame(toBuffer(data as Buffer), isBinary));
     ws.on('error', (err: Error & { code?: string }) => {
       if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') host.counters.oversizedFrames++;
@@ -103,7 +107,7 @@ export class AdminServerConnection {
   private abortAll(): void {
     for (const p of this.pending.values()) {
       clearTimeout(p.timer);
-      p.controller.abort();
+      p.controller?.abort();
     }
     this.pending.clear();
   }
@@ -153,13 +157,25 @@ export class AdminServerConnection {
     const handler = this.host.handler(method);
     if (!handler) return this.respondError(id, 'UNKNOWN_METHOD', `unknown admin method '${method.slice(0, 64)}'`, {});
     const boundedMs = Math.min(timeoutMs, DEFAULTS.adminMaxTimeoutMs);
-    const controller = new AbortController();
-    const timer = setTimeout(() => {
-      if (!this.pending.delete(id)) return;
-      controller.abort();
-      this.respondError(id, 'DEADLINE_EXCEEDED', `${method} did not finish within ${boundedMs} ms`, {});
-    }, boundedMs);
-    this.pending.set(id, { controller, timer });
+    const pending: Pending = {
+      controller: null,
+      timer: setTimeout(() => {
+        if (!this.pending.delete(id)) return;
+        pending.controller?.abort();
+        this.respondError(id, 'DEADLINE_EXCEEDED', `${method} did not finish within ${boundedMs} ms`, {});
+      }, boundedMs),
+    };
+    this.pending.set(id, pending);
+    const requests = this.pending;
+    const context: AdminRequestContext = {
+      get signal(): AbortSignal {
+        pending.controller ??= new AbortController();
+        // Asked for after the deadline or the close: the request is over already.
+        if (requests.get(id) !== pending && !pending.controller.signal.aborted) pending.controller.abort();
+        return pending.controller.signal;
+      },
+      deadline: Date.now() + boundedMs,
+    };
     const done = (): boolean => {
       const p = this.pending.get(id);
       if (!p) return false; // timed out or closed: the answer is no longer wanted
@@ -168,7 +184,7 @@ export class AdminServerConnection {
       return true;
     };
     Promise.resolve()
-      .then(() => handler(params, { signal: controller.signal, deadline: Date.now() + boundedMs }))
+      .then(() => handler(params, context))
       .then(
         (result) => {
           if (!done()) return;
@@ -178,7 +194,7 @@ export class AdminServerConnection {
           } catch (err) {
             return this.respondError(id, 'INTERNAL', `result of ${method} cannot be encoded: ${(err as Error).message}`, {});
           }
-          if (this.phase === 'open') this.ws.send(frame);
+          if (this.phase === 'open') this.out.send(frame);
         },
         (err: unknown) => {
           if (!done()) return;
@@ -192,7 +208,7 @@ export class AdminServerConnection {
 
   private respondError(id: number, code: string, message: string, data: Record<string, unknown>): void {
     this.host.counters.adminErrors++;
-    if (this.phase === 'open') this.ws.send(encodeControl({ k: 'res', id, ok: false, error: { code, message, data } }));
+    if (this.phase === 'open') this.out.send(encodeControl({ k: 'res', id, ok: false, error: { code, message, data } }));
   }
 }
 
@@ -228,11 +244,14 @@ export class AdminRpcClient {
   private nextId = 0;
   private readonly pending = new Map<number, PendingRequest>();
   private closedError: Error | null = null;
+  /** Requests of one turn leave in one write. */
+  private readonly out: TurnWriter;
 
   private constructor(
     private readonly ws: WebSocket,
     readonly address: string,
   ) {
+    this.out = new TurnWriter(ws);
     ws.on('message', (data) => this.onFrame(toBuffer(data as Buffer)));
     ws.on('close', (code, reason) => {
       const why = reason.toString();
@@ -345,7 +364,7 @@ export class AdminRpcClient {
       }, timeoutMs);
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
       try {
-        this.ws.send(encodeControl({ k: 'req', id, method, params, timeoutMs }));
+        this.out.send(encodeControl({ k: 'req', id, method, params, timeoutMs }));
       } catch (err) {
         clearTimeout(timer);
         this.pending.delete(id);

@@ -67,3 +67,40 @@ export function zeroMask(mask: Buffer): void {
   mask.fill(0);
 }
 
+
+/**
+ * Sends the frames of one event-loop turn in one socket write. The first send of a turn
+ * corks the socket; it is uncorked once the turn's callbacks and their promise work are done
+ * (setImmediate). The frames are unchanged, only the writes they leave in: at thousands of
+ * admin requests a second, one writev per frame (ws's own cork covers a single frame) cost
+ * more than the work each request does, and a peer that reads them one by one handles them
+ * one by one (a leader proposes forwarded writes in as many Ready turns).
+ */
+export class TurnWriter {
+  private corked = false;
+  private readonly socket: { cork(): void; uncork(): void } | null;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket?.uncork();
+  };
+
+  constructor(private readonly ws: WebSocket) {
+    // `ws` keeps its net.Socket private; without one (never, in ws 8) frames go one by one.
+    const s = (ws as unknown as { _socket?: { cork?: unknown; uncork?: unknown } })._socket;
+    this.socket = s && typeof s.cork === 'function' && typeof s.uncork === 'function' ? (s as { cork(): void; uncork(): void }) : null;
+  }
+
+  /** False if this version of ws hides its socket: frames then go one write each. */
+  get batching(): boolean {
+    return this.socket !== null;
+  }
+
+  send(frame: Buffer): void {
+    if (!this.corked && this.socket) {
+      this.corked = true;
+      this.socket.cork();
+      setImmediate(this.uncork);
+    }
+    this.ws.send(frame);
+  }
+}
