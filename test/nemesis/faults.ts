@@ -59,6 +59,8 @@ const LONG_DELAY_MIN_MS = 3000;
 /** Reads queued on the stopped leader: enough bytes to fill its socket buffers, bounded. */
 const LONG_DELAY_QUEUED_READS = 400;
 const LONG_DELAY_KEY_BYTES = 2048;
+/** A disk fault holds at least this long: a member under constant client load syncs many times in it, even on a loaded machine. */
+const DISK_FAULT_MIN_HOLD_MS = 2000;
 
 /** libfaketime re-reads its file every second (FAKETIME_CACHE_DURATION): time for a change to apply. */
 const FAKETIME_REREAD_MS = 1200;
@@ -246,14 +248,24 @@ export class Nemesis {
       case 'disk-error': {
         const disk = this.opts.disk;
         if (!disk) throw new Error('disk faults need --disk');
-        const target = this.pick(ids.filter((id) => this.cluster.running(id)));
+        // A member in the group and replicating (it answers and knows the leader), so that it
+        // writes and syncs while the fault holds: one still starting after an earlier fault
+        // (the CLI compiles for seconds under load) may not touch its disk in time.
+        const serving: string[] = [];
+        for (const id of ids) if ((await this.cluster.status(id))?.leader) serving.push(id);
+        if (serving.length === 0) {
+          set('skipped: no member answers with a leader');
+          return;
+        }
+        const target = this.pick(serving);
         const pid = this.cluster.members.get(target)?.proc?.pid;
         if (pid === undefined) throw new Error(`${target} has no process`);
         // In turn, so that each failure point comes up in a short run.
         const f = DISK_FAULTS[this.diskFaultsInjected++ % DISK_FAULTS.length]!;
         set(`${target} ${f.point} ${f.errno}`);
         await disk.enable(pid, f);
-        await sleep(holdMs);
+        // Held long enough to be met even when the run's end clips the hold.
+        await sleep(Math.max(holdMs, DISK_FAULT_MIN_HOLD_MS));
         if (this.cluster.alive(target)) {
           await disk.disable(pid, f);
           record.detail += ': kept running';
