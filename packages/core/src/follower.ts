@@ -56,12 +56,7 @@ export function handleAppend(s: RaftState, m: Message): void {
     // Back off like any conflict: the leader probes lower until its entry matches ours.
     if (s.committedMismatch === 0 || check.index < s.committedMismatch) s.committedMismatch = check.index;
     s.mismatchLeader = { id: m.from, term: m.term, override: parseOverrideContext(m.context) };
-    const hintIndex = s.log.findConflictByTerm(check.below, m.logTerm);
-    resp.reject = true;
-    resp.index = m.index;
-    resp.rejectHint = hintIndex;
-    resp.logTerm = s.log.term(hintIndex) ?? 0;
-    s.send(resp);
+    rejectWithHint(s, resp, m, s.log.findConflictByTerm(check.below, m.logTerm));
     return;
   }
   if (m.index < s.log.committed) {
@@ -76,12 +71,7 @@ export function handleAppend(s: RaftState, m: Message): void {
     // committed entries shows up while the leader still holds them (not only in a snapshot).
     // Same term, another leader: none of our entries of that term is the leader's.
     const from = s.log.matchTerm(m.index, m.logTerm) ? agreeBelow(s.log, m.index, m.logTerm) : Math.min(m.index, s.log.lastIndex());
-    const hintIndex = Math.max(s.log.findConflictByTerm(from, m.logTerm), Math.min(s.log.committed, m.index - 1));
-    resp.reject = true;
-    resp.index = m.index;
-    resp.rejectHint = hintIndex;
-    resp.logTerm = s.log.term(hintIndex) ?? 0;
-    s.send(resp);
+    rejectWithHint(s, resp, m, Math.max(s.log.findConflictByTerm(from, m.logTerm), Math.min(s.log.committed, m.index - 1)));
     return;
   }
   const lastNew = s.log.appendFromLeader(m.index, m.entries);
@@ -193,5 +183,14 @@ export function handleSnapshot(s: RaftState, m: Message): void {
     resp.index = meta.index;
   }
   noteLeaderSpan(s, m, before);
+  s.send(resp);
+}
+
+/** Refuses an append that did not match, with where the leader should probe next (etcd's rejectHint). */
+function rejectWithHint(s: RaftState, resp: Message, m: Message, hintIndex: number): void {
+  resp.reject = true;
+  resp.index = m.index;
+  resp.rejectHint = hintIndex;
+  resp.logTerm = s.log.term(hintIndex) ?? 0;
   s.send(resp);
 }
