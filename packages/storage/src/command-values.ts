@@ -73,10 +73,39 @@ export function field(what: string, name: string): string {
   return what === '' ? name : `${what}.${name}`;
 }
 
+/**
+ * True when `v` is exactly one msgpack string or byte array: its header's length covers the
+ * rest of the bytes. Such a value always decodes (msgpackr decodes any bytes of a string,
+ * invalid UTF-8 included, without throwing), so it is valid without decoding it.
+ */
+export function isWholeStrOrBin(v: Uint8Array): boolean {
+  if (v.length === 0) return false;
+  const t = v[0]!;
+  let header: number;
+  let length: number;
+  if (t >= 0xa0 && t <= 0xbf) {
+    header = 1; // fixstr
+    length = t & 0x1f;
+  } else if (t === 0xd9 || t === 0xc4) {
+    header = 2; // str8, bin8
+    length = v.length >= 2 ? v[1]! : -1;
+  } else if (t === 0xda || t === 0xc5) {
+    header = 3; // str16, bin16
+    length = v.length >= 3 ? (v[1]! << 8) | v[2]! : -1;
+  } else if (t === 0xdb || t === 0xc6) {
+    header = 5; // str32, bin32
+    length = v.length >= 5 ? v[1]! * 0x100_0000 + ((v[2]! << 16) | (v[3]! << 8) | v[4]!) : -1;
+  } else {
+    return false;
+  }
+  return length >= 0 && header + length === v.length;
+}
+
 export function rawBytes(v: unknown, what: string, nullable: boolean): Uint8Array | null {
   if (v === null && nullable) return null;
   if (!(v instanceof Uint8Array)) throw new InvalidArgumentError(`${what} must be msgpack binary (got ${describe(v)})`);
   if (v.length > MAX_VALUE_BYTES) throw new InvalidArgumentError(`${what} is ${v.length} bytes; at most ${MAX_VALUE_BYTES} allowed`);
+  if (isWholeStrOrBin(v)) return v;
   let decoded: unknown;
   try {
     // Values are checked once here so that a stored value is always decodable.

@@ -7,6 +7,7 @@ import { encode } from './codec.js';
 import { decodeRawCommand, type RawCommand } from './command.js';
 import { META_APPLIED, META_GROUP, type KvSpace } from './keys.js';
 import { applyCommand } from './kv-apply.js';
+import { addKeysRead, prefetchRecords, type PrefetchedRecords } from './kv-prefetch.js';
 import { KvView, Overlay } from './kv-view.js';
 import type { ApplyReads } from './command-apply.js';
 import type { BatchOp } from './raw-db.js';
@@ -31,6 +32,21 @@ export async function applyEntries(s: StorageState, entries: readonly Entry[]): 
     const byRevision: { revision: number; changes: KvChange[] }[] = [];
     let group = s.groupMeta;
     const startGroup = group;
+    // Decoded first, so that the records they read come in one getMany (kv-prefetch.ts).
+    const commands = new Map<number, RawCommand | InvalidArgumentError>();
+    const keys = new Set<string>();
+    for (const e of entries) {
+      if (e.type !== 'normal' || e.data.length === 0) continue;
+      try {
+        const cmd = decodeRawCommand(e.data);
+        commands.set(e.index, cmd);
+        addKeysRead(cmd, keys);
+      } catch (err) {
+        if (!(err instanceof InvalidArgumentError)) throw err;
+        commands.set(e.index, err);
+      }
+    }
+    const reads = applyReads(s, space, keys.size === 0 ? null : await prefetchRecords(s, space, keys));
     for (const e of entries) {
       if (e.type === 'noop' || (e.type === 'normal' && e.data.length === 0)) {
         results.push({ index: e.index, outcome: null, error: null });
@@ -45,18 +61,15 @@ export async function applyEntries(s: StorageState, entries: readonly Entry[]): 
           results.push({ index: e.index, outcome: null, error: err });
         }
       } else {
-        let cmd: RawCommand;
-        try {
-          cmd = decodeRawCommand(e.data);
-        } catch (err) {
-          if (!(err instanceof InvalidArgumentError)) throw err;
-          results.push({ index: e.index, outcome: null, error: err });
+        const cmd = commands.get(e.index)!;
+        if (cmd instanceof InvalidArgumentError) {
+          results.push({ index: e.index, outcome: null, error: cmd });
           continue;
         }
         const changed: KvChange[] = [];
         let outcome;
         try {
-          outcome = await applyCommand(cmd, space, e.index, ops, changes, changed, applyReads(s, space));
+          outcome = await applyCommand(cmd, space, e.index, ops, changes, changed, reads);
         } catch (err) {
           // Refused at apply (a limit the state decides): nothing of it was written, on every member alike.
           if (!(err instanceof InvalidArgumentError) && !(err instanceof LeaseNotFoundError)) throw err;
@@ -81,11 +94,17 @@ export async function applyEntries(s: StorageState, entries: readonly Entry[]): 
   });
 }
 
-/** What an apply reads: LevelDB under the buffered writes and the apply's own. Queue-only. */
-export function applyReads(s: StorageState, space: KvSpace): ApplyReads {
+/**
+ * What an apply reads: LevelDB under the buffered writes and the apply's own; `prefetched`
+ * holds some of those records already (the batch's own writes are read before them). Queue-only.
+ */
+export function applyReads(s: StorageState, space: KvSpace, prefetched: PrefetchedRecords | null): ApplyReads {
   assert(space === s.kvSpace, () => `apply to KV generation ${space}, not the active ${s.kvSpace}`);
   return {
-    readStored: (k, sp) => readStored(s, k, sp),
+    readStored: async (k, sp) => {
+      const known = sp === space ? prefetched?.get(k) : undefined;
+      return known !== undefined ? known : readStored(s, k, sp);
+    },
     decodeStored: (k, b) => decodeKv(s, k, b),
     leases: s.leaseTable,
     viewOver: (layers) => new KvView(s.db, space, s.appliedIndex, null, new Overlay([...s.buffer.layers(), ...layers])),

@@ -36,6 +36,8 @@ export interface RawDb {
   open(options?: { createIfMissing?: boolean; errorIfExists?: boolean; writeBufferSize?: number }): Promise<void>;
   close(): Promise<void>;
   get(key: Buffer, options?: { snapshot?: RawSnapshot }): Promise<Buffer | undefined>;
+  /** The values of `keys` in order (undefined: absent), in one call to the database. */
+  getMany(keys: Buffer[]): Promise<(Buffer | undefined)[]>;
   snapshot(): RawSnapshot;
   batch(ops: BatchOp[], options?: { sync?: boolean }): Promise<void>;
   iterator(options: RangeOptions): RawIterator;

@@ -31,6 +31,7 @@ function memoryDisk(): StorageDisk & { files: Map<string, Buffer>; damage: strin
           open = false;
         },
         get: (k, o) => level.get(k, o as never),
+        getMany: (k) => level.getMany(k),
         snapshot: () => level.snapshot(),
         // memory-level has no sync option: every batch is "durable" here
         batch: (ops) => (disk.failWrites ? Promise.reject(Object.assign(new Error('Input/output error'), { code: 'EIO' })) : level.batch(ops)),

@@ -35,6 +35,7 @@ export class PowerCutBackend extends MemoryBackend {
       open: (o) => live.open(o),
       close: () => live.close(),
       get: (k, o) => live.get(k, o),
+      getMany: (k) => live.getMany(k),
       snapshot: () => live.snapshot(),
       iterator: (o: RangeOptions): RawIterator => live.iterator(o),
       async batch(ops: BatchOp[], options?: { sync?: boolean }): Promise<void> {
