@@ -40,7 +40,8 @@ function cli(args: readonly string[], env: Record<string, string> = {}): Promise
       child.kill('SIGKILL');
       reject(new Error(`conclave ${args.join(' ')} did not exit within ${DEADLINE_MS} ms`));
     }, DEADLINE_MS);
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': the output may still be unread when the process has exited.
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
     });

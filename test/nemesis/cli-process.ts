@@ -23,7 +23,8 @@ export function nemesisCli(args: readonly string[], deadlineMs: number): Promise
     child.stderr.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-OUTPUT_KEPT_CHARS)));
     const kill = setTimeout(() => child.kill('SIGKILL'), deadlineMs + 30_000);
     const interrupt = setTimeout(() => child.kill('SIGINT'), deadlineMs);
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': the output may still be unread when the process has exited.
+    child.on('close', (code, signal) => {
       clearTimeout(kill);
       clearTimeout(interrupt);
       resolve({ code, signal, stdout, stderr });
