@@ -6,6 +6,7 @@
 //   flock -x /tmp/conclave-bench.lock npm run bench -- budget [--writes N] [--size B] [--cpu-prof DIR]
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { suiteFlags } from './lib/args.js';
 import { ConclaveGroup } from './lib/conclave-group.js';
 import { benchDir } from './lib/disk.js';
 import { measureFloor } from './lib/floor.js';
@@ -13,18 +14,10 @@ import { measureFloor } from './lib/floor.js';
 type Stamps = Partial<Record<string, number>>;
 type Trace = Record<string, Stamps>;
 
-const argv = process.argv.slice(2).filter((a) => a !== '--');
-const opt = (name: string, def: string): string => {
-  const i = argv.indexOf(name);
-  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : def;
-};
-const WRITES = Number(opt('--writes', '2000'));
-const SIZE_BYTES = Number(opt('--size', '100'));
-const CPU_PROF = argv.includes('--cpu-prof') ? opt('--cpu-prof', '') : null;
-if (!Number.isSafeInteger(WRITES) || WRITES < 10 || !Number.isSafeInteger(SIZE_BYTES) || SIZE_BYTES < 1 || CPU_PROF === '') {
-  console.error('usage: npm run bench -- budget [--writes N>=10] [--size BYTES] [--cpu-prof DIR]');
-  process.exit(2);
-}
+const flags = suiteFlags('usage: npm run bench -- budget [--writes N>=10] [--size BYTES] [--cpu-prof DIR]');
+const WRITES = flags.int('--writes', 2000, 10, 1_000_000);
+const SIZE_BYTES = flags.int('--size', 100, 1, 1024 * 1024);
+const CPU_PROF = flags.text('--cpu-prof');
 
 /** The critical path of one write, in order: [label, from (node:step), to (node:step)]. L = leader, F = the follower whose ack came first. */
 const ROWS: [string, string, string][] = [

@@ -7,19 +7,16 @@
 //   flock -x /tmp/conclave-bench.lock npm run bench -- bytes [--size B] [--seconds S] [--no-etcd]
 import { readFileSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { suiteFlags } from './lib/args.js';
 import { ConclaveGroup } from './lib/conclave-group.js';
 import { benchDir } from './lib/disk.js';
 import { EtcdGroup, findEtcd } from './lib/etcd-group.js';
 import { ChildRpc } from './lib/ipc.js';
 import type { LoadResult, LoadSpec } from './lib/load.js';
 
-const argv = process.argv.slice(2).filter((a) => a !== '--');
-const opt = (name: string, def: string): string => {
-  const i = argv.indexOf(name);
-  return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : def;
-};
-const SIZE_BYTES = Number(opt('--size', '16384'));
-const SECONDS = Number(opt('--seconds', '10'));
+const flags = suiteFlags('usage: npm run bench -- bytes [--size B] [--seconds S] [--no-etcd]');
+const SIZE_BYTES = flags.int('--size', 16384, 1, 1024 * 1024);
+const SECONDS = flags.int('--seconds', 10, 1, 3600);
 const spec: LoadSpec = { inflight: 64, sizeBytes: SIZE_BYTES, warmupMs: 0, durationMs: SECONDS * 1000, maxOps: 10_000_000, keySpace: 1000 };
 
 function writeBytes(pids: readonly number[]): number {
@@ -54,7 +51,7 @@ try {
   const c = await measure(pids, () => g.load(leader, { ...spec, warmupMs: 0 }));
   out.push(`| conclave 3 | ${Math.round(c.r.opsPerS).toLocaleString('en')} | ${(c.written / 2 ** 20).toFixed(0)} | ${c.perAcked.toFixed(2)} |`);
   await g.close();
-  const binary = argv.includes('--no-etcd') ? null : findEtcd();
+  const binary = flags.has('--no-etcd') ? null : findEtcd();
   if (binary) {
     const e = await EtcdGroup.start(binary, dataRoot);
     cleanups.unshift(() => e.close());

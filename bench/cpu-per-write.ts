@@ -8,20 +8,16 @@
 //
 // With --cpu-prof only the follower3 rounds run (the profiles then show that path).
 import { readFileSync, rmSync } from 'node:fs';
+import { suiteFlags } from './lib/args.js';
 import { ConclaveGroup } from './lib/conclave-group.js';
 import { benchDir } from './lib/disk.js';
 import { ChildRpc } from './lib/ipc.js';
 import type { LoadResult } from './lib/load.js';
 
-const argv = process.argv.slice(2).filter((a) => a !== '--');
-const flag = (name: string): string | undefined => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
-const inflight = Number(flag('--inflight') ?? 256);
-const seconds = Number(flag('--seconds') ?? 5);
-const prof = flag('--cpu-prof');
-if (!Number.isSafeInteger(inflight) || inflight < 1 || !Number.isSafeInteger(seconds) || seconds < 1) {
-  console.error('usage: npm run bench -- cpu-per-write [--inflight N] [--seconds S] [--cpu-prof DIR]');
-  process.exit(2);
-}
+const flags = suiteFlags('usage: npm run bench -- cpu-per-write [--inflight N] [--seconds S] [--cpu-prof DIR]');
+const inflight = flags.int('--inflight', 256, 1, 4096);
+const seconds = flags.int('--seconds', 5, 1, 3600);
+const prof = flags.text('--cpu-prof') ?? undefined;
 /** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ, 100 on Linux). */
 const ticks = 100;
 const cpuMs = (pid: number): number => {

@@ -77,3 +77,31 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
   }
   return { quick, skipEtcd, configs, sizesBytes, inflights, cpuProfDir };
 }
+
+/**
+ * Flags of a suite (`npm run bench -- <suite> ...`): each bad value exits 2 with the suite's
+ * usage line and a message naming the flag, instead of running with NaN.
+ */
+export function suiteFlags(usage: string): { has(name: string): boolean; int(name: string, def: number, min: number, max: number): number; text(name: string): string | null } {
+  const argv = process.argv.slice(2).filter((a) => a !== '--');
+  const fail = (why: string): never => {
+    console.error(`${why}\n${usage}`);
+    process.exit(2);
+  };
+  const value = (name: string): string | null => {
+    const i = argv.indexOf(name);
+    if (i < 0) return null;
+    const v = argv[i + 1];
+    return v === undefined || v.startsWith('--') ? fail(`${name} needs a value`) : v;
+  };
+  return {
+    has: (name) => argv.includes(name),
+    int: (name, def, min, max) => {
+      const v = value(name);
+      if (v === null) return def;
+      const n = Number(v);
+      return /^\d+$/.test(v) && Number.isSafeInteger(n) && n >= min && n <= max ? n : fail(`${name}: '${v}' is not an integer from ${min} to ${max}`);
+    },
+    text: value,
+  };
+}
