@@ -1,9 +1,10 @@
 // The read benchmark (issue 15): reads of existing 100-byte keys at 1, 16, 64 and 256 in
 // flight (closed loop), 3 nodes on loopback. conclave: linearizable (ReadIndex) and lease on
-// the leader, none on a follower, each load inside that node's process; etcd (3 members,
-// the etcd3 client in its own process, connected to the leader): linearizable (its default,
-// ReadIndex) and serializable (member-local). Ratios are against etcd's linearizable reads
-// at the same concurrency, in the same run.
+// the leader, none on a follower, each load twice: inside that node's process (the embedded
+// case) and from a client process over the admin RPC (like for like with etcd); etcd (3
+// members, the etcd3 client in its own process, connected to the leader): linearizable (its
+// default, ReadIndex) and serializable (member-local). Ratios are against etcd's
+// linearizable reads at the same concurrency, in the same run.
 //
 //   flock -x /tmp/conclave-bench.lock npm run bench -- read [--quick] [--no-etcd]
 import { execFileSync } from 'node:child_process';
@@ -45,13 +46,23 @@ try {
   const follower = Object.keys(g.peers).find((id) => id !== leader)!;
   await g.load(leader, FILL);
   await g.readLoad(leader, { ...spec(64), warmupMs: 0, durationMs: 1000 }, 'linearizable'); // warm-up
-  for (const [what, id, c] of [
-    ['conclave linearizable (leader)', leader, 'linearizable'],
-    ['conclave lease (leader)', leader, 'lease'],
-    ['conclave none (follower)', follower, 'none'],
-  ] as const) {
-    for (const n of INFLIGHTS) record(what, await g.readLoad(id, spec(n), c));
+  const modes = [
+    ['linearizable', 'leader', leader],
+    ['lease', 'leader', leader],
+    ['none', 'follower', follower],
+  ] as const;
+  for (const [c, role, id] of modes) {
+    for (const n of INFLIGHTS) record(`conclave ${c} (${role}, embedded)`, await g.readLoad(id, spec(n), c));
   }
+  const client = new ChildRpc(new URL('./lib/client-process.ts', import.meta.url), [], { label: 'client-conclave-read' });
+  cleanups.unshift(() => client.stop());
+  const viaClient = (id: string, s: LoadSpec, read: 'linearizable' | 'lease' | 'none'): Promise<LoadResult> =>
+    client.call<LoadResult>('load', { target: { kind: 'conclave', endpoint: g.peers[id] }, spec: s, read }, s.warmupMs + s.durationMs + 60_000);
+  await viaClient(leader, { ...spec(64), warmupMs: 0, durationMs: 1000 }, 'linearizable'); // warm-up of the admin path
+  for (const [c, role, id] of modes) {
+    for (const n of INFLIGHTS) record(`conclave ${c} (${role}, client over the admin RPC)`, await viaClient(id, spec(n), c));
+  }
+  await client.stop();
   await g.close();
 
   const binary = skipEtcd ? null : findEtcd();

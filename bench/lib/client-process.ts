@@ -13,7 +13,8 @@ const WRITE_TIMEOUT_MS = 10_000;
 
 const closers: (() => Promise<unknown>)[] = [];
 
-async function conclaveWriter(endpoint: string, inflight: number): Promise<WriteFn> {
+/** `inflight` requests spread over enough admin connections that none passes the server's limit. */
+async function conclaveRequests(endpoint: string, inflight: number, method: string, params: (key: string, value: Uint8Array) => object): Promise<WriteFn> {
   const count = Math.ceil(inflight / ADMIN_INFLIGHT_PER_CONNECTION);
   const clients = await Promise.all(Array.from({ length: count }, () => AdminRpcClient.connect(endpoint, { connectTimeoutMs: 5000 })));
   closers.push(() => Promise.all(clients.map((c) => c.close())));
@@ -24,10 +25,22 @@ async function conclaveWriter(endpoint: string, inflight: number): Promise<Write
     for (let i = 1; i < count; i++) if (inflightPerClient[i]! < inflightPerClient[k]!) k = i;
     inflightPerClient[k]!++;
     try {
-      return await clients[k]!.request('kv.put', { key, value }, { timeoutMs: WRITE_TIMEOUT_MS });
+      return await clients[k]!.request(method, params(key, value), { timeoutMs: WRITE_TIMEOUT_MS });
     } finally {
       inflightPerClient[k]!--;
     }
+  };
+}
+
+const conclaveWriter = (endpoint: string, inflight: number): Promise<WriteFn> => conclaveRequests(endpoint, inflight, 'kv.put', (key, value) => ({ key, value }));
+
+/** Reads of conclave over the admin RPC (bench/read.ts): the like-for-like of the etcd3 client's reads. */
+async function conclaveReader(endpoint: string, inflight: number, consistency: ConclaveRead): Promise<WriteFn> {
+  const get = await conclaveRequests(endpoint, inflight, 'kv.get', (key) => ({ key, consistency }));
+  return async (key, value) => {
+    const r = (await get(key, value)) as { found: boolean };
+    if (!r.found) throw new Error(`key ${key} is missing`);
+    return r;
   };
 }
 
@@ -51,12 +64,16 @@ async function etcdReader(endpoint: string, read: EtcdRead): Promise<WriteFn> {
 }
 
 export type EtcdRead = 'linearizable' | 'serializable';
+export type ConclaveRead = 'linearizable' | 'lease' | 'none';
 
 serveIpc(
   {
     load: async (args) => {
-      const { target, spec, read } = args as { target: ClientTarget; spec: LoadSpec; read?: EtcdRead };
-      const write = target.kind === 'conclave' ? await conclaveWriter(target.endpoint, spec.inflight) : read ? await etcdReader(target.endpoint, read) : await etcdWriter(target.endpoint);
+      const { target, spec, read } = args as { target: ClientTarget; spec: LoadSpec; read?: EtcdRead | ConclaveRead };
+      let write: WriteFn;
+      if (target.kind === 'conclave') write = read ? await conclaveReader(target.endpoint, spec.inflight, read as ConclaveRead) : await conclaveWriter(target.endpoint, spec.inflight);
+      else if (read === 'lease' || read === 'none') throw new Error(`etcd has no '${read}' read`);
+      else write = read ? await etcdReader(target.endpoint, read) : await etcdWriter(target.endpoint);
       try {
         return await runLoad(write, spec);
       } finally {
