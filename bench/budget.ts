@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { suiteFlags } from './lib/args.js';
 import { ConclaveGroup } from './lib/conclave-group.js';
 import { benchDir } from './lib/disk.js';
-import { measureFloor } from './lib/floor.js';
+import { measureFloor, SHARED_DISK_WRITERS } from './lib/floor.js';
 
 type Stamps = Partial<Record<string, number>>;
 type Trace = Record<string, Stamps>;
@@ -98,6 +98,7 @@ try {
   const sum = b.rows.reduce((a, [, us]) => a + us, 0);
   console.log(`latency budget: ${WRITES} sequential ${SIZE_BYTES} B writes, 3 nodes, durable (data on ${where}); ${b.n} writes traced`);
   console.log(`floor: fdatasync p50 ${floor.fdatasync.p50Us} µs + ws round trip p50 ${floor.wsRoundTrip.p50Us} µs = ${floor.p50Us} µs`);
+  console.log(`beside the floor: fdatasync p50 with ${SHARED_DISK_WRITERS} writers on this disk at once (a group's members) ${floor.sharedFdatasync.p50Us} µs`);
   console.log('');
   console.log('| step | median µs | share of p50 |');
   console.log('| --- | ---: | ---: |');

@@ -15,7 +15,7 @@ import { ConclaveGroup } from './lib/conclave-group.js';
 import { type BenchResults, type Cell, type ConfigId } from './lib/configs.js';
 import { benchDir } from './lib/disk.js';
 import { EtcdGroup, findEtcd } from './lib/etcd-group.js';
-import { measureFloor } from './lib/floor.js';
+import { measureFloor, SHARED_DISK_WRITERS } from './lib/floor.js';
 import { ChildRpc } from './lib/ipc.js';
 import type { LoadResult, LoadSpec } from './lib/load.js';
 import { renderChart } from './lib/svg.js';
@@ -192,7 +192,7 @@ try {
   const r = await main();
   progress.stop();
   console.log('');
-  console.log(`floor: fdatasync p50 ${r.floor.fdatasync.p50Us} µs (p99 ${r.floor.fdatasync.p99Us}), ws round trip p50 ${r.floor.wsRoundTrip.p50Us} µs (p99 ${r.floor.wsRoundTrip.p99Us}); floor = ${r.floor.p50Us} µs`);
+  console.log(`floor: fdatasync p50 ${r.floor.fdatasync.p50Us} µs (p99 ${r.floor.fdatasync.p99Us}), ws round trip p50 ${r.floor.wsRoundTrip.p50Us} µs (p99 ${r.floor.wsRoundTrip.p99Us}); floor = ${r.floor.p50Us} µs; beside it, fdatasync p50 with ${SHARED_DISK_WRITERS} writers on this disk at once ${r.floor.sharedFdatasync.p50Us} µs`);
   if (!r.etcd.ran) console.log(`etcd: ${r.etcd.note}`);
   console.log(resultsTable(r.cells, r.floor));
   console.log(targetsTable(r.targets));

@@ -28,7 +28,7 @@ export function targetChecks(cells: readonly Cell[], floor: Floor, sizesBytes: r
         ratio: r,
         limit: `<= ${SEQUENTIAL_FLOOR_RATIO_MAX}x`,
         met: r <= SEQUENTIAL_FLOOR_RATIO_MAX,
-        detail: `${ms(seq.latency.p50Us)} ms vs floor ${ms(floor.p50Us)} ms (fdatasync ${ms(floor.fdatasync.p50Us)} + round trip ${ms(floor.wsRoundTrip.p50Us)})`,
+        detail: `${ms(seq.latency.p50Us)} ms vs floor ${ms(floor.p50Us)} ms (fdatasync ${ms(floor.fdatasync.p50Us)} + round trip ${ms(floor.wsRoundTrip.p50Us)}; fdatasync with three writers at once ${ms(floor.sharedFdatasync.p50Us)})`,
       });
     }
     const etcdSeq = findCell(cells, 'etcd3', size, 1);
