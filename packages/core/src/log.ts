@@ -181,11 +181,16 @@ export class RaftLog {
     this.unstableFrom = this.lastIndex() + 1;
   }
 
-  /** The driver persisted `entries`: the prefix that still matches our log is durable. */
+  /**
+   * The driver persisted `entries`: the prefix our log still holds is durable. Held means the
+   * very entry, not (index, term): under the override another leader of the same term may have
+   * replaced them meanwhile with entries alike in both (the log keeps an entry's object while
+   * it holds that entry, and replaces it only on a conflict).
+   */
   stableTo(entries: readonly Entry[]): void {
     for (let k = entries.length - 1; k >= 0; k--) {
       const e = entries[k]!;
-      if (this.matchTerm(e.index, e.term)) {
+      if (this.entryAt(e.index) === e) {
         this.stableIndex = Math.max(this.stableIndex, e.index);
         return;
       }

@@ -215,3 +215,22 @@ test('a follower of a leader without an override records no span', (t) => {
   net.tickAll(2);
   t.deepEqual(net.node('n2').overrideSpan, { from: c + 1, to: net.node('n2').commitIndex });
 });
+
+test('a write made durable counts only for the entries it wrote, not for same-term entries of another leader that replaced them', (t) => {
+  const e = (index: number, term: number): Entry => ({ index, term, type: 'normal', data: new Uint8Array(0) });
+  const noop = (index: number, term: number, leader: string): Entry => ({ index, term, type: 'noop', data: noopData(leader) });
+  // Durable up to 3; n1's term-2 entries 4-6 are handed to storage.
+  const log = new RaftLog({ snapshotIndex: 0, snapshotTerm: 0, entries: [e(1, 1), e(2, 1), e(3, 1)], committed: 3, applied: 3 });
+  log.appendFromLeader(3, [noop(4, 2, 'n1'), e(5, 2), e(6, 2)]);
+  const handed = log.unstableEntries();
+  log.markHandedForPersist();
+  // Before that write is durable, n2, the other leader of term 2 under the override, replaces them.
+  log.appendFromLeader(3, [noop(4, 2, 'n2'), e(5, 2), e(6, 2)]);
+  t.is(log.termLeaderAt(6), 'n2');
+  log.stableTo(handed);
+  t.is(log.stableIndex, 3, "n1's write made n1's entries durable, not n2's: (index, term) alike is not the same entry");
+  const replaced = log.unstableEntries();
+  log.markHandedForPersist();
+  log.stableTo(replaced);
+  t.is(log.stableIndex, 6);
+});
