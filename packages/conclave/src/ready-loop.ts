@@ -75,8 +75,10 @@ export class ReadyLoop {
     const ctx = this.ctx;
     this.tickTimer = ctx.clock.setInterval(() => {
       if (ctx.closed) return;
-      this.guarded(() => ctx.raft.tick(ctx.clock.nowMs()));
-      for (const f of this.onTick) f();
+      // Each through guarded(): a throw inside a timer's callback would escape to the
+      // embedding application's process as an uncaught exception.
+      if (!this.guarded(() => ctx.raft.tick(ctx.clock.nowMs()))) return;
+      for (const f of this.onTick) if (!this.guarded(f)) return;
     }, ctx.opts.tickMs);
     if (!keepProcessAlive) this.tickTimer.unref();
   }
@@ -120,18 +122,22 @@ export class ReadyLoop {
     this.schedule();
   }
 
-  /** Runs `f` on the core from an event handler, failing the node if it throws (as the Ready loop does). */
-  guarded(f: () => void): void {
-    if (this.ctx.closed) return;
+  /**
+   * Runs `f` on the core from an event handler, failing the node if it throws (as the Ready
+   * loop does). False when it did not run or threw.
+   */
+  guarded(f: () => void): boolean {
+    if (this.ctx.closed) return false;
     try {
       f();
     } catch (err) {
       this.ctx.fail(asError(err));
-      return;
+      return false;
     }
     // Most ticks (every follower's) leave the core nothing to hand out: no loop turn for them.
     // A Ready taken and not yet advanced is the running loop's, which looks again when done.
     if (this.ctx.raft.hasReady()) this.schedule();
+    return true;
   }
 
   schedule(): void {

@@ -44,6 +44,21 @@ test('a tick that makes the core throw fails the node, and the loop schedules no
   t.is(l.clock.pending, 0, 'the tick timer is gone');
 });
 
+test('a tick callback that throws (the lease keeper\'s check) fails the node instead of escaping the timer', async (t) => {
+  const l = loopWith({ hasReady: () => false, tick: () => {} });
+  let later = 0;
+  l.loop.onTick.push(() => {
+    throw new Error('assertion failed: lease table');
+  });
+  l.loop.onTick.push(() => later++);
+  l.loop.startTicking();
+  await t.notThrowsAsync(() => l.clock.advance(l.ctx.opts.tickMs));
+  t.is(l.failures.length, 1);
+  t.regex(l.failures[0]!.message, /lease table/);
+  t.is(later, 0, 'nothing runs on a node that failed');
+  l.loop.stopTicking();
+});
+
 test('once closed, the loop neither runs nor schedules', async (t) => {
   let readies = 0;
   const l = loopWith({ hasReady: () => true, ready: () => readies++ });
