@@ -154,9 +154,11 @@ export class ForwardPool {
   }
 
   private unqueue(w: QueuedWrite): void {
-    const i = this.queue.indexOf(w);
+    // Batches take from the head: shift() there, not a search.
+    const i = this.queue[0] === w ? 0 : this.queue.indexOf(w);
     if (i < 0) return;
-    this.queue.splice(i, 1);
+    if (i === 0) this.queue.shift();
+    else this.queue.splice(i, 1);
     this.queuedBytes -= dataBytes(w.params);
   }
 
