@@ -104,15 +104,9 @@ export class ForwardPool {
         (why) => new WriteOutcomeUnknownError(`${what} was sent to the leader at ${this.address} and then ${why === 'aborted' ? 'aborted by the caller' : 'this node closed'} before the answer came; it may or may not take effect`),
       );
     } catch (err) {
-      // The server's own answer says nothing about the connection; anything else does.
+      if (sent) throw this.sentFailure(lane, err, what);
+      // Not sent: a failure other than the caller's own stop says the connection is bad.
       if (!(err instanceof AdminRemoteError) && !(err instanceof WriteOutcomeUnknownError)) this.drop(lane);
-      // Sent, then no answer: the leader may have proposed it. Sending it again could apply a
-      // write twice (test/nemesis/forwarding.test.ts), so the caller must not retry. Unless
-      // the leader closed the connection as idle: then it served nothing, and the caller may.
-      if (err instanceof AdminConnectionError && err.unserved) throw err;
-      if (sent && !(err instanceof AdminRemoteError) && !(err instanceof WriteOutcomeUnknownError)) {
-        throw new WriteOutcomeUnknownError(`${what} was sent to the leader at ${this.address}, which did not answer (${(err as Error).message}); it may or may not take effect`, err);
-      }
       throw err;
     } finally {
       this.release(lane);
@@ -325,11 +319,15 @@ export class ForwardPool {
     return timer;
   }
 
-  /** What a sent request's failure means for its writes (as in `request`). */
+  /** What a sent request's failure means for what it carried; a failure that is not the leader's own answer drops the connection. */
   private sentFailure(lane: Lane, err: unknown, what: string): unknown {
-    if (err instanceof AdminRemoteError || err instanceof WriteOutcomeUnknownError) return err; // the leader's own answer
+    // The server's own answer (or the caller's stop, already WOU) says nothing about the connection.
+    if (err instanceof AdminRemoteError || err instanceof WriteOutcomeUnknownError) return err;
     this.drop(lane);
-    if (err instanceof AdminConnectionError && err.unserved) return err; // the leader served nothing: the caller may send again
+    // Sent, then no answer: the leader may have proposed it. Sending it again could apply a
+    // write twice (test/nemesis/forwarding.test.ts), so the caller must not retry. Unless
+    // the leader closed the connection as idle: then it served nothing, and the caller may.
+    if (err instanceof AdminConnectionError && err.unserved) return err;
     return new WriteOutcomeUnknownError(`${what} was sent to the leader at ${this.address}, which did not answer (${(err as Error).message}); it may or may not take effect`, err);
   }
 
