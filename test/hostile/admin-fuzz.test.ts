@@ -38,7 +38,7 @@ const beforeAuth = fc.oneof(
 );
 
 /** Methods whose random parameters cannot change the group (kv.* writes only random keys). */
-const SAFE_METHODS = ['kv.get', 'kv.put', 'kv.cas', 'kv.delete', 'kv.scan', 'kv.write', 'kv.txn', 'kv.watch', 'kv.watch.next', 'kv.watch.close', 'node.status', 'election.ping', 'group.change', 'test.faults'];
+const SAFE_METHODS = ['kv.get', 'kv.put', 'kv.cas', 'kv.delete', 'kv.scan', 'kv.write', 'kv.writeMany', 'kv.txn', 'kv.watch', 'kv.watch.next', 'kv.watch.close', 'node.status', 'election.ping', 'group.change', 'test.faults'];
 /**
  * Methods that could change the group with the right parameters: they only get wrongly typed ones.
  * election.leave takes none, so any object is a valid call: the leader steps down and the group
@@ -64,6 +64,11 @@ const validish = fc.record(
     data: fc.oneof(fc.uint8Array({ maxLength: 100 }), fc.anything()),
     change: fc.oneof(fc.record({ op: fc.constantFrom('remove', 'promote', 'addSecondary', 'explode'), id: fc.string({ maxLength: 8 }) }), fc.anything()),
     action: fc.constantFrom('partition', 'heal', 'reset', 'setLink'),
+    // kv.writeMany: batches of writes, some malformed, some longer than a batch may be.
+    writes: fc.oneof(
+      fc.array(fc.oneof(fc.record({ data: fc.oneof(fc.uint8Array({ maxLength: 100 }), fc.anything()), timeoutMs: fc.oneof(fc.integer({ min: -5, max: 3000 }), fc.anything()) }, { requiredKeys: [] }), fc.anything()), { maxLength: 70 }),
+      fc.anything(),
+    ),
   },
   { requiredKeys: [] },
 );

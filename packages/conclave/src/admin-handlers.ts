@@ -2,12 +2,13 @@
 // of the `conclave` CLI. Parameters arrive from the network, so each is validated here.
 import { checkId, InvalidArgumentError, parseAddress, type ConfChange, type GroupMetadata, type MemberType, type NodeId } from '@conclave/core';
 import type { CommandOutcome, ScanOptions } from '@conclave/storage';
-import type { AdminRequestContext } from '@conclave/transport';
+import { weighedAdminHandler, type AdminRequestContext } from '@conclave/transport';
 import { registerFaultHandlers } from './fault-handlers.js';
 import { registerWatchHandlers, type WatchTarget } from './watch/watch-sessions.js';
 import { resolveDurability, validateConsistency, DEFAULT_DURABILITY, type CommitToken, type Consistency, type Durability } from './options.js';
 import type { Clock, PeerTransport, Timer } from './seams.js';
 import type { NodeStatus } from './status.js';
+import { serveWriteMany, WRITE_MANY_METHOD, writeManyWeight } from './write-many.js';
 
 type WriteOptions = { durability?: Partial<Durability> };
 type ReadOptions = { consistency?: Consistency };
@@ -89,6 +90,15 @@ export function registerAdminHandlers(transport: PeerTransport, node: AdminTarge
     // The forwarding member's call deadline (the request's) bounds the leader's half too.
     return node.proposeLocal(p.data, durability, p.needsOutcome === true, Math.max(1, ctx.deadline - clock.wallNowMs()));
   });
+
+  // Several forwarded writes in one request (write-many.ts); each counts as a request in flight.
+  transport.registerAdminHandler(
+    WRITE_MANY_METHOD,
+    weighedAdminHandler((params: unknown, ctx: AdminRequestContext) => {
+      const leftMs = Math.max(1, ctx.deadline - clock.wallNowMs());
+      return serveWriteMany(params, leftMs, (data, durability, needsOutcome, timeoutMs) => node.proposeLocal(data, durability, needsOutcome, timeoutMs));
+    }, writeManyWeight),
+  );
 
   transport.registerAdminHandler('kv.get', async (params, ctx) => {
     const p = obj(params, 'kv.get');

@@ -12,6 +12,7 @@ import { explainMissingLeader, noLeaderPossible } from './quorum-reach.js';
 import type { CommitToken, Durability } from './options.js';
 import type { LeaderRpcClient } from './seams.js';
 import type { NodeStatus } from './status.js';
+import type { ForwardedWrite } from './write-many.js';
 
 /** How long a joining node keeps asking before it gives up. */
 const JOIN_TIMEOUT_MS = 30_000;
@@ -116,7 +117,10 @@ export class LeaderRpc {
         continue;
       }
       try {
-        return await this.forwardPool(address).request(method, params, Math.max(1, call.leftMs), call);
+        const pool = this.forwardPool(address);
+        // Writes go in batches (forward-pool.ts); the rest one request each.
+        if (method === 'kv.write') return await pool.write(params as ForwardedWrite, Math.max(1, call.leftMs), call);
+        return await pool.request(method, params, Math.max(1, call.leftMs), call);
       } catch (err) {
         lastError = err;
         const code = (err as { code?: string }).code;

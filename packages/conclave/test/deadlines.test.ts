@@ -6,7 +6,7 @@
 import test from 'ava';
 import { AbortedError, NotLeaderError, ReplicaConsistencyError, WriteOutcomeUnknownError } from '../src/index.js';
 import { Call } from '../src/deadlines.js';
-import { ForwardPool } from '../src/forward-pool.js';
+import { FORWARD_POOL_LIMITS, ForwardPool } from '../src/forward-pool.js';
 import type { LeaderRpcClient } from '../src/seams.js';
 import { DriverHarness } from './driver-harness.js';
 import { codeOf, startGroup, waitFor, within } from './helpers.js';
@@ -81,7 +81,7 @@ test('on the last member of a group that lost its quorum, writes and reads fail 
 test('a forwarded write aborted while waiting for a connection is ABORTED; aborted once sent, WRITE_OUTCOME_UNKNOWN; a waiting slot goes back', async (t) => {
   const room = roomContext();
   // A connection that never opens: nothing is ever sent on it.
-  const never = new ForwardPool('127.0.0.1:1', () => new Promise<LeaderRpcClient>(() => {}), { connections: 1, inflightPerConnection: 1, queued: 10 }, room.clock);
+  const never = new ForwardPool('127.0.0.1:1', () => new Promise<LeaderRpcClient>(() => {}), { ...FORWARD_POOL_LIMITS, connections: 1, inflightPerConnection: 1, queued: 10 }, room.clock);
   const ac = new AbortController();
   const waiting = never.request('kv.write', {}, 60_000, Call.of(room.ctx, 'the put of key "k"', { signal: ac.signal }, 60_000));
   ac.abort();
@@ -101,7 +101,7 @@ test('a forwarded write aborted while waiting for a connection is ABORTED; abort
       },
       close: async () => {},
     }),
-    { connections: 1, inflightPerConnection: 1, queued: 10 },
+    { ...FORWARD_POOL_LIMITS, connections: 1, inflightPerConnection: 1, queued: 10 },
     room.clock,
   );
   const ac2 = new AbortController();

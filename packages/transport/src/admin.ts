@@ -14,7 +14,8 @@ import { InvalidArgumentError } from '@conclave/core';
 import { parseHostPort, wsUrl } from './address.js';
 import { decodeControl, encodeControl, toBuffer } from './codec.js';
 import { ADMIN_IDLE_CLOSE_REASON, ADMIN_PATH, CloseCode, DEFAULTS, MAX_HANDSHAKE_FRAME_BYTES, PROTOCOL_VERSION } from './constants.js';
-import { AdminAuthError, AdminConnectionError, AdminConnectionRefusedError, AdminRemoteError, AdminTimeoutError } from './errors.js';
+import { adminErrorBody, remoteErrorOf, requestWeight } from './admin-batch.js';
+import { AdminAuthError, AdminConnectionError, AdminConnectionRefusedError, AdminTimeoutError } from './errors.js';
 import { computeAdminProof, newNonce, NONCE_BYTES, proofMatches } from './handshake.js';
 import type { Lingering } from './sockets.js';
 import { truncateReason, TurnWriter, zeroMask } from './sockets.js';
@@ -48,17 +49,8 @@ interface Pending {
   /** Made when the handler first reads `signal`: most never do, and one per request cost more than the request's own work. */
   controller: AbortController | null;
   readonly timer: NodeJS.Timeout;
-}
-
-/** Plain fields of a thrown error worth sending back (leaderHint, address, ...). */
-function errorData(err: unknown): Record<string, unknown> {
-  const data: Record<string, unknown> = {};
-  if (typeof err !== 'object' || err === null) return data;
-  for (const [k, v] of Object.entries(err)) {
-    if (k === 'code' || k === 'message' || k === 'name' || k === 'stack' || k === 'cause') continue;
-    if (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') data[k] = v;
-  }
-  return data;
+  /** How many requests it counts for against adminMaxPendingRequests (a batch: its operations). */
+  readonly weight: number;
 }
 
 export class AdminServerConnection {
@@ -67,6 +59,8 @@ export class AdminServerConnection {
   lastSeenAt = this.acceptedAt;
   private readonly serverNonce = newNonce();
   private readonly pending = new Map<number, Pending>();
+  /** The weights of `pending`, summed. */
+  private pendingWeight = 0;
   /** Answers of one turn leave in one write. */
   private readonly out: TurnWriter;
 
@@ -110,6 +104,7 @@ export class AdminServerConnection {
       p.controller?.abort();
     }
     this.pending.clear();
+    this.pendingWeight = 0;
   }
 
   private onFrame(frame: Buffer, isBinary: boolean): void {
@@ -153,19 +148,27 @@ export class AdminServerConnection {
     const c = this.host.counters;
     c.adminRequests++;
     if (this.pending.has(id)) return this.respondError(id, 'INVALID_ARGUMENT', `request id ${id} is already in use`, {});
-    if (this.pending.size >= DEFAULTS.adminMaxPendingRequests) return this.respondError(id, 'TOO_MANY_REQUESTS', 'too many admin requests in flight on this connection', {});
+    const limit = DEFAULTS.adminMaxPendingRequests;
+    if (this.pendingWeight >= limit) return this.respondError(id, 'TOO_MANY_REQUESTS', 'too many admin requests in flight on this connection', {});
     const handler = this.host.handler(method);
     if (!handler) return this.respondError(id, 'UNKNOWN_METHOD', `unknown admin method '${method.slice(0, 64)}'`, {});
+    const weight = requestWeight(handler, params);
+    if (this.pendingWeight + weight > limit) {
+      return this.respondError(id, 'TOO_MANY_REQUESTS', `${method} carries ${weight} operations; ${this.pendingWeight} of the ${limit} this connection may have in flight are taken`, { weight, limit });
+    }
     const boundedMs = Math.min(timeoutMs, DEFAULTS.adminMaxTimeoutMs);
     const pending: Pending = {
       controller: null,
       timer: setTimeout(() => {
-        if (!this.pending.delete(id)) return;
+        if (this.pending.get(id) !== pending) return;
+        this.forget(id, pending);
         pending.controller?.abort();
         this.respondError(id, 'DEADLINE_EXCEEDED', `${method} did not finish within ${boundedMs} ms`, {});
       }, boundedMs),
+      weight,
     };
     this.pending.set(id, pending);
+    this.pendingWeight += weight;
     const requests = this.pending;
     const context: AdminRequestContext = {
       get signal(): AbortSignal {
@@ -180,7 +183,7 @@ export class AdminServerConnection {
       const p = this.pending.get(id);
       if (!p) return false; // timed out or closed: the answer is no longer wanted
       clearTimeout(p.timer);
-      this.pending.delete(id);
+      this.forget(id, p);
       return true;
     };
     Promise.resolve()
@@ -198,12 +201,15 @@ export class AdminServerConnection {
         },
         (err: unknown) => {
           if (!done()) return;
-          const e = err as { code?: unknown; message?: unknown };
-          const code = typeof e?.code === 'string' ? e.code : 'INTERNAL';
-          const message = typeof e?.message === 'string' ? e.message : String(err);
-          this.respondError(id, code, message, errorData(err));
+          const e = adminErrorBody(err);
+          this.respondError(id, e.code, e.message, e.data);
         },
       );
+  }
+
+  private forget(id: number, p: Pending): void {
+    this.pending.delete(id);
+    this.pendingWeight -= p.weight;
   }
 
   private respondError(id: number, code: string, message: string, data: Record<string, unknown>): void {
@@ -398,9 +404,7 @@ export class AdminRpcClient {
     this.pending.delete(ctrl.id);
     clearTimeout(p.timer);
     if (ctrl.ok === true) return p.resolve(ctrl.result);
-    const e = (ctrl.error ?? {}) as { code?: unknown; message?: unknown; data?: unknown };
-    const data = typeof e.data === 'object' && e.data !== null ? (e.data as Record<string, unknown>) : {};
-    p.reject(new AdminRemoteError(typeof e.code === 'string' ? e.code : 'INTERNAL', typeof e.message === 'string' ? e.message : 'remote error', data));
+    p.reject(remoteErrorOf(ctrl.error));
   }
 
   private onClose(err: Error): void {

@@ -3,6 +3,7 @@ export { Transport, type TransportOptions, type TransportEvents, type MessageHan
 export type { UnreachableReason } from './link.js';
 export type { SnapshotHandler } from './inbound.js';
 export { AdminRpcClient, type AdminConnectOptions, type AdminRequestOptions, type AdminHandler, type AdminRequestContext } from './admin.js';
+export { weighedAdminHandler, adminErrorBody, remoteErrorOf, type AdminErrorBody } from './admin-batch.js';
 export { FaultInjector, type LinkFaults } from './faults.js';
 export { seededRandom, type RandomSource } from './random.js';
 export type { TransportStats, PeerStats, Counters } from './stats.js';
