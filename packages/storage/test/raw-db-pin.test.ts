@@ -59,13 +59,6 @@ async function checkPrivateBatch(t: import('ava').ExecutionContext, db: RawDb, c
   t.deepEqual(await db.get(key), Buffer.from('v'), `${label}: what _batch wrote reads back`);
   await db.batch([{ type: 'del', key }], { sync: false });
   t.is(await db.get(key), undefined, `${label}: a delete through _batch`);
-  // A large batch (an append of hundreds of entries with its applies) goes the same way.
-  const many = Array.from({ length: 300 }, (_, i) => ({ type: 'put' as const, key: Buffer.from([0x7f, 2, i >> 8, i & 0xff]), value: Buffer.alloc(i * 60, i) }));
-  const beforeMany = calls();
-  await db.batch([...many, { type: 'del', key: many[7]!.key }], { sync: true });
-  t.is(calls() - beforeMany, 1, `${label}: a 301-op batch goes through _batch`);
-  t.deepEqual(await db.get(many[299]!.key), many[299]!.value, `${label}: the large batch reads back`);
-  t.is(await db.get(many[7]!.key), undefined, `${label}: a delete after a put of the same key in one batch wins`);
 }
 
 test.serial('the private batch path writes and deletes on LevelDB and memory-level', async (t) => {
