@@ -71,21 +71,27 @@ function uintBytes(n: number): number {
   return n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
 }
 
-function writeUint(out: Buffer, at: number, n: number): number {
-  if (n < 0x80) out[at++] = n;
-  else if (n < 0x100) {
-    out[at++] = 0xcc;
-    out[at++] = n;
-  } else if (n < 0x10000) {
-    out[at++] = 0xcd;
-    out.writeUInt16BE(n, at);
-    at += 2;
-  } else {
-    out[at++] = 0xce;
-    out.writeUInt32BE(n, at);
-    at += 4;
+/** A msgpack header whose 8-, 16- or 32-bit length or value follows its tag byte. */
+function writeSized(out: Buffer, at: number, n: number, tag8: number, tag16: number, tag32: number): number {
+  if (n < 0x100) {
+    out[at] = tag8;
+    out[at + 1] = n;
+    return at + 2;
   }
-  return at;
+  if (n < 0x10000) {
+    out[at] = tag16;
+    out.writeUInt16BE(n, at + 1);
+    return at + 3;
+  }
+  out[at] = tag32;
+  out.writeUInt32BE(n, at + 1);
+  return at + 5;
+}
+
+function writeUint(out: Buffer, at: number, n: number): number {
+  if (n >= 0x80) return writeSized(out, at, n, 0xcc, 0xcd, 0xce);
+  out[at] = n;
+  return at + 1;
 }
 
 /**
@@ -103,18 +109,7 @@ function encodePlainEntry(index: number, term: number, code: number, data: Uint8
   let at = writeUint(out, 1, index);
   at = writeUint(out, at, term);
   out[at++] = code;
-  if (len < 0x100) {
-    out[at++] = 0xc4;
-    out[at++] = len;
-  } else if (len < 0x10000) {
-    out[at++] = 0xc5;
-    out.writeUInt16BE(len, at);
-    at += 2;
-  } else {
-    out[at++] = 0xc6;
-    out.writeUInt32BE(len, at);
-    at += 4;
-  }
+  at = writeSized(out, at, len, 0xc4, 0xc5, 0xc6);
   out.set(data, at);
   return out;
 }
