@@ -4,10 +4,10 @@
 // leader's CPU profile is summarised too (self time per function).
 //
 //   flock -x /tmp/conclave-bench.lock npm run bench -- budget [--writes N] [--size B] [--cpu-prof DIR]
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { suiteFlags } from './lib/args.js';
 import { ConclaveGroup } from './lib/conclave-group.js';
+import { profileSummary } from './lib/cpu-profile.js';
 import { benchDir } from './lib/disk.js';
 import { measureFloor, SHARED_DISK_WRITERS } from './lib/floor.js';
 
@@ -58,28 +58,6 @@ function budget(leader: Trace, followers: Trace[]): { rows: [string, number, num
     totals.push(L.resolved - L.put);
   }
   return { rows: ROWS.map(([label], i) => [label, median(deltas[i]!), deltas[i]!.length]), side: SIDE.map(([label], i) => [label, median(side[i]!)]), p50: median(totals), n: totals.length };
-}
-
-/** Self time per function of the largest .cpuprofile under `dir` (the busiest process). */
-function profileSummary(dir: string, label: string): string {
-  const files: string[] = [];
-  for (const d of readdirSync(dir, { recursive: true }) as string[]) if (d.endsWith('.cpuprofile') && d.includes(label)) files.push(join(dir, d));
-  if (files.length === 0) return `(no profile under ${dir} for ${label})`;
-  const prof = JSON.parse(readFileSync(files[0]!, 'utf8')) as { nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]; samples: number[]; timeDeltas: number[] };
-  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
-  const self = new Map<string, number>();
-  let total = 0;
-  prof.samples.forEach((id, i) => {
-    const n = byId.get(id)!;
-    const f = n.callFrame;
-    const where = f.url ? `${f.url.replace(/^.*\/(node_modules|packages)\//, '$1/')}:${f.lineNumber + 1}` : '';
-    const key = `${f.functionName || '(anonymous)'} ${where}`;
-    const dt = prof.timeDeltas[i] ?? 0;
-    self.set(key, (self.get(key) ?? 0) + dt);
-    total += dt;
-  });
-  const top = [...self].sort((a, b) => b[1] - a[1]).slice(0, 20);
-  return top.map(([k, us]) => `${((100 * us) / total).toFixed(1).padStart(5)} %  ${k}`).join('\n');
 }
 
 const { dir: dataRoot, where } = benchDir('conclave-bench-budget-');

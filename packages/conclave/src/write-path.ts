@@ -126,7 +126,8 @@ export class WritePath {
     const c = call ?? Call.of(ctx, 'the forwarded write', undefined, ctx.opts.insufficientReplicasTimeoutMs + durability.ackTimeoutMs);
     if (ctx.raft.currentRole !== 'leader') throw new NotLeaderError(ctx.leaderHint());
     if (this.writes.size >= MAX_PENDING_WRITES) throw new ProposalDroppedError(`${MAX_PENDING_WRITES} writes are already pending on this leader`);
-    await this.waitForReplicas(durability.replicaAck, c);
+    // Enough replicas connected (every write under load): no wait, and no await to pay for.
+    if (ctx.raft.activeElectableCount() < this.requiredReplicas(durability.replicaAck)) await this.waitForReplicas(durability.replicaAck, c);
     c.checkNotStopped(); // aborted or closed while waiting: nothing was proposed
     if (ctx.raft.currentRole !== 'leader') throw new NotLeaderError(ctx.leaderHint());
     let proposed: { index: number; term: number };

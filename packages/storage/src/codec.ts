@@ -57,9 +57,61 @@ const TYPES: readonly EntryType[] = ['normal', 'noop', 'conf'];
 /** Log entry: [index, term, typeCode, data] or [index, term, 2, data, change] for conf. */
 export function encodeEntry(entry: Entry): Buffer {
   const code = TYPE_CODES[entry.type];
+  if (entry.change === undefined && code !== undefined && entry.data instanceof Uint8Array) {
+    const direct = encodePlainEntry(entry.index, entry.term, code, entry.data);
+    if (direct !== null) return direct;
+  }
   return entry.change === undefined
     ? packr.pack([entry.index, entry.term, code, entry.data])
     : packr.pack([entry.index, entry.term, code, entry.data, entry.change]);
+}
+
+/** Bytes msgpackr writes here for an unsigned 32-bit integer (useRecords false: fixint up to 0x7f). */
+function uintBytes(n: number): number {
+  return n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+}
+
+/** A msgpack header whose 8-, 16- or 32-bit length or value follows its tag byte. */
+function writeSized(out: Buffer, at: number, n: number, tag8: number, tag16: number, tag32: number): number {
+  if (n < 0x100) {
+    out[at] = tag8;
+    out[at + 1] = n;
+    return at + 2;
+  }
+  if (n < 0x10000) {
+    out[at] = tag16;
+    out.writeUInt16BE(n, at + 1);
+    return at + 3;
+  }
+  out[at] = tag32;
+  out.writeUInt32BE(n, at + 1);
+  return at + 5;
+}
+
+function writeUint(out: Buffer, at: number, n: number): number {
+  if (n >= 0x80) return writeSized(out, at, n, 0xcc, 0xcd, 0xce);
+  out[at] = n;
+  return at + 1;
+}
+
+/**
+ * The bytes packr.pack([index, term, code, data]) gives (test: codec-entry), written into
+ * one buffer of the exact size: the entry is encoded on every append of every member, and
+ * msgpackr's general path costs more, and for large data allocates 4x the size in buffers
+ * that the stored views keep alive. null (use packr) past 32-bit index or term.
+ */
+function encodePlainEntry(index: number, term: number, code: number, data: Uint8Array): Buffer | null {
+  if (index >>> 0 !== index || term >>> 0 !== term) return null;
+  const len = data.byteLength;
+  const binHeader = len < 0x100 ? 2 : len < 0x10000 ? 3 : 5;
+  const out = Buffer.allocUnsafe(1 + uintBytes(index) + uintBytes(term) + 1 + binHeader + len);
+  out[0] = 0x94; // fixarray of 4
+  let at = writeUint(out, 1, index);
+  at = writeUint(out, at, term);
+  out[at++] = code;
+  at = writeSized(out, at, len, 0xc4, 0xc5, 0xc6);
+  out.set(data, at);
+  return out;
 }
 
 export function decodeEntry(bytes: Uint8Array): Entry {

@@ -8,7 +8,7 @@
 // send(), queued, batched with others into a frame, and decoded by any decoder.
 // Entry `data` is msgpack bin: the decoder returns a view into the received frame, and the
 // bytes are copied by neither the codec nor the core.
-import { Packr, Unpackr } from 'msgpackr';
+import { Packr, RESET_BUFFER_MODE, Unpackr } from 'msgpackr';
 import type { Entry, Message } from '@conclave/core';
 import { FrameKind } from './constants.js';
 
@@ -43,23 +43,30 @@ export class MessageEncoder {
     useRecords: true,
   });
 
-  /** The returned view is only valid until the next encode(): copy it out before then. */
+  /**
+   * The returned view is only valid until the next encode(): copy it out before then. Each
+   * encode writes from the start of the same buffer (RESET_BUFFER_MODE), so appends of 16 KiB
+   * entries do not leave msgpackr allocating a fresh buffer of 4x the message every few sends.
+   */
   encode(m: Message): Uint8Array {
     const snapshot = m.snapshot === null ? null : { index: m.snapshot.index, term: m.snapshot.term, group: m.snapshot.group };
-    return this.packr.pack({
-      type: m.type,
-      from: m.from,
-      to: m.to,
-      term: m.term,
-      logTerm: m.logTerm,
-      index: m.index,
-      entries: m.entries.length === 0 ? NO_ENTRIES : m.entries.map(canonicalEntry),
-      commit: m.commit,
-      reject: m.reject,
-      rejectHint: m.rejectHint,
-      context: m.context,
-      snapshot,
-    });
+    return this.packr.pack(
+      {
+        type: m.type,
+        from: m.from,
+        to: m.to,
+        term: m.term,
+        logTerm: m.logTerm,
+        index: m.index,
+        entries: m.entries.length === 0 ? NO_ENTRIES : m.entries.map(canonicalEntry),
+        commit: m.commit,
+        reject: m.reject,
+        rejectHint: m.rejectHint,
+        context: m.context,
+        snapshot,
+      },
+      RESET_BUFFER_MODE,
+    );
   }
 }
 

@@ -63,6 +63,18 @@ test('any valid message survives encode -> decode and validates', (t) => {
   );
 });
 
+test('one encoder, large and small messages in turn: each copied out before the next is what a fresh encoder gives', (t) => {
+  const enc = new MessageEncoder();
+  const dec = new MessageDecoder();
+  const sizes = [16_384, 10, 200_000, 0, 70_000, 16_384, 3];
+  const msgs: Message[] = sizes.map((n, i) => ({ ...emptyMessage('app', 'a', 'b', 2), index: i, entries: [{ index: i + 1, term: 2, type: 'normal', data: new Uint8Array(n).fill(i + 1) }] }));
+  const copies = msgs.map((m) => Buffer.from(enc.encode(m)));
+  for (let i = 0; i < msgs.length; i++) {
+    t.deepEqual(copies[i], Buffer.from(new MessageEncoder().encode(msgs[i]!)), `message ${i}`);
+    t.deepEqual(plain(dec.decode(copies[i]!)[0] as Message), plain(msgs[i]!));
+  }
+});
+
 test('the common shapes use the shared structures: a heartbeat is small', (t) => {
   const enc = new MessageEncoder();
   const bytes = enc.encode({ ...emptyMessage('heartbeat', 'n1', 'n2', 5), commit: 1000 });
