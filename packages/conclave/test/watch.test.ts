@@ -70,6 +70,13 @@ test('fromRevision replays the history (also after a restart), then goes live; o
     const revs = got.flatMap((b) => b.events.map((e) => e.revision));
     t.deepEqual(revs, [...revs].sort((x, y) => x - y));
     await live;
+    // Previous values come back from the history after the restart too (stored as references to the record that wrote them).
+    const withPrev = n.watch({ gte: 'k/', lt: 'k0' }, { fromRevision: first.revision, prevValue: true });
+    const replayed = await collect(withPrev, (all) => events(all).length >= 7, 20_000);
+    t.deepEqual(
+      replayed.flatMap((b) => b.events.map((e) => [e.key, e.value, e.prevValue])),
+      [['k/1', 'a', undefined], ['k/0', 0, undefined], ['k/1', 1, 'a'], ['k/2', 2, undefined], ['k/3', 3, undefined], ['k/4', 4, undefined], ['k/live', true, undefined]],
+    );
     for (let i = 0; i < 60; i++) await n.put('filler', i);
     const old = n.watch({ prefix: 'k/' }, { fromRevision: first.revision });
     const err = await t.throwsAsync(collect(old, () => true, 10_000), { instanceOf: CompactedError });

@@ -6,7 +6,7 @@ import { putRecord, recordMeta, recordValue, type KeyMeta } from './kv-record.js
 import type { KvView } from './kv-view.js';
 import { LeaseChanges, type LeaseTable } from './leases.js';
 import type { BatchOp } from './raw-db.js';
-import type { KvChange } from './storage-types.js';
+import type { AppliedChange } from './storage-types.js';
 
 /** What applying needs from the storage. */
 export interface ApplyReads {
@@ -26,7 +26,7 @@ export interface ApplyReads {
 export class CommandApply {
   readonly ops: BatchOp[] = [];
   readonly local = new Map<string, Buffer | null>();
-  readonly changes: KvChange[] = [];
+  readonly changes: AppliedChange[] = [];
   /** This command's lease changes (leases.ts), committed with its writes. */
   readonly leases: LeaseChanges;
 
@@ -60,7 +60,7 @@ export class CommandApply {
     const record = putRecord(bytes, prev, this.revision);
     this.ops.push({ type: 'put', key: kvKey(this.space, key), value: record });
     this.local.set(key, record);
-    this.changes.push({ type: 'put', key, value: bytes, prevValue: prev === null ? null : recordValue(prev) });
+    this.changes.push({ type: 'put', key, value: bytes, prevValue: prev === null ? null : recordValue(prev), prevRevision: prev === null ? 0 : recordMeta(prev).modRevision });
   }
 
   /** Deletes `key`; true if it existed (only then is there a change to watch, as in etcd). */
@@ -70,7 +70,7 @@ export class CommandApply {
     this.ops.push({ type: 'del', key: kvKey(this.space, key) });
     this.local.set(key, null);
     if (prev === null) return false;
-    this.changes.push({ type: 'delete', key, value: null, prevValue: recordValue(prev) });
+    this.changes.push({ type: 'delete', key, value: null, prevValue: recordValue(prev), prevRevision: recordMeta(prev).modRevision });
     return true;
   }
 

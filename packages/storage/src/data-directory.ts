@@ -4,8 +4,14 @@ import { BadRecord, encode, unpackOrBad, isIndex } from './codec.js';
 import { StorageCorruptError, StorageIoError, StorageLockedError } from './errors.js';
 
 export const STORAGE_FORMAT_NAME = 'conclave-storage';
-/** 2: KV key spaces are generations (keys.ts); 1 had two spaces, 'a' and 'b'. */
-export const STORAGE_FORMAT_VERSION = 2;
+/**
+ * 3: watch history records may refer to an older record for a previous value (history.ts),
+ * which a build of version 2 would take for damage; 2: KV key spaces are generations
+ * (keys.ts); 1 had two spaces, 'a' and 'b'.
+ */
+export const STORAGE_FORMAT_VERSION = 3;
+/** The oldest version this build opens: a version 2 directory holds a subset of version 3 (no references), so it is read as it is and its marker raised at open. */
+export const STORAGE_FORMAT_OLDEST_READ = 2;
 
 /** Written in the first batch of a fresh directory; its group id is set once known. */
 export interface FormatMarker {

@@ -7,7 +7,8 @@
 //   0x02 <u64 big-endian>    the Raft log; big-endian so byte order is index order
 //   0x03 <u32 BE generation> <utf8 key>
 //                            the KV state machine, one generation per key space
-//   0x04 <u64 big-endian>    watch history: the changes applied at each revision (history.ts)
+//   0x04 <u64 big-endian> <u32 size> <u64 refs...>
+//                            watch history: the changes applied at each revision (history.ts)
 //
 // Exactly one KV generation is active. Each snapshot install stages into a generation
 // never used before (META_KV_NEXT only grows, fsynced before the first staged write), so
@@ -111,16 +112,22 @@ export function userKeyOf(key: Buffer): string {
   return key.toString('utf8', KV_PREFIX_BYTES);
 }
 
+const HISTORY_KEY_BYTES = LOG_KEY_BYTES + 4;
+
 /**
- * History key: prefix + 8-byte big-endian revision + 4-byte size of the record. The size is
- * in the key so that opening a node learns the history's sizes from its keys alone, without
- * reading records that hold whole values (test/memory/boot-rss).
+ * History key: prefix + 8-byte big-endian revision + 4-byte size of the record, then the
+ * revisions (8 bytes each, big-endian) of the older records whose values this one refers to
+ * as previous values (history.ts). The size and the references are in the key so that
+ * opening a node learns the history's sizes and pins from its keys alone, without reading
+ * records that hold whole values (test/memory/boot-rss). Keys without references (13 bytes)
+ * are those every format version wrote.
  */
-export function historyKey(revision: number, sizeBytes: number): Buffer {
-  const key = Buffer.alloc(LOG_KEY_BYTES + 4);
+export function historyKey(revision: number, sizeBytes: number, refs: readonly number[] | null = null): Buffer {
+  const key = Buffer.alloc(HISTORY_KEY_BYTES + (refs === null ? 0 : refs.length * 8));
   logKey(revision).copy(key);
   key[0] = PREFIX_HISTORY;
   key.writeUInt32BE(Math.min(sizeBytes, 0xffff_ffff), LOG_KEY_BYTES); // accounting only: a larger record counts as 4 GiB
+  if (refs !== null) for (let i = 0; i < refs.length; i++) logKey(refs[i]!).copy(key, HISTORY_KEY_BYTES + i * 8, 1);
   return key;
 }
 
@@ -129,13 +136,25 @@ export function historyBound(revision: number): Buffer {
   return historyKey(revision, 0);
 }
 
+function isHistoryKey(key: Buffer): boolean {
+  return key.length >= HISTORY_KEY_BYTES && (key.length - HISTORY_KEY_BYTES) % 8 === 0 && key[0] === PREFIX_HISTORY;
+}
+
 export function historyRevisionOf(key: Buffer): number {
-  if (key.length !== LOG_KEY_BYTES + 4 || key[0] !== PREFIX_HISTORY) return -1;
+  if (!isHistoryKey(key)) return -1;
   return key.readUInt32BE(1) * 0x1_0000_0000 + key.readUInt32BE(5);
 }
 
 export function historySizeOf(key: Buffer): number {
   return key.readUInt32BE(LOG_KEY_BYTES);
+}
+
+/** The revisions a history key refers to (see historyKey); null when none. */
+export function historyRefsOf(key: Buffer): number[] | null {
+  if (key.length === HISTORY_KEY_BYTES) return null;
+  const refs: number[] = [];
+  for (let at = HISTORY_KEY_BYTES; at + 8 <= key.length; at += 8) refs.push(key.readUInt32BE(at) * 0x1_0000_0000 + key.readUInt32BE(at + 4));
+  return refs;
 }
 
 export const HISTORY_RANGE = { gte: Buffer.from([PREFIX_HISTORY]), lt: Buffer.from([PREFIX_HISTORY + 1]) };

@@ -11,7 +11,7 @@ import { addKeysRead, prefetchRecords, type PrefetchedRecords } from './kv-prefe
 import { KvView, Overlay } from './kv-view.js';
 import type { ApplyReads } from './command-apply.js';
 import type { BatchOp } from './raw-db.js';
-import type { ApplyResult, KvChange } from './storage-types.js';
+import type { AppliedChange, ApplyResult } from './storage-types.js';
 import { enqueue, writePolicy } from './write-queue.js';
 import { decodeKv, readStored } from './kv-read.js';
 import type { StorageState } from './storage-state.js';
@@ -29,7 +29,7 @@ export async function applyEntries(s: StorageState, entries: readonly Entry[]): 
     const ops: BatchOp[] = [];
     const changes = new Map<string, Buffer | null>();
     const results: ApplyResult[] = [];
-    const byRevision: { revision: number; changes: KvChange[] }[] = [];
+    const byRevision: { revision: number; changes: AppliedChange[] }[] = [];
     let group = s.groupMeta;
     const startGroup = group;
     // Decoded first, so that the records they read come in one getMany (kv-prefetch.ts).
@@ -66,7 +66,7 @@ export async function applyEntries(s: StorageState, entries: readonly Entry[]): 
           results.push({ index: e.index, outcome: null, error: cmd });
           continue;
         }
-        const changed: KvChange[] = [];
+        const changed: AppliedChange[] = [];
         let outcome;
         try {
           outcome = await applyCommand(cmd, space, e.index, ops, changes, changed, reads);

@@ -7,7 +7,7 @@ import type { KvSpace } from './keys.js';
 import { recordValue } from './kv-record.js';
 import { keysToClear } from './kv-view.js';
 import type { BatchOp } from './raw-db.js';
-import type { CommandOutcome, KvChange } from './storage-types.js';
+import type { AppliedChange, CommandOutcome } from './storage-types.js';
 import { applyTxn } from './txn-apply.js';
 import { storedValuesEqual } from './value-equality.js';
 
@@ -32,7 +32,7 @@ export async function applyCommand(
   revision: number,
   ops: BatchOp[],
   batch: Map<string, Buffer | null>,
-  changes: KvChange[],
+  changes: AppliedChange[],
   reads: ApplyReads,
 ): Promise<CommandOutcome> {
   const a = new CommandApply(space, revision, batch, reads);

@@ -1,4 +1,4 @@
-// Reading the KV state machine (views, get, scan) and the watch history. Functions over
+// Reading the KV state machine (views, get, scan). Functions over
 // StorageState (storage-state.ts).
 import { assert, InvalidArgumentError } from '@conclave/core';
 import type { Entry } from '@conclave/core';
@@ -7,14 +7,13 @@ import { checkKey, decodeValue } from './command.js';
 import { mapOpenError } from './data-directory.js';
 import { READ_BATCH_ENTRIES } from './defaults.js';
 import { LogCompactedError } from './errors.js';
-import { HISTORY_RANGE, historyBound, historyRevisionOf, kvKey, kvPrefix, userKeyOf, type KvSpace } from './keys.js';
+import { kvKey, kvPrefix, userKeyOf, type KvSpace } from './keys.js';
 import { kvUserEnd } from './leases.js';
 import { recordMeta, recordValue, type KeyMeta } from './kv-record.js';
-import { decodeHistoryRecord, type HistoryRecord } from './history.js';
 import { KvView, Overlay } from './kv-view.js';
 import { replayOnto, VIEW_REPLAY_MAX_BYTES, VIEW_REPLAY_MAX_ENTRIES } from './kv-replay.js';
 import type { RangeOptions } from './raw-db.js';
-import type { KvChange, ScanOptions } from './storage-types.js';
+import type { ScanOptions } from './storage-types.js';
 import { checkUsable, enqueue, flushBuffered } from './write-queue.js';
 import { logEntries } from './storage-log.js';
 import type { StorageState } from './storage-state.js';
@@ -126,47 +125,4 @@ export async function* scan(s: StorageState, options: ScanOptions = {}): AsyncGe
   } finally {
     await it.close();
   }
-}
-
-export async function readHistory(s: StorageState, from: number, maxBytes: number): Promise<{ records: HistoryRecord[]; upTo: number; start: number; compacted: boolean }> {
-  if (!isIndex(from) || from < 1) throw new InvalidArgumentError(`history revision must be an integer >= 1 (got ${String(from)})`);
-  const opened = await enqueue(s, async () => {
-    await flushBuffered(s);
-    const start = s.history.start;
-    if (from < start) return { start, applied: s.appliedIndex, it: null };
-    // Created inside the queue: its implicit snapshot matches the applied index read here.
-    return { start, applied: s.appliedIndex, it: s.db.iterator({ gte: historyBound(from), lt: HISTORY_RANGE.lt }) };
-  });
-  if (opened.it === null) return { records: [], upTo: from - 1, start: opened.start, compacted: true };
-  const records: HistoryRecord[] = [];
-  let bytes = 0;
-  let upTo = opened.applied;
-  try {
-    for (;;) {
-      const batch = await opened.it.nextv(64);
-      if (batch.length === 0) break;
-      let full = false;
-      for (const [k, v] of batch) {
-        const revision = historyRevisionOf(k);
-        if (revision > opened.applied) break;
-        if (records.length > 0 && bytes + v.length > maxBytes) {
-          upTo = revision - 1;
-          full = true;
-          break;
-        }
-        let changes: KvChange[];
-        try {
-          changes = decodeHistoryRecord(v);
-        } catch (err) {
-          throw s.corrupt('history', revision, `watch history record ${revision}: ${(err as Error).message}`);
-        }
-        records.push({ revision, changes });
-        bytes += v.length;
-      }
-      if (full) break;
-    }
-  } finally {
-    await opened.it.close();
-  }
-  return { records, upTo, start: opened.start, compacted: false };
 }

@@ -7,7 +7,7 @@ import { decodeRawCommand, decodeValue, type RawCommand } from './command.js';
 import { applyCommand } from './kv-apply.js';
 import type { ApplyReads } from './command-apply.js';
 import type { KvView } from './kv-view.js';
-import type { KvChange } from './storage-types.js';
+import type { AppliedChange } from './storage-types.js';
 import type { LeaseTable } from './leases.js';
 import type { BatchOp } from './raw-db.js';
 
@@ -27,7 +27,7 @@ export async function replayOnto(base: KvView, entries: readonly Entry[], leases
   if (leases.size > 0) return null;
   const batch = new Map<string, Buffer | null>(); // the records the entries wrote, by key
   const ops: BatchOp[] = []; // the LevelDB writes, unused: the state stays in memory
-  const changes: KvChange[] = []; // watch history, unused here
+  const changes: AppliedChange[] = []; // watch history, unused here
   let index = base.appliedIndex;
   const reads: ApplyReads = {
     readStored: (key) => base.getRecord(key),

@@ -33,7 +33,8 @@ import { enqueue, flush, flushBuffered, noop, sync } from './write-queue.js';
 import { boot } from './storage-open.js';
 import { compact, initializeGroup, logEntries, setSettings, writeReady } from './storage-log.js';
 import { applyEntries } from './kv-apply-batch.js';
-import { get, getWithMeta, readHistory, scan, view, viewAt } from './kv-read.js';
+import { get, getWithMeta, scan, view, viewAt } from './kv-read.js';
+import { readHistory } from './history-read.js';
 import { abortInstall, beginInstall, finishInstall, installChunk, maybeSnapshot, openSnapshot, recordSnapshot } from './storage-snapshots.js';
 import { positiveInt, StorageState } from './storage-state.js';
 
@@ -318,9 +319,9 @@ export class NodeStorage {
     return this.s.history.start;
   }
 
-  /** Retained history records and their bytes, for status and tests. */
-  get historySize(): { records: number; sizeBytes: number } {
-    return { records: this.s.history.count, sizeBytes: this.s.history.sizeBytes };
+  /** Retained history records, those kept below the start for a previous value, and their bytes: for status and tests. */
+  get historySize(): { records: number; lingeringRecords: number; sizeBytes: number } {
+    return { records: this.s.history.count, lingeringRecords: this.s.history.lingeringRecords, sizeBytes: this.s.history.sizeBytes };
   }
 
   /**

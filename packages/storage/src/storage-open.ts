@@ -3,10 +3,10 @@
 // and finishing what a crash interrupted. Functions over StorageState (storage-state.ts).
 import { GroupMismatchError } from '@conclave/core';
 import { decodeGroup, decodeHardState, decodeIndex, decodePosition, decodeSnapshotMeta, encode, unpackOrBad } from './codec.js';
-import { decodeMarker, encodeMarker, STORAGE_FORMAT_NAME, STORAGE_FORMAT_VERSION } from './data-directory.js';
+import { decodeMarker, encodeMarker, STORAGE_FORMAT_NAME, STORAGE_FORMAT_OLDEST_READ, STORAGE_FORMAT_VERSION } from './data-directory.js';
 import { READ_BATCH_ENTRIES } from './defaults.js';
 import { DamagedDataDirectoryError, ForeignDataDirectoryError, StorageFormatError } from './errors.js';
-import { HISTORY_RANGE, historyRevisionOf, historySizeOf, META_HISTORY_START, META_APPLIED, META_FORMAT, META_GROUP, META_HARD_STATE, META_INSTALL, META_KV_NEXT, META_KV_SPACE, META_SNAPSHOT, META_COMPACTED, isKvSpace, otherKvRanges, type KvSpace } from './keys.js';
+import { HISTORY_RANGE, historyRefsOf, historyRevisionOf, historySizeOf, META_HISTORY_START, META_APPLIED, META_FORMAT, META_GROUP, META_HARD_STATE, META_INSTALL, META_KV_NEXT, META_KV_SPACE, META_SNAPSHOT, META_COMPACTED, isKvSpace, otherKvRanges, type KvSpace } from './keys.js';
 import { leaseRange } from './leases.js';
 import { WatchHistory } from './history.js';
 import { HARD_STATE_FILE, olderThanSideFile, readHardStateFile } from './hard-state-file.js';
@@ -41,7 +41,7 @@ export async function boot(s: StorageState, expectedGroupId: string | null): Pro
   if (marker.version > STORAGE_FORMAT_VERSION) {
     throw new StorageFormatError(s.path, `storage format version ${marker.version} is newer than this build's ${STORAGE_FORMAT_VERSION}`);
   }
-  if (marker.version < STORAGE_FORMAT_VERSION) {
+  if (marker.version < STORAGE_FORMAT_OLDEST_READ) {
     throw new StorageFormatError(
       s.path,
       `storage format version ${marker.version} is older than this build's ${STORAGE_FORMAT_VERSION} and is not converted: remove the member, empty the directory and add it back (docs/reliability.md)`,
@@ -93,9 +93,11 @@ export async function boot(s: StorageState, expectedGroupId: string | null): Pro
   // generations (staging leftovers, or the old state after a switch) are cleared.
   for (const range of otherKvRanges(s.kvSpace)) await clearRange(s, range);
   if (interrupted !== undefined) await writeRaw(s, [{ type: 'del', key: META_INSTALL }], true);
-  if (expectedGroupId !== null && s.markerGroupId === null) {
-    await writeRaw(s, [{ type: 'put', key: META_FORMAT, value: encodeMarker(expectedGroupId) }], true);
-    s.markerGroupId = expectedGroupId;
+  // Raised before anything of the newer version is written, so an older build refuses the
+  // directory by its marker rather than taking a history reference for damage.
+  if ((expectedGroupId !== null && s.markerGroupId === null) || marker.version < STORAGE_FORMAT_VERSION) {
+    s.markerGroupId ??= expectedGroupId;
+    await writeRaw(s, [{ type: 'put', key: META_FORMAT, value: encodeMarker(s.markerGroupId) }], true);
   }
 }
 
@@ -138,17 +140,19 @@ export async function loadHistory(s: StorageState): Promise<void> {
   // Keys only: each carries its record's size (keys.ts), and the records, which hold whole
   // values, are not read at open (test/memory/boot-rss). A damaged record shows when read.
   const it = s.db.iterator({ ...HISTORY_RANGE, values: false });
+  const found: { revision: number; sizeBytes: number; refs: number[] | null }[] = [];
   try {
     for (let batch = await it.nextv(READ_BATCH_ENTRIES); batch.length > 0; batch = await it.nextv(READ_BATCH_ENTRIES)) {
       for (const [k] of batch) {
         const revision = historyRevisionOf(k);
         if (revision < 0) throw s.corrupt('history', null, `malformed watch history key ${k.toString('hex')}`);
-        if (revision >= start && revision <= s.appliedIndex) s.history.load(revision, historySizeOf(k));
+        found.push({ revision, sizeBytes: historySizeOf(k), refs: historyRefsOf(k) });
       }
     }
   } finally {
     await it.close();
   }
+  s.history.loadAll(found, s.appliedIndex);
 }
 
 /** Refuses a LevelDB hard state older than the side file's; creates the side file of a directory that never had a hard state. */

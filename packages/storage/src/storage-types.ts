@@ -141,6 +141,14 @@ export interface KvChange {
   readonly prevValue: Buffer | null;
 }
 
+/**
+ * A change as applied, with what the watch history needs besides: the revision that wrote
+ * `prevValue` (the previous record's modRevision; 0 when unknown or absent). Internal.
+ */
+export interface AppliedChange extends KvChange {
+  readonly prevRevision: number;
+}
+
 /** One result per applied entry, in order. `outcome` is null for noop/empty entries or on error. */
 export interface ApplyResult {
   readonly index: number;
