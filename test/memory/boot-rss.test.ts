@@ -38,8 +38,10 @@ test('a restart after writing 15x the log bound in 512 KiB values peaks near the
     const growth = full.maxRssBytes! - empty.maxRssBytes!;
     t.log(`peak RSS: empty ${(empty.maxRssBytes! / MiB).toFixed(0)} MiB, after ${VALUES} x 512 KiB ${(full.maxRssBytes! / MiB).toFixed(0)} MiB (+${(growth / MiB).toFixed(0)} MiB; log bound ${BOUND_BYTES / MiB} + ${BOUND_BYTES / MiB} MiB)`);
     // The log kept is at most ~2 bounds; LevelDB replays its write-ahead log (up to its
-    // 32 MiB write buffer) at open. The whole log would be 120 MiB, read in one step.
-    t.true(growth < 2 * BOUND_BYTES + 64 * MiB, `peak RSS grew by ${(growth / MiB).toFixed(0)} MiB`);
+    // 32 MiB write buffer) at open; the rest is the heap's garbage not yet collected, which
+    // varies with the machine's load: +60 to +80 MiB were seen on one build (80 in a full
+    // parallel test run). The whole log would be 120 MiB, read in one step, on top of the replay.
+    t.true(growth < 2 * BOUND_BYTES + 80 * MiB, `peak RSS grew by ${(growth / MiB).toFixed(0)} MiB`);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
