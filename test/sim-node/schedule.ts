@@ -55,6 +55,11 @@ export async function runSeed(opts: SeedOptions): Promise<SeedResult> {
   const electionTicks = 10;
   const r = seededRandom(seed ^ 0x5eed5eed); // the seed's shape, from its own stream
   const nodes = opts.nodes ?? (r() < 0.6 ? 3 : 5);
+  // From a stream of its own, so the draws above and below (each seed's shape) are unchanged:
+  // half the seeds keep a short watch history, so trimming it (and the records its previous
+  // values refer to) runs under faults too, not only in the storage tests.
+  const h = seededRandom(seed ^ 0x415707);
+  const shortHistory = h() < 0.5 ? { watchHistoryRevisions: 50 + Math.floor(h() * 200) } : {};
   const c = new SimNodeCluster({
     seed,
     nodes,
@@ -65,6 +70,7 @@ export async function runSeed(opts: SeedOptions): Promise<SeedResult> {
     disk: { minWriteMs: 0.05, maxWriteMs: 0.2 + r() * 3, syncMs: r() * 2, reorderRate: 0.5 },
     ...(opts.wallClockAsMonotonic ? { wallClockAsMonotonic: true } : {}),
     nodeOptions: {
+      ...shortHistory,
       snapshotIntervalEntries: 30 + Math.floor(r() * 60),
       entriesKeptAfterSnapshot: Math.floor(r() * 20),
       readTimeoutMs: READ_TIMEOUT_MS,
