@@ -18,6 +18,7 @@ const flags = suiteFlags('usage: npm run bench -- budget [--writes N>=10] [--siz
 const WRITES = flags.int('--writes', 2000, 10, 1_000_000);
 const SIZE_BYTES = flags.int('--size', 100, 1, 1024 * 1024);
 const CPU_PROF = flags.text('--cpu-prof');
+flags.done();
 
 /** The critical path of one write, in order: [label, from (node:step), to (node:step)]. L = leader, F = the follower whose ack came first. */
 const ROWS: [string, string, string][] = [

@@ -17,6 +17,8 @@ import type { LoadResult, LoadSpec } from './lib/load.js';
 const flags = suiteFlags('usage: npm run bench -- bytes [--size B] [--seconds S] [--no-etcd]');
 const SIZE_BYTES = flags.int('--size', 16384, 1, 1024 * 1024);
 const SECONDS = flags.int('--seconds', 10, 1, 3600);
+const NO_ETCD = flags.has('--no-etcd');
+flags.done();
 const spec: LoadSpec = { inflight: 64, sizeBytes: SIZE_BYTES, warmupMs: 0, durationMs: SECONDS * 1000, maxOps: 10_000_000, keySpace: 1000 };
 
 function writeBytes(pids: readonly number[]): number {
@@ -51,7 +53,7 @@ try {
   const c = await measure(pids, () => g.load(leader, { ...spec, warmupMs: 0 }));
   out.push(`| conclave 3 | ${Math.round(c.r.opsPerS).toLocaleString('en')} | ${(c.written / 2 ** 20).toFixed(0)} | ${c.perAcked.toFixed(2)} |`);
   await g.close();
-  const binary = flags.has('--no-etcd') ? null : findEtcd();
+  const binary = NO_ETCD ? null : findEtcd();
   if (binary) {
     const e = await EtcdGroup.start(binary, dataRoot);
     cleanups.unshift(() => e.close());

@@ -23,6 +23,7 @@ const seconds = flags.int('--seconds', 5, 1, 3600);
 const sizeBytes = flags.int('--size', 100, 1, 1024 * 1024);
 const prof = flags.text('--cpu-prof') ?? undefined;
 const mode = flags.text('--mode') ?? (prof ? 'follower' : 'both');
+flags.done();
 if (mode !== 'embedded' && mode !== 'follower' && mode !== 'both') {
   console.error(`--mode: '${mode}' is not embedded, follower or both\n${usage}`);
   process.exit(2);

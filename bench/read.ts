@@ -10,15 +10,17 @@
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { suiteFlags } from './lib/args.js';
 import { ConclaveGroup } from './lib/conclave-group.js';
 import { benchDir } from './lib/disk.js';
 import { EtcdGroup, findEtcd } from './lib/etcd-group.js';
 import { ChildRpc } from './lib/ipc.js';
 import type { LoadResult, LoadSpec } from './lib/load.js';
 
-const argv = process.argv.slice(2).filter((a) => a !== '--');
-const quick = argv.includes('--quick');
-const skipEtcd = argv.includes('--no-etcd');
+const flags = suiteFlags('usage: npm run bench -- read [--quick] [--no-etcd]');
+const quick = flags.has('--quick');
+const skipEtcd = flags.has('--no-etcd');
+flags.done();
 const INFLIGHTS = [1, 16, 64, 256];
 const KEY_SPACE = 1000;
 const spec = (inflight: number): LoadSpec => ({ inflight, sizeBytes: 100, warmupMs: quick ? 150 : 500, durationMs: quick ? 500 : 3000, maxOps: 5_000_000, keySpace: KEY_SPACE });

@@ -11,9 +11,12 @@ import { join } from 'node:path';
 import * as hdr from 'hdr-histogram-js';
 import type { Entry, HardState } from '@conclave/core';
 import { encodeEntry, NodeStorage } from '@conclave/storage';
+import { suiteFlags } from './lib/args.js';
 import { benchDir } from './lib/disk.js';
 
-const quick = process.argv.includes('--quick');
+const flags = suiteFlags('usage: npm run bench -- storage [--quick]');
+const quick = flags.has('--quick');
+flags.done();
 const LATENCY_ROUNDS = quick ? 2 : 6;
 const LATENCY_SAMPLES_PER_ROUND = quick ? 200 : 500;
 const WARMUP_SAMPLES = 200;

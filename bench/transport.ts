@@ -24,11 +24,16 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { emptyMessage, type Message } from '@conclave/core';
 import { Transport } from '@conclave/transport';
 import { MessageEncoder } from '../packages/transport/src/codec.js';
+import { suiteFlags } from './lib/args.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const quick = process.argv.includes('--quick');
+// A child (`--child PORT`) is started by this script itself; the parent's flags are checked.
+const isChild = process.argv[2] === '--child';
+const flags = isChild ? null : suiteFlags('usage: npm run bench -- transport [--quick] [--latency-only]');
+const quick = flags?.has('--quick') ?? false;
 /** For profiling: skip the throughput runs. */
-const latencyOnly = process.argv.includes('--latency-only');
+const latencyOnly = flags?.has('--latency-only') ?? false;
+flags?.done();
 const SIZES = [100, 4096];
 const LATENCY_SAMPLES = quick ? 2000 : 20_000;
 const WARMUP_SAMPLES = 1000;
@@ -256,5 +261,5 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[2] === '--child') await child(process.argv[3]!);
+if (isChild) await child(process.argv[3]!);
 else await main();

@@ -80,10 +80,12 @@ export function parseArgs(argv: readonly string[]): BenchArgs {
 
 /**
  * Flags of a suite (`npm run bench -- <suite> ...`): each bad value exits 2 with the suite's
- * usage line and a message naming the flag, instead of running with NaN.
+ * usage line and a message naming the flag, instead of running with NaN. `done()`, once every
+ * flag was read, refuses what none of them took (a misspelt flag would otherwise be ignored).
  */
-export function suiteFlags(usage: string): { has(name: string): boolean; int(name: string, def: number, min: number, max: number): number; text(name: string): string | null } {
+export function suiteFlags(usage: string): { has(name: string): boolean; int(name: string, def: number, min: number, max: number): number; text(name: string): string | null; done(): void } {
   const argv = process.argv.slice(2).filter((a) => a !== '--');
+  const taken = new Set<number>();
   const fail = (why: string): never => {
     console.error(`${why}\n${usage}`);
     process.exit(2);
@@ -92,10 +94,16 @@ export function suiteFlags(usage: string): { has(name: string): boolean; int(nam
     const i = argv.indexOf(name);
     if (i < 0) return null;
     const v = argv[i + 1];
-    return v === undefined || v.startsWith('--') ? fail(`${name} needs a value`) : v;
+    if (v === undefined || v.startsWith('--')) return fail(`${name} needs a value`);
+    taken.add(i).add(i + 1);
+    return v;
   };
   return {
-    has: (name) => argv.includes(name),
+    has: (name) => {
+      const i = argv.indexOf(name);
+      if (i >= 0) taken.add(i);
+      return i >= 0;
+    },
     int: (name, def, min, max) => {
       const v = value(name);
       if (v === null) return def;
@@ -103,5 +111,9 @@ export function suiteFlags(usage: string): { has(name: string): boolean; int(nam
       return /^\d+$/.test(v) && Number.isSafeInteger(n) && n >= min && n <= max ? n : fail(`${name}: '${v}' is not an integer from ${min} to ${max}`);
     },
     text: value,
+    done: () => {
+      const extra = argv.find((_, i) => !taken.has(i));
+      if (extra !== undefined) fail(`unknown argument '${extra}'`);
+    },
   };
 }
