@@ -127,7 +127,7 @@ export class WritePath {
     if (ctx.raft.currentRole !== 'leader') throw new NotLeaderError(ctx.leaderHint());
     if (this.writes.size >= MAX_PENDING_WRITES) throw new ProposalDroppedError(`${MAX_PENDING_WRITES} writes are already pending on this leader`);
     // Enough replicas connected (every write under load): no wait, and no await to pay for.
-    if (ctx.raft.activeElectableCount() < this.requiredReplicas(durability.replicaAck)) await this.waitForReplicas(durability.replicaAck, c);
+    if (!this.enoughReplicas(durability.replicaAck)) await this.waitForReplicas(durability.replicaAck, c);
     c.checkNotStopped(); // aborted or closed while waiting: nothing was proposed
     if (ctx.raft.currentRole !== 'leader') throw new NotLeaderError(ctx.leaderHint());
     let proposed: { index: number; term: number };
@@ -161,15 +161,20 @@ export class WritePath {
     return this.ctx.raft.quorumSize;
   }
 
+  /** Enough electable members connected for `policy` (every write under load): no wait to pay for. */
+  private enoughReplicas(policy: AckPolicy): boolean {
+    return this.ctx.raft.activeElectableCount() >= this.requiredReplicas(policy);
+  }
+
   private async waitForReplicas(policy: AckPolicy, call: Call): Promise<void> {
     const { raft, clock, opts } = this.ctx;
     const waitMs = Math.min(opts.insufficientReplicasTimeoutMs, call.leftMs);
     const deadline = clock.nowMs() + waitMs;
     for (let i = 0; i < 10_000; i++) {
       call.checkNotStopped();
+      if (this.enoughReplicas(policy)) return;
       const required = this.requiredReplicas(policy);
       const active = raft.activeElectableCount();
-      if (active >= required) return;
       if (clock.nowMs() >= deadline || raft.currentRole !== 'leader') {
         throw new InsufficientReplicasError(required, active, `${call.what} needs ${required} electable members connected under '${policy}', ${active} are (waited ${waitMs} ms); nothing was written`);
       }
